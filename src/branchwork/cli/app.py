@@ -1,0 +1,204 @@
+"""The `branchwork` command: parse, call the Workspace, render. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Annotated
+
+import typer
+
+from branchwork.cli import render
+from branchwork.cli._common import JsonOpt, SessionOpt, workspace
+from branchwork.cli.projects import project_app
+from branchwork.cli.sessions import session_app
+from branchwork.domain.errors import InvalidInput
+from branchwork.domain.events import EVENT_KINDS, Event
+from branchwork.service.files import WriteOutcome
+from branchwork.settings import load_settings
+
+app = typer.Typer(
+    name="branchwork",
+    help="Persistent, branch-scoped sessions for AI coding agents on real git projects.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(project_app, name="project")
+app.add_typer(session_app, name="session")
+
+
+@app.command("config")
+def config_cmd(as_json: JsonOpt = False) -> None:
+    """Show the deployment settings in effect (env vars BRANCHWORK_*, branchwork.toml)."""
+    data = load_settings().public_dict()
+    if as_json:
+        render.print_json(data)
+        return
+    for key, value in data.items():
+        render.console.print(f"[bold]{key}[/] = {value}")
+
+
+@app.command("log")
+def log_cmd(
+    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these kinds.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
+) -> None:
+    """Show a session's history as a timeline (or JSON lines)."""
+    unknown = [k for k in kind or [] if k not in EVENT_KINDS]
+    if unknown:
+        raise InvalidInput(f"unknown kind(s) {unknown}; known: {', '.join(EVENT_KINDS)}")
+    with workspace() as ws:
+        target = ws.session(session)
+        shown = ws.events(target, kinds=kind)
+        _emit_events(shown, as_json)
+        if follow:
+            after = ws.context.store.last_seq(target.id)
+            _emit_events(ws.follow(target, kinds=kind, after_seq=after), as_json)
+
+
+def _emit_events(events: Iterable[Event], as_json: bool) -> None:
+    for event in events:
+        if as_json:
+            render.print_json_lines([event.to_json_dict()])
+        else:
+            render.print_event(event)
+
+
+@app.command("read")
+def read_cmd(
+    path: str,
+    session: SessionOpt = None,
+    start: Annotated[int | None, typer.Option(help="First line (1-based).")] = None,
+    end: Annotated[int | None, typer.Option(help="Last line (inclusive).")] = None,
+) -> None:
+    """Print a file of the session's worktree."""
+    with workspace() as ws:
+        sys.stdout.write(ws.read_file(session, path, start_line=start, end_line=end))
+
+
+@app.command("write")
+def write_cmd(path: str, session: SessionOpt = None, as_json: JsonOpt = False) -> None:
+    """Write stdin to a file of the session's worktree (recorded with its diff)."""
+    content = sys.stdin.read()
+    with workspace() as ws:
+        outcome = ws.write_file(session, path, content)
+    _print_write(outcome, as_json)
+
+
+@app.command("edit")
+def edit_cmd(
+    path: str,
+    old: Annotated[str, typer.Option("--old", help="Exact text to replace (must be unique).")],
+    new: Annotated[str, typer.Option("--new", help="Replacement text.")],
+    session: SessionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace one exact occurrence of text in a file of the session's worktree."""
+    with workspace() as ws:
+        outcome = ws.edit_file(session, path, old, new)
+    _print_write(outcome, as_json)
+
+
+def _print_write(outcome: WriteOutcome, as_json: bool) -> None:
+    if as_json:
+        ckpt = outcome.checkpoint.commit if outcome.checkpoint else None
+        render.print_json({**outcome.written.model_dump(mode="json"), "checkpoint": ckpt})
+        return
+    render.print_diff(outcome.written.diff)
+    if outcome.checkpoint:
+        render.console.print(f"[dim]checkpoint {outcome.checkpoint.commit[:10]}[/]")
+
+
+@app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def run_cmd(
+    command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
+    session: SessionOpt = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds before it is killed.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a command in the session's worktree: streamed, recorded, checkpointed.
+
+    One argument is run by the shell (`branchwork run -- "make test | tail"`); several are run
+    as they are (`branchwork run -- pytest -q`). Exits with the command's exit code.
+    """
+    line: str | list[str] = command[0] if len(command) == 1 else command
+    stream = None if as_json else _write_through
+    with workspace() as ws:
+        outcome = ws.run(session, line, timeout=timeout, on_output=stream)
+    finished = outcome.finished
+    if as_json:
+        render.print_json({**finished.model_dump(mode="json"), "id": finished.command_id})
+    elif finished.status != "ok":
+        render.err_console.print(f"[red]{finished.status}[/] (exit code {finished.exit_code})")
+    raise typer.Exit(_run_exit_code(finished.status, finished.exit_code))
+
+
+def _write_through(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _run_exit_code(status: str, exit_code: int | None) -> int:
+    if status == "timeout":
+        return 124
+    if status == "cancelled":
+        return 130
+    return exit_code if exit_code is not None else 127
+
+
+@app.command("checkpoint")
+def checkpoint_cmd(
+    message: Annotated[str, typer.Option("--message", "-m")] = "checkpoint",
+    session: SessionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Commit the worktree's state to the session branch."""
+    with workspace() as ws:
+        saved = ws.checkpoint(session, message)
+    if as_json:
+        render.print_json(saved.model_dump(mode="json") | {"id": saved.commit} if saved else None)
+    elif saved:
+        render.console.print(f"checkpoint {saved.commit[:10]}: {len(saved.files)} file(s)")
+    else:
+        render.console.print("nothing changed since the last checkpoint")
+
+
+@app.command("diff")
+def diff_cmd(
+    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    against: Annotated[
+        str, typer.Option(help="`base` (default), `main`, or a checkpoint (sha prefix, -N).")
+    ] = "base",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what the session changed (uncommitted edits included)."""
+    with workspace() as ws:
+        text = ws.diff(session, against=against)
+    if as_json:
+        render.print_json({"against": against, "diff": text})
+    else:
+        render.print_diff(text)
+
+
+@app.command("revert")
+def revert_cmd(
+    to: Annotated[str, typer.Option("--to", help="Checkpoint sha prefix, -N, or base.")],
+    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the files of a checkpoint, as a new checkpoint (history is kept)."""
+    with workspace() as ws:
+        reverted = ws.revert(session, to=to)
+    if as_json:
+        render.print_json({**reverted.model_dump(mode="json"), "id": reverted.commit})
+    else:
+        render.console.print(
+            f"reverted to {reverted.to_checkpoint[:10]} as checkpoint {reverted.commit[:10]}"
+        )
+
+

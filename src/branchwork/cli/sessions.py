@@ -1,0 +1,106 @@
+"""`branchwork session …`: create, list, show, switch, archive, restore."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from branchwork.cli import render
+from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
+
+session_app = typer.Typer(help="Sessions: a branch, a worktree and a history.", no_args_is_help=True)
+SessionArg = Annotated[str | None, typer.Argument(help="Session id, short id or branch.")]
+
+
+@session_app.command("new")
+def new_cmd(
+    project: ProjectOpt = None,
+    title: Annotated[str | None, typer.Option(help="What the session is for.")] = None,
+    from_ref: Annotated[
+        str | None, typer.Option("--from", help="Start from this ref instead of main.")
+    ] = None,
+    switch: Annotated[bool, typer.Option(help="Make it the current session.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a session: its own branch from main's tip and its own worktree."""
+    with workspace() as ws:
+        session = ws.new_session(project, title=title, from_ref=from_ref)
+        if switch:
+            ws.switch_session(session)
+    if as_json:
+        render.print_json(render.session_json(session))
+        return
+    render.console.print(
+        f"session [bold]{session.short_id}[/] on branch {session.branch}\n"
+        f"worktree {session.worktree}  (PORT={session.port})"
+    )
+
+
+@session_app.command("list")
+def list_cmd(
+    project: ProjectOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include archived, all projects.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List sessions (status, branch, base, last activity)."""
+    with workspace() as ws:
+        sessions = ws.sessions(project, include_archived=all_, all_projects=all_ and not project)
+        current = ws.current_session()
+        names = {p.id: p.name for p in ws.projects()}
+    if as_json:
+        render.print_json([render.session_json(s) for s in sessions])
+        return
+    render.console.print(render.sessions_table(sessions, current.id if current else None, names))
+
+
+@session_app.command("show")
+def show_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
+    """Show a session: branch, worktree, head, checkpoints, sub-tasks."""
+    with workspace() as ws:
+        target = ws.session(session)
+        state = ws.session_state(target)
+        project = ws.project(target.project_id)
+    if as_json:
+        render.print_json(render.session_json(target, state=state.model_dump(mode="json")))
+        return
+    render.console.print(render.session_details(target, project, state))
+
+
+@session_app.command("switch")
+def switch_cmd(
+    session: Annotated[str, typer.Argument(help="Session id, short id or branch.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a session the current one for later commands."""
+    with workspace() as ws:
+        target = ws.switch_session(session)
+    if as_json:
+        render.print_json(render.session_json(target))
+    else:
+        render.console.print(f"current session: {target.short_id} ({target.branch})")
+
+
+@session_app.command("archive")
+def archive_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
+    """Remove the worktree; the branch and the history are kept."""
+    with workspace() as ws:
+        target = ws.archive_session(session)
+    if as_json:
+        render.print_json(render.session_json(target))
+    else:
+        render.console.print(f"archived {target.short_id}; branch {target.branch} kept")
+
+
+@session_app.command("restore")
+def restore_cmd(
+    session: Annotated[str, typer.Argument(help="Session id, short id or branch.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Recreate the worktree from the branch tip and reactivate the session."""
+    with workspace() as ws:
+        target = ws.restore_session(session)
+    if as_json:
+        render.print_json(render.session_json(target))
+    else:
+        render.console.print(f"restored {target.short_id} at {target.worktree}")

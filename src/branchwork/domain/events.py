@@ -1,0 +1,305 @@
+"""Session history: immutable, typed, versioned events.
+
+An `Event` is an envelope (`id`, `session_id`, `seq`, `ts`, `actor`, `schema_version`) around one
+payload of the `Payload` union, discriminated by its literal `kind`. The store creates the envelope
+when it appends, inside the transaction that assigns the gap-free `seq`; nothing sets an id, a seq
+or a timestamp afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from branchwork.domain.errors import StoreError
+
+SCHEMA_VERSION = 1
+SCHEMA_VERSIONS: dict[int, str] = {
+    1: "initial event set: session lifecycle, messages, tools, files, commands, checkpoints",
+}
+
+Actor = Literal["user", "agent", "system"]
+CommandStatus = Literal["ok", "failed", "timeout", "cancelled", "error"]
+TurnStatus = Literal["completed", "cancelled", "step_limit", "failed", "interrupted"]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SessionCreated(_Payload):
+    kind: Literal["session_created"] = "session_created"
+    project_id: str
+    title: str
+    branch: str
+    base_commit: str
+    from_ref: str
+    worktree: str
+
+
+class UserMessage(_Payload):
+    kind: Literal["user_message"] = "user_message"
+    text: str
+    turn_id: str | None = None
+
+
+class AgentMessage(_Payload):
+    kind: Literal["agent_message"] = "agent_message"
+    text: str
+    turn_id: str | None = None
+    model: str | None = None
+
+
+class Reasoning(_Payload):
+    kind: Literal["reasoning"] = "reasoning"
+    text: str
+    turn_id: str | None = None
+
+
+class ToolCall(_Payload):
+    kind: Literal["tool_call"] = "tool_call"
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    turn_id: str | None = None
+
+
+class ToolResult(_Payload):
+    kind: Literal["tool_result"] = "tool_result"
+    call_id: str
+    name: str
+    output: str
+    is_error: bool = False
+    turn_id: str | None = None
+
+
+class FileRead(_Payload):
+    kind: Literal["file_read"] = "file_read"
+    path: str
+    size: int
+    start_line: int | None = None
+    end_line: int | None = None
+
+
+class FileWritten(_Payload):
+    kind: Literal["file_written"] = "file_written"
+    path: str
+    operation: Literal["write", "edit", "delete"]
+    created: bool
+    diff: str
+
+
+class CommandStarted(_Payload):
+    kind: Literal["command_started"] = "command_started"
+    command_id: str
+    command: str
+    argv: list[str] | None = None
+    cwd: str
+    timeout_s: float
+    purpose: Literal["user", "agent", "setup", "check"] = "user"
+
+
+class CommandOutput(_Payload):
+    kind: Literal["command_output"] = "command_output"
+    command_id: str
+    text: str
+
+
+class CommandFinished(_Payload):
+    kind: Literal["command_finished"] = "command_finished"
+    command_id: str
+    status: CommandStatus
+    exit_code: int | None
+    duration_ms: int
+    output_bytes: int
+    output_head: str
+    output_tail: str
+    truncated: bool
+    output_blob: str | None = None
+
+
+class Checkpoint(_Payload):
+    kind: Literal["checkpoint"] = "checkpoint"
+    commit: str
+    parent: str
+    message: str
+    files: list[str] = Field(default_factory=list)
+    automatic: bool = False
+
+
+class Reverted(_Payload):
+    kind: Literal["reverted"] = "reverted"
+    to_checkpoint: str
+    commit: str
+    files: list[str] = Field(default_factory=list)
+
+
+class Archived(_Payload):
+    kind: Literal["archived"] = "archived"
+    head: str
+    worktree: str
+
+
+class Restored(_Payload):
+    kind: Literal["restored"] = "restored"
+    head: str
+    worktree: str
+
+
+class Interrupted(_Payload):
+    kind: Literal["interrupted"] = "interrupted"
+    reason: str
+    turn_id: str | None = None
+    call_id: str | None = None
+
+
+class TurnStarted(_Payload):
+    kind: Literal["turn_started"] = "turn_started"
+    turn_id: str
+    model: str
+    mode: str
+
+
+class TurnFinished(_Payload):
+    kind: Literal["turn_finished"] = "turn_finished"
+    turn_id: str
+    status: TurnStatus
+    steps: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    detail: str = ""
+
+
+class ApprovalRequested(_Payload):
+    kind: Literal["approval_requested"] = "approval_requested"
+    request_id: str
+    action: Literal["write_file", "edit_file", "run_command"]
+    summary: str
+    detail: str
+    turn_id: str | None = None
+    call_id: str | None = None
+
+
+class ApprovalDecided(_Payload):
+    kind: Literal["approval_decided"] = "approval_decided"
+    request_id: str
+    approved: bool
+    reason: str = ""
+
+
+class TodoUpdated(_Payload):
+    kind: Literal["todo_updated"] = "todo_updated"
+    item_id: str
+    text: str
+    done: bool
+
+
+class ContextRef(_Payload):
+    kind: Literal["context_ref"] = "context_ref"
+    query: str
+    lookup: Literal["search", "definition", "references", "document"]
+    results: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Note(_Payload):
+    """A free-form system note (setup skipped, copy failed, worktree evicted …)."""
+
+    kind: Literal["note"] = "note"
+    text: str
+    level: Literal["info", "warning", "error"] = "info"
+
+
+Payload = Annotated[
+    SessionCreated
+    | UserMessage
+    | AgentMessage
+    | Reasoning
+    | ToolCall
+    | ToolResult
+    | FileRead
+    | FileWritten
+    | CommandStarted
+    | CommandOutput
+    | CommandFinished
+    | Checkpoint
+    | Reverted
+    | Archived
+    | Restored
+    | Interrupted
+    | TurnStarted
+    | TurnFinished
+    | ApprovalRequested
+    | ApprovalDecided
+    | TodoUpdated
+    | ContextRef
+    | Note,
+    Field(discriminator="kind"),
+]
+
+EVENT_KINDS: tuple[str, ...] = tuple(
+    m.model_fields["kind"].default
+    for m in _Payload.__subclasses__()  # every payload class above
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """One immutable record of a session's history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    session_id: str
+    seq: int = Field(ge=1)
+    ts: datetime
+    actor: Actor
+    schema_version: int = SCHEMA_VERSION
+    payload: Payload
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value not in SCHEMA_VERSIONS:
+            raise ValueError(
+                f"unknown event schema version {value}; upgrade Branchwork to read this history"
+            )
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @property
+    def kind(self) -> str:
+        return self.payload.kind
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The flat JSON shape used by `--json`, the API and golden logs."""
+        data = self.model_dump(mode="json")
+        data["kind"] = self.kind
+        return data
+
+
+_PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_payload(data: dict[str, Any]) -> Payload:
+    return _PAYLOAD_ADAPTER.validate_python(data)
+
+
+def parse_event(data: dict[str, Any]) -> Event:
+    """Load an event from its JSON shape; fails fast on an unknown kind or schema version."""
+    body = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        return _EVENT_ADAPTER.validate_python(body)
+    except ValueError as exc:
+        raise StoreError(f"unreadable event {data.get('id', '?')}: {exc}") from exc

@@ -1,0 +1,25 @@
+"""Identifiers: ULIDs (sortable, unique across processes) and their short forms."""
+
+from __future__ import annotations
+
+import re
+
+from ulid import ULID
+
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+
+
+def new_id() -> str:
+    """A new ULID as a 26-character string."""
+    return str(ULID())
+
+
+def short_id(full_id: str) -> str:
+    """The 8-character short form shown to people: the random tail of the ULID, lowercased."""
+    return full_id[-8:].lower()
+
+
+def slugify(text: str, *, max_length: int = 40) -> str:
+    """A branch-safe slug: lowercase ASCII letters, digits and dashes."""
+    slug = _SLUG_STRIP.sub("-", text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "session"

@@ -1,0 +1,89 @@
+"""Pure data: projects, their configuration, sessions and checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from branchwork.domain.ids import short_id
+
+ActionMode = Literal["ask", "auto-edit", "autopilot"]
+SessionStatus = Literal["active", "archived"]
+
+DEFAULT_DANGEROUS_PATTERNS: tuple[str, ...] = (
+    r"\bgit\s+push\b",
+    r"\brm\s+-[a-zA-Z]*r[a-zA-Z]*f?\s+/(\s|$)",
+    r"\brm\s+-[a-zA-Z]*f[a-zA-Z]*r[a-zA-Z]*\s+/(\s|$)",
+    r"\bsudo\b",
+    r"\bcurl\b[^|]*\|\s*(ba)?sh\b",
+    r"\bmkfs\b",
+    r"\bdd\s+.*\bof=/dev/",
+    r"\bgit\s+reset\s+--hard\b",
+)
+
+
+class ProjectConfig(BaseModel):
+    """Per-project settings, seedable from a `.branchwork.toml` committed in the repository."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    copy_files: list[str] = Field(
+        default_factory=list,
+        description="Untracked files (glob patterns) copied from the user's checkout "
+        "into each new worktree, such as `.env`.",
+    )
+    setup: str | None = Field(
+        default=None, description="A shell command run in each new worktree."
+    )
+    mode: ActionMode = Field(default="auto-edit", description="Default action policy.")
+    model: str | None = Field(default=None, description="Default model, `provider:name`.")
+    dangerous_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
+        description="Regular expressions of commands that always ask, even in autopilot.",
+    )
+
+
+class Project(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    path: str
+    origin: str | None = None
+    main_branch: str
+    created_at: datetime
+    config: ProjectConfig = Field(default_factory=ProjectConfig)
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_names: list[str] = Field(default_factory=list)
+
+
+class Session(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    project_id: str
+    title: str
+    branch: str
+    base_commit: str
+    worktree: str
+    status: SessionStatus
+    created_at: datetime
+    last_activity: datetime
+    port: int
+    mode: ActionMode | None = None
+    model: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+
+class CheckpointInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    commit: str
+    message: str
+    files: list[str]
+    seq: int

@@ -1,0 +1,91 @@
+"""The one place that runs the git CLI.
+
+Our own git calls never run hooks, never sign, never page and always commit as a fixed identity,
+so that a user's configuration cannot change what Branchwork records.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from branchwork.domain.errors import GitError
+
+COMMITTER_NAME = "Branchwork"
+COMMITTER_EMAIL = "branchwork@localhost"
+
+_FIXED_CONFIG = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "commit.gpgsign=false",
+    "-c", "tag.gpgsign=false",
+    "-c", f"user.name={COMMITTER_NAME}",
+    "-c", f"user.email={COMMITTER_EMAIL}",
+    "-c", "core.quotepath=false",
+    "-c", "advice.detachedHead=false",
+)  # fmt: skip
+
+
+def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_PAGER="cat",
+        GIT_AUTHOR_NAME=COMMITTER_NAME,
+        GIT_AUTHOR_EMAIL=COMMITTER_EMAIL,
+        GIT_COMMITTER_NAME=COMMITTER_NAME,
+        GIT_COMMITTER_EMAIL=COMMITTER_EMAIL,
+        LC_ALL="C",
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    input_bytes: bytes | None = None,
+    check: bool = True,
+) -> str:
+    """Run `git ARGS` in `cwd` and return its stdout (text); raise `GitError` on failure."""
+    return run_git_bytes(args, cwd, env=env, input_bytes=input_bytes, check=check).decode(
+        "utf-8", errors="replace"
+    )
+
+
+def run_git_bytes(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    input_bytes: bytes | None = None,
+    check: bool = True,
+) -> bytes:
+    """Run `git ARGS` in `cwd` and return its raw stdout."""
+    command = ["git", *_FIXED_CONFIG, *args]
+    try:
+        proc = subprocess.run(
+            command,
+            cwd=str(cwd),
+            env=_git_env(env),
+            input=input_bytes,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GitError(
+            "git is not installed or not on PATH; install git (apt-get install git) and retry",
+            command=["git", *args],
+        ) from exc
+    if check and proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+        raise GitError(
+            f"git {' '.join(args[:3])} failed: {stderr or f'exit code {proc.returncode}'}",
+            command=["git", *args],
+            stderr=stderr,
+        )
+    return proc.stdout

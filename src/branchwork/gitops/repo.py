@@ -1,0 +1,119 @@
+"""Project repositories: inspection, main-branch detection, cloning, and the per-repo lock."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchwork.domain.errors import GitError, InvalidInput, NotAGitRepository
+from branchwork.gitops.git import run_git
+
+_MAIN_CANDIDATES = ("main", "master", "trunk", "develop")
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    root: Path
+    main_branch: str
+    head_commit: str
+
+
+def inspect_repo(path: Path) -> RepoInfo:
+    """Check that `path` is a usable git repository with commits; find its main branch."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist; give the path of a git repository or a URL")
+    if not path.is_dir():
+        raise NotAGitRepository(f"{path} is a file; give the directory of a git repository")
+    root = _toplevel(path)
+    main = detect_main_branch(root)
+    head = _commit_of(root, main)
+    return RepoInfo(root=root, main_branch=main, head_commit=head)
+
+
+def _toplevel(path: Path) -> Path:
+    try:
+        out = run_git(["rev-parse", "--show-toplevel"], path)
+    except GitError as exc:
+        raise _explain_repo_error(path, exc) from exc
+    return Path(out.strip()).resolve()
+
+
+def _explain_repo_error(path: Path, exc: GitError) -> NotAGitRepository:
+    if "dubious ownership" in exc.stderr:
+        return NotAGitRepository(
+            f"git refuses {path}: it is owned by another user (dubious ownership). If you trust "
+            f"it, run `git config --global --add safe.directory {path}` and retry"
+        )
+    return NotAGitRepository(
+        f"{path} is not a git repository; run `git init` there (and commit) or give another path"
+    )
+
+
+def detect_main_branch(root: Path) -> str:
+    """origin's HEAD when known, else main/master/trunk/develop, else the checked-out branch."""
+    remote_head = run_git(
+        ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], root, check=False
+    ).strip()
+    if remote_head.startswith("origin/") and _branch_exists(root, remote_head[7:]):
+        return remote_head[7:]
+    for name in _MAIN_CANDIDATES:
+        if _branch_exists(root, name):
+            return name
+    current = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], root, check=False).strip()
+    if current and _branch_exists(root, current):
+        return current
+    raise NotAGitRepository(
+        f"{root} has no commits yet; make a first commit (`git commit --allow-empty -m init`) "
+        "and retry"
+    )
+
+
+def _branch_exists(root: Path, name: str) -> bool:
+    out = run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}"], root,
+                  check=False)  # fmt: skip
+    return bool(out.strip())
+
+
+def _commit_of(root: Path, ref: str) -> str:
+    return run_git(["rev-parse", "--verify", f"{ref}^{{commit}}"], root).strip()
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    """The commit sha `ref` names; a clear error when it names nothing."""
+    try:
+        return _commit_of(root, ref)
+    except GitError as exc:
+        raise InvalidInput(
+            f"{ref!r} is not a branch, tag or commit of {root}; check `git log` and retry"
+        ) from exc
+
+
+def clone(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_git(["clone", "--quiet", url, str(dest)], dest.parent)
+    except GitError as exc:
+        raise InvalidInput(
+            f"cannot clone {url}: {exc.stderr or exc.message}. Check the URL and your access"
+        ) from exc
+
+
+def is_url(text: str) -> bool:
+    return "://" in text or (text.startswith("git@") and ":" in text)
+
+
+@contextmanager
+def repo_lock(lock_dir: Path, root: Path) -> Iterator[None]:
+    """Serialize ref and worktree changes of one repository across threads and processes."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(str(root).encode(), usedforsecurity=False).hexdigest()[:16]
+    with (lock_dir / f"repo-{key}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

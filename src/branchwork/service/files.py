@@ -1,0 +1,140 @@
+"""File use-cases confined to a session's worktree, each recorded as an event."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchwork.domain.errors import InvalidInput, InvalidPath, NotFound
+from branchwork.domain.events import Checkpoint, FileRead, FileWritten
+from branchwork.domain.models import Session
+from branchwork.sandbox import relative_to_worktree, resolve_in_worktree
+from branchwork.service.context import ServiceContext
+from branchwork.service.sessions import ensure_worktree
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    written: FileWritten
+    checkpoint: Checkpoint | None
+
+
+def _locate(ctx: ServiceContext, session: Session, path: str) -> tuple[Session, Path, str]:
+    session = ensure_worktree(ctx, session)
+    root = Path(session.worktree)
+    target = resolve_in_worktree(root, path)
+    return session, target, relative_to_worktree(root, target)
+
+
+def _read_text(target: Path, shown: str) -> str:
+    if not target.exists():
+        raise NotFound(f"{shown} does not exist in the session's worktree; check the path")
+    if not target.is_file():
+        raise InvalidPath(f"{shown} is not a file; give the path of a file")
+    data = target.read_bytes()
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidInput(f"{shown} is larger than 5 MB; read it with `branchwork run -- head`")
+    if b"\0" in data[:8192]:
+        raise InvalidInput(f"{shown} is a binary file; inspect it with `branchwork run`")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_file(
+    ctx: ServiceContext,
+    session: Session,
+    path: str,
+    *,
+    start_line: int | None = None,
+    end_line: int | None = None,
+) -> str:
+    """The file's text (or lines `start_line`..`end_line`, 1-based, inclusive)."""
+    session, target, shown = _locate(ctx, session, path)
+    text = _read_text(target, shown)
+    if start_line is not None or end_line is not None:
+        lines = text.splitlines(keepends=True)
+        first = max(1, start_line or 1)
+        text = "".join(lines[first - 1 : end_line])
+    payload = FileRead(path=shown, size=len(text), start_line=start_line, end_line=end_line)
+    ctx.record(session, payload, "user")
+    return text
+
+
+def write_file(
+    ctx: ServiceContext, session: Session, path: str, content: str, *, actor: str = "user"
+) -> WriteOutcome:
+    session, target, shown = _locate(ctx, session, path)
+    if target.is_dir():
+        raise InvalidPath(f"{shown} is a directory; give the path of a file")
+    old = _read_text(target, shown) if target.exists() else None
+    return _apply_write(ctx, session, target, shown, old, content, "write", actor)
+
+
+def edit_file(
+    ctx: ServiceContext,
+    session: Session,
+    path: str,
+    old_text: str,
+    new_text: str,
+    *,
+    actor: str = "user",
+) -> WriteOutcome:
+    """Replace the one occurrence of `old_text`; refuse when it is absent or not unique."""
+    session, target, shown = _locate(ctx, session, path)
+    current = _read_text(target, shown)
+    if not old_text:
+        raise InvalidInput("the text to replace is empty; give the exact text to replace")
+    count = current.count(old_text)
+    if count == 0:
+        raise InvalidInput(
+            f"the text to replace was not found in {shown}; read the file and copy the exact "
+            "text, whitespace included"
+        )
+    if count > 1:
+        raise InvalidInput(
+            f"the text to replace occurs {count} times in {shown}; include more surrounding "
+            "lines so it is unique"
+        )
+    updated = current.replace(old_text, new_text, 1)
+    return _apply_write(ctx, session, target, shown, current, updated, "edit", actor)
+
+
+def _apply_write(
+    ctx: ServiceContext,
+    session: Session,
+    target: Path,
+    shown: str,
+    old: str | None,
+    new: str,
+    operation: str,
+    actor: str,
+) -> WriteOutcome:
+    from branchwork.service.history import take_checkpoint
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(new, encoding="utf-8")
+    payload = FileWritten(
+        path=shown,
+        operation="edit" if operation == "edit" else "write",
+        created=old is None,
+        diff=unified_diff(shown, old, new),
+    )
+    event = ctx.record(session, payload, "agent" if actor == "agent" else "user")
+    assert isinstance(event.payload, FileWritten)
+    saved = take_checkpoint(ctx, session, f"{operation} {shown}", automatic=True)
+    return WriteOutcome(written=event.payload, checkpoint=saved)
+
+
+def unified_diff(path: str, old: str | None, new: str) -> str:
+    before = (old or "").splitlines(keepends=True)
+    after = new.splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        before,
+        after,
+        fromfile="/dev/null" if old is None else f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)  # fmt: skip

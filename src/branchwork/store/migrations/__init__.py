@@ -1,0 +1,1 @@
+"""Alembic migrations: an ordered list of named revisions under versions/."""

@@ -1,0 +1,117 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("path", Text, nullable=False),
+    Column("origin", Text, nullable=True),
+    Column("main_branch", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("config", Text, nullable=False, default="{}"),
+    Column("env", Text, nullable=False, default="{}"),
+    Column("secret_names", Text, nullable=False, default="[]"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("project_id", String(26), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("branch", String(255), nullable=False),
+    Column("base_commit", String(64), nullable=False),
+    Column("worktree", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_activity", UTCDateTime, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("mode", String(20), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("last_seq", Integer, nullable=False, default=0),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("session_id", String(26), ForeignKey("sessions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("actor", String(20), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("session_id", "seq", name="uq_events_session_seq"),
+    Index("ix_events_session_kind", "session_id", "kind"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("session_id", String(26), ForeignKey("sessions.id"), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+state = Table(
+    "state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
