@@ -11,6 +11,8 @@ import pytest
 
 from branchwork import Workspace
 
+RepoFactory = Callable[..., Path]
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test User",
     "GIT_AUTHOR_EMAIL": "user@example.com",
@@ -21,8 +23,9 @@ GIT_ENV = {
 
 def git(cwd: Path, *args: str) -> str:
     env = {**os.environ, **GIT_ENV}
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout
 
 
@@ -54,8 +57,9 @@ def repo_factory(tmp_path: Path) -> Callable[..., Path]:
     counter = iter(range(1000))
 
     def factory(files: dict[str, str] | None = None, *, branch: str = "main") -> Path:
-        return make_repo(tmp_path / f"repo{next(counter)}", files or {"README.md": "# demo\n"},
-                         branch=branch)  # fmt: skip
+        return make_repo(
+            tmp_path / f"repo{next(counter)}", files or {"README.md": "# demo\n"}, branch=branch
+        )
 
     return factory
 

@@ -42,8 +42,12 @@ def config_cmd(as_json: JsonOpt = False) -> None:
 @app.command("log")
 def log_cmd(
     session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
-    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these kinds.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", "-k", help="Only these kinds.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """Show a session's history as a timeline (or JSON lines)."""
@@ -112,9 +116,7 @@ def _print_write(outcome: WriteOutcome, as_json: bool) -> None:
         render.console.print(f"[dim]checkpoint {outcome.checkpoint.commit[:10]}[/]")
 
 
-@app.command(
-    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run_cmd(
     command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
     session: SessionOpt = None,
@@ -200,5 +202,3 @@ def revert_cmd(
         render.console.print(
             f"reverted to {reverted.to_checkpoint[:10]} as checkpoint {reverted.commit[:10]}"
         )
-
-

@@ -10,7 +10,9 @@ from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
 from branchwork.domain.errors import InvalidInput
 
-project_app = typer.Typer(help="Register git repositories and configure them.", no_args_is_help=True)
+project_app = typer.Typer(
+    help="Register git repositories and configure them.", no_args_is_help=True
+)
 env_app = typer.Typer(help="Per-project environment variables and secrets.", no_args_is_help=True)
 project_app.add_typer(env_app, name="env")
 

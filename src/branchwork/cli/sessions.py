@@ -9,7 +9,9 @@ import typer
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
 
-session_app = typer.Typer(help="Sessions: a branch, a worktree and a history.", no_args_is_help=True)
+session_app = typer.Typer(
+    help="Sessions: a branch, a worktree and a history.", no_args_is_help=True
+)
 SessionArg = Annotated[str | None, typer.Argument(help="Session id, short id or branch.")]
 
 

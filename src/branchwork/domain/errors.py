@@ -93,9 +93,7 @@ class StoreError(InfrastructureError):
 
 
 class ProviderError(InfrastructureError):
-    def __init__(
-        self, message: str, *, status: int | None = None, retryable: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable

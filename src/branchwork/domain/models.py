@@ -34,9 +34,7 @@ class ProjectConfig(BaseModel):
         description="Untracked files (glob patterns) copied from the user's checkout "
         "into each new worktree, such as `.env`.",
     )
-    setup: str | None = Field(
-        default=None, description="A shell command run in each new worktree."
-    )
+    setup: str | None = Field(default=None, description="A shell command run in each new worktree.")
     mode: ActionMode = Field(default="auto-edit", description="Default action policy.")
     model: str | None = Field(default=None, description="Default model, `provider:name`.")
     dangerous_patterns: list[str] = Field(

@@ -17,14 +17,21 @@ COMMITTER_NAME = "Branchwork"
 COMMITTER_EMAIL = "branchwork@localhost"
 
 _FIXED_CONFIG = (
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "commit.gpgsign=false",
-    "-c", "tag.gpgsign=false",
-    "-c", f"user.name={COMMITTER_NAME}",
-    "-c", f"user.email={COMMITTER_EMAIL}",
-    "-c", "core.quotepath=false",
-    "-c", "advice.detachedHead=false",
-)  # fmt: skip
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "tag.gpgsign=false",
+    "-c",
+    f"user.name={COMMITTER_NAME}",
+    "-c",
+    f"user.email={COMMITTER_EMAIL}",
+    "-c",
+    "core.quotepath=false",
+    "-c",
+    "advice.detachedHead=false",
+)
 
 
 def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:

@@ -73,8 +73,9 @@ def detect_main_branch(root: Path) -> str:
 
 
 def _branch_exists(root: Path, name: str) -> bool:
-    out = run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}"], root,
-                  check=False)  # fmt: skip
+    out = run_git(
+        ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}"], root, check=False
+    )
     return bool(out.strip())
 
 

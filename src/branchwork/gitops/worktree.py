@@ -71,8 +71,7 @@ def checkpoint(worktree: Path, message: str, exclude: Sequence[str] = ()) -> Com
     if not files:
         return None
     parent = head_commit(worktree)
-    run_git(["commit", "--quiet", "--no-verify", "--allow-empty-message", "-m", message],
-            worktree)  # fmt: skip
+    run_git(["commit", "--quiet", "--no-verify", "--allow-empty-message", "-m", message], worktree)
     return CommitInfo(commit=head_commit(worktree), parent=parent, files=files)
 
 

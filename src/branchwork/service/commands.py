@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from branchwork.domain.events import (
+    Actor,
     Checkpoint,
     CommandFinished,
     CommandOutput,
@@ -100,7 +101,7 @@ def run_command(
     project = get_project(ctx, session.project_id)
     spec = _spec(ctx, project, session, command, timeout)
     command_id = new_id()
-    actor = "agent" if purpose == "agent" else "user" if purpose == "user" else "system"
+    actor: Actor = "agent" if purpose == "agent" else "user" if purpose == "user" else "system"
     ctx.record(session, _started(spec, command, command_id, purpose), actor)
     recorder = _OutputRecorder(ctx, session, command_id, ctx.settings.output_cap // 2, on_output)
     result = make_runner(ctx.settings.sandbox).run(
@@ -182,5 +183,3 @@ def command_output(ctx: ServiceContext, finished: CommandFinished) -> str:
     if finished.output_blob is None:
         return finished.output_head + finished.output_tail
     return ctx.store.get_blob(finished.output_blob).decode("utf-8", errors="replace")
-
-

@@ -36,9 +36,7 @@ class ServiceContext:
     def redactor(self, project_id: str) -> Redactor:
         return Redactor(self.secrets.load(project_id))
 
-    def record(
-        self, session: Session, payload: Payload, actor: Actor = "system"
-    ) -> Event:
+    def record(self, session: Session, payload: Payload, actor: Actor = "system") -> Event:
         """Append an event after removing the project's secret values from every string in it."""
         clean = scrub(payload, self.redactor(session.project_id))
         return self.store.append(session.id, clean, actor)

@@ -136,5 +136,6 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
         fromfile="/dev/null" if old is None else f"a/{path}",
         tofile=f"b/{path}",
     )
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                   for line in lines)  # fmt: skip
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )

@@ -45,12 +45,14 @@ def list_checkpoints(ctx: ServiceContext, session: Session) -> list[CheckpointIn
     for event in ctx.store.events(session.id, kinds=["checkpoint", "reverted"]):
         p = event.payload
         if isinstance(p, Checkpoint):
-            found.append(CheckpointInfo(commit=p.commit, message=p.message, files=p.files,
-                                        seq=event.seq))  # fmt: skip
+            found.append(
+                CheckpointInfo(commit=p.commit, message=p.message, files=p.files, seq=event.seq)
+            )
         elif isinstance(p, Reverted):
             message = f"revert to {p.to_checkpoint[:12]}"
-            found.append(CheckpointInfo(commit=p.commit, message=message, files=p.files,
-                                        seq=event.seq))  # fmt: skip
+            found.append(
+                CheckpointInfo(commit=p.commit, message=message, files=p.files, seq=event.seq)
+            )
     return found
 
 
@@ -89,9 +91,7 @@ def revert(ctx: ServiceContext, session: Session, to: str) -> Reverted:
     target = resolve_checkpoint(ctx, session, to)
     take_checkpoint(ctx, session, "before revert", automatic=True)
     worktree = Path(session.worktree)
-    info = gitops.revert_to(
-        worktree, target, f"revert to {target[:12]}", _exclude(ctx, session)
-    )
+    info = gitops.revert_to(worktree, target, f"revert to {target[:12]}", _exclude(ctx, session))
     commit = info.commit if info else gitops.head_commit(worktree)
     payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
     event = ctx.record(session, payload, "user")

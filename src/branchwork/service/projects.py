@@ -59,9 +59,7 @@ def _add_cloned(ctx: ServiceContext, url: str, name: str | None) -> Project:
         raise
 
 
-def _register(
-    ctx: ServiceContext, info: gitops.RepoInfo, name: str, origin: str | None
-) -> Project:
+def _register(ctx: ServiceContext, info: gitops.RepoInfo, name: str, origin: str | None) -> Project:
     _check_name_free(ctx, name)
     for other in ctx.store.list_projects():
         if Path(other.path) == info.root:
@@ -190,7 +188,9 @@ def configure_project(
     return updated
 
 
-def set_env(ctx: ServiceContext, project: Project, key: str, value: str, *, secret: bool) -> Project:
+def set_env(
+    ctx: ServiceContext, project: Project, key: str, value: str, *, secret: bool
+) -> Project:
     if not _ENV_KEY.match(key):
         raise InvalidInput(f"{key!r} is not a valid variable name; use letters, digits and _")
     env = {k: v for k, v in project.env.items() if k != key}

@@ -30,7 +30,9 @@ def new_session(
     with gitops.repo_lock(ctx.lock_dir, repo):
         gitops.add_worktree(repo, worktree, branch, base)
     try:
-        session = _insert(ctx, project, session_id, title or "untitled", branch, base, worktree, ref)
+        session = _insert(
+            ctx, project, session_id, title or "untitled", branch, base, worktree, ref
+        )
     except BaseException:
         _undo_worktree(ctx, repo, worktree, branch)
         raise

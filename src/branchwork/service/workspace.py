@@ -13,6 +13,7 @@ from branchwork.domain.models import CheckpointInfo, Project, Session
 from branchwork.domain.replay import SessionState
 from branchwork.service import commands, files, history, projects, sessions
 from branchwork.service.context import ServiceContext
+from branchwork.service.projects import EnvEntry
 from branchwork.settings import Settings, load_settings
 from branchwork.store import SecretStore, Store
 
@@ -39,7 +40,9 @@ class Workspace:
         self.settings = settings or load_settings(**overrides)
         self.settings.home.mkdir(parents=True, exist_ok=True)
         store = Store.open(self.settings.resolved_database_url)
-        self._ctx = ServiceContext(self.settings, store, SecretStore(self.settings.home / "secrets"))
+        self._ctx = ServiceContext(
+            self.settings, store, SecretStore(self.settings.home / "secrets")
+        )
 
     @property
     def context(self) -> ServiceContext:
@@ -53,7 +56,10 @@ class Workspace:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -85,15 +91,13 @@ class Workspace:
     ) -> Project:
         return projects.configure_project(self._ctx, self.project(ref), reload=reload, **changes)
 
-    def set_env(
-        self, ref: ProjectRef, key: str, value: str, *, secret: bool = False
-    ) -> Project:
+    def set_env(self, ref: ProjectRef, key: str, value: str, *, secret: bool = False) -> Project:
         return projects.set_env(self._ctx, self.project(ref), key, value, secret=secret)
 
     def unset_env(self, ref: ProjectRef, key: str) -> Project:
         return projects.unset_env(self._ctx, self.project(ref), key)
 
-    def env(self, ref: ProjectRef = None) -> list[projects.EnvEntry]:
+    def env(self, ref: ProjectRef = None) -> list[EnvEntry]:
         return projects.list_env(self.project(ref))
 
     # -- sessions ---------------------------------------------------------------------------
@@ -101,11 +105,16 @@ class Workspace:
     def new_session(
         self, project: ProjectRef = None, *, title: str | None = None, from_ref: str | None = None
     ) -> Session:
-        return sessions.new_session(self._ctx, self.project(project), title=title,
-                                    from_ref=from_ref)  # fmt: skip
+        return sessions.new_session(
+            self._ctx, self.project(project), title=title, from_ref=from_ref
+        )
 
     def sessions(
-        self, project: ProjectRef = None, *, include_archived: bool = False, all_projects: bool = False
+        self,
+        project: ProjectRef = None,
+        *,
+        include_archived: bool = False,
+        all_projects: bool = False,
     ) -> list[Session]:
         project_id = None if all_projects else self.project(project).id
         return self._ctx.store.list_sessions(project_id, include_archived=include_archived)
@@ -129,11 +138,16 @@ class Workspace:
     # -- files ------------------------------------------------------------------------------
 
     def read_file(
-        self, ref: SessionRef, path: str, *, start_line: int | None = None,
+        self,
+        ref: SessionRef,
+        path: str,
+        *,
+        start_line: int | None = None,
         end_line: int | None = None,
-    ) -> str:  # fmt: skip
-        return files.read_file(self._ctx, self.session(ref), path, start_line=start_line,
-                               end_line=end_line)  # fmt: skip
+    ) -> str:
+        return files.read_file(
+            self._ctx, self.session(ref), path, start_line=start_line, end_line=end_line
+        )
 
     def write_file(self, ref: SessionRef, path: str, content: str) -> files.WriteOutcome:
         return files.write_file(self._ctx, self.session(ref), path, content)
@@ -153,8 +167,14 @@ class Workspace:
         cancel: threading.Event | None = None,
     ) -> commands.CommandOutcome:
         """Run a shell line (str) or an argv (list) in the session's worktree."""
-        return commands.run_command(self._ctx, self.session(ref), command, timeout=timeout,
-                                    on_output=on_output, cancel=cancel)  # fmt: skip
+        return commands.run_command(
+            self._ctx,
+            self.session(ref),
+            command,
+            timeout=timeout,
+            on_output=on_output,
+            cancel=cancel,
+        )
 
     def command_output(self, finished: CommandFinished) -> str:
         return commands.command_output(self._ctx, finished)
@@ -186,5 +206,6 @@ class Workspace:
         after_seq: int = 0,
         stop_after: float | None = None,
     ) -> Iterator[Event]:
-        return history.follow_events(self._ctx, self.session(ref), kinds=kinds,
-                                     after_seq=after_seq, stop_after=stop_after)  # fmt: skip
+        return history.follow_events(
+            self._ctx, self.session(ref), kinds=kinds, after_seq=after_seq, stop_after=stop_after
+        )

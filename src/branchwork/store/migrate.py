@@ -1,37 +1,49 @@
-"""Bring a database to the newest schema with the packaged Alembic revisions."""
+"""Bring a database to the newest schema with the packaged Alembic revisions.
+
+`HEAD_REVISION` names the newest revision so that an up-to-date database is recognised with one
+query, without importing Alembic (a test checks it against the scripts).
+"""
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+HEAD_REVISION = "0001_initial"
 _SCRIPT_LOCATION = "branchwork.store:migrations"
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", _SCRIPT_LOCATION)
     return config
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+def script_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied; a no-op (one query) when up to date."""
-    if current_revision(engine) == head_revision():
+    """Apply every migration not yet applied; one query when the schema is current."""
+    if current_revision(engine) == HEAD_REVISION:
         return
+    from alembic import command
+
     config = _config()
     with engine.connect() as conn:
         config.attributes["connection"] = conn

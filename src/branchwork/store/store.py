@@ -336,5 +336,3 @@ def _event_from_row(row: Row[Any]) -> Event:
             "payload": json.loads(row.payload),
         }
     )
-
-

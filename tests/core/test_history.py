@@ -1,0 +1,147 @@
+"""The event log: durability across processes, gap-free seq, checkpoints, diff, revert."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from branchwork import InvalidInput, Workspace
+from branchwork.domain.events import Checkpoint, FileWritten
+from tests.conftest import git
+
+_READ_LOG = """
+import json, sys
+from branchwork import Workspace
+with Workspace() as ws:
+    print(json.dumps([e.to_json_dict() for e in ws.events(sys.argv[1])]))
+"""
+
+_APPEND_MANY = """
+import sys
+from branchwork import Workspace
+from branchwork.domain.events import Note
+with Workspace() as ws:
+    session = ws.session(sys.argv[1])
+    for i in range(int(sys.argv[2])):
+        ws.context.store.append(session.id, Note(text=f"{sys.argv[3]}-{i}"))
+"""
+
+
+def test_history_survives_reopening_in_a_new_process(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session(title="durable")
+    ws.write_file(session, "a.txt", "a\n")
+    ws.run(session, "echo hi")
+    expected = [e.to_json_dict() for e in ws.events(session)]
+    ws.close()
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_LOG, session.id], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == json.loads(json.dumps(expected))
+
+
+def test_concurrent_appends_from_two_processes_stay_gap_free(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _APPEND_MANY, session.id, "40", name])
+        for name in ("left", "right")
+    ]
+    for _ in range(40):
+        ws.context.store.append(session.id, Checkpoint(commit="c", parent="p", message="m"))
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    seqs = [e.seq for e in ws.events(session)]
+    assert seqs == list(range(1, 1 + 1 + 120))
+
+
+def test_events_carry_identity_fields_set_at_creation(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    ws.write_file(session, "x.txt", "x\n")
+    events = ws.events(session)
+    assert len({e.id for e in events}) == len(events)
+    assert all(e.session_id == session.id and e.ts.tzinfo is not None for e in events)
+    assert [e.ts for e in events] == sorted(e.ts for e in events)
+    written = ws.events(session, kinds=["file_written"])[0]
+    assert written.actor == "user" and written.schema_version == 1
+    with pytest.raises(ValueError, match="frozen"):
+        written.seq = 99  # type: ignore[misc]
+
+
+def test_write_records_the_unified_diff_and_checkpoints(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    outcome = ws.edit_file(session, "app.py", "hello", "bonjour")
+    assert isinstance(outcome.written, FileWritten)
+    assert "-print('hello')\n+print('bonjour')\n" in outcome.written.diff
+    assert outcome.checkpoint is not None
+    head = git(Path(session.worktree), "rev-parse", "HEAD").strip()
+    assert outcome.checkpoint.commit == head
+    assert git(Path(session.worktree), "log", "-1", "--format=%an %cn") == "Branchwork Branchwork\n"
+
+
+def test_edit_refuses_missing_or_ambiguous_text(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    ws.write_file(session, "twice.txt", "x\nx\n")
+    with pytest.raises(InvalidInput, match="not found"):
+        ws.edit_file(session, "app.py", "absent", "y")
+    with pytest.raises(InvalidInput, match="occurs 2 times"):
+        ws.edit_file(session, "twice.txt", "x", "y")
+
+
+def test_diff_against_base_main_and_checkpoint(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    first = ws.write_file(session, "one.txt", "1\n").checkpoint
+    assert first is not None
+    ws.write_file(session, "two.txt", "2\n")
+    Path(session.worktree, "three.txt").write_text("3\n")
+    against_base = ws.diff(session)
+    assert all(f"b/{n}.txt" in against_base for n in ("one", "two", "three"))
+    against_first = ws.diff(session, against=first.commit[:8])
+    assert "one.txt" not in against_first and "two.txt" in against_first
+    (repo / "main-only.txt").write_text("m\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main moves")
+    assert "main-only.txt" in ws.diff(session, against="main")
+
+
+def test_revert_restores_files_as_a_new_checkpoint(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    first = ws.write_file(session, "keep.txt", "v1\n").checkpoint
+    assert first is not None
+    ws.write_file(session, "keep.txt", "v2\n")
+    ws.write_file(session, "later.txt", "later\n")
+    commits_before = git(Path(session.worktree), "rev-list", "HEAD").split()
+    reverted = ws.revert(session, to=first.commit[:10])
+    worktree = Path(session.worktree)
+    assert (worktree / "keep.txt").read_text() == "v1\n"
+    assert not (worktree / "later.txt").exists()
+    commits_after = git(worktree, "rev-list", "HEAD").split()
+    assert commits_after[1:] == commits_before
+    assert reverted.commit == commits_after[0]
+    assert ws.events(session)[-1].kind == "reverted"
+    assert ws.revert(session, to="base").commit != reverted.commit
+    assert not (worktree / "keep.txt").exists()
+
+
+def test_revert_to_unknown_checkpoint_is_refused(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    with pytest.raises(InvalidInput, match="not a checkpoint"):
+        ws.revert(session, to="deadbeef")
+
+
+def test_follow_sees_events_appended_later(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    last = ws.events(session)[-1].seq
+    ws.run(session, "true")
+    followed = list(ws.follow(session, after_seq=last, stop_after=0.5))
+    assert [e.kind for e in followed][:2] == ["command_started", "command_finished"]

@@ -1,0 +1,123 @@
+"""Projects: registration, errors that say what to do, env vars and secrets, removal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from branchwork import AlreadyExists, Conflict, NotAGitRepository, NotFound, Workspace
+from branchwork.domain.errors import InvalidInput
+from tests.conftest import RepoFactory, git, make_repo
+
+
+def test_local_project_is_used_in_place_with_detected_main(
+    ws: Workspace, repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory(branch="master")
+    project = ws.add_project(repo)
+    assert project.path == str(repo.resolve())
+    assert project.main_branch == "master"
+    assert project.name == repo.name
+    assert [p.name for p in ws.projects()] == [repo.name]
+
+
+def test_url_is_cloned_into_the_data_dir(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(f"file://{repo}", name="cloned")
+    assert Path(project.path).is_relative_to(ws.settings.home)
+    assert (Path(project.path) / "app.py").exists()
+    assert project.origin == f"file://{repo}"
+
+
+def test_not_a_repository_is_refused_with_remedy(ws: Workspace, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(NotAGitRepository, match="git init"):
+        ws.add_project(plain)
+
+
+def test_empty_repository_is_refused_with_remedy(ws: Workspace, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    with pytest.raises(NotAGitRepository, match="no commits"):
+        ws.add_project(empty)
+
+
+def test_unknown_path_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        ws.add_project(tmp_path / "missing")
+
+
+def test_dubious_ownership_says_how_to_trust(ws: Workspace, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the repository to another user")
+    repo = make_repo(tmp_path / "foreign", {"a.txt": "a"})
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 4242, 4242, follow_symlinks=False)
+    with pytest.raises(NotAGitRepository, match=r"safe\.directory"):
+        ws.add_project(repo)
+
+
+def test_unknown_project_name_lists_known_ones(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo, name="demo")
+    with pytest.raises(NotFound, match="known: demo"):
+        ws.project("nope")
+
+
+def test_same_repository_or_name_twice_is_refused(
+    ws: Workspace, repo: Path, repo_factory: RepoFactory
+) -> None:
+    ws.add_project(repo, name="one")
+    with pytest.raises(AlreadyExists, match="already registered"):
+        ws.add_project(repo, name="two")
+    with pytest.raises(AlreadyExists, match="--name"):
+        ws.add_project(repo_factory(), name="one")
+
+
+def test_remove_refuses_active_sessions_unless_forced(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
+    with pytest.raises(Conflict, match="--force"):
+        ws.remove_project(project.name)
+    ws.remove_project(project.name, force=True)
+    assert ws.projects() == []
+    assert (repo / "app.py").exists() and (repo / ".git").is_dir()
+    assert not Path(session.worktree).exists()
+    assert git(repo, "rev-parse", "--verify", session.branch)
+
+
+def test_env_vars_reach_commands_and_secrets_are_masked(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    ws.set_env(project, "MODE", "dev")
+    ws.set_env(project, "TOKEN", "s3cr3t-value", secret=True)
+    entries = {e.key: e for e in ws.env(project)}
+    assert entries["MODE"].value == "dev" and not entries["MODE"].secret
+    assert entries["TOKEN"].value == "********" and entries["TOKEN"].secret
+    session = ws.new_session()
+    out = ws.run(session, "echo $MODE ${#TOKEN}")
+    assert ws.command_output(out.finished).split() == ["dev", "12"]
+    with pytest.raises(InvalidInput, match="valid variable name"):
+        ws.set_env(project, "BAD-NAME", "x")
+
+
+def test_secrets_file_is_private(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    ws.set_env(project, "TOKEN", "abcdef", secret=True)
+    secret_file = ws.settings.home / "secrets" / f"{project.id}.json"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_repo_config_file_seeds_project_config(ws: Workspace, repo_factory: RepoFactory) -> None:
+    toml = 'mode = "ask"\n[session]\ncopy = [".env"]\nsetup = "true"\n[env]\nDEBUG = "1"\n'
+    project = ws.add_project(repo_factory({".branchwork.toml": toml}))
+    assert project.config.mode == "ask"
+    assert project.config.copy_files == [".env"]
+    assert project.config.setup == "true"
+    assert project.env == {"DEBUG": "1"}
+
+
+def test_invalid_repo_config_names_the_file(ws: Workspace, repo_factory: RepoFactory) -> None:
+    with pytest.raises(InvalidInput, match=r"\.branchwork\.toml is invalid"):
+        ws.add_project(repo_factory({".branchwork.toml": "mode = 'yolo'\n"}))

@@ -1,0 +1,138 @@
+"""The CLI as a user runs it: real subprocesses, the README walkthrough, --json, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def bw(
+    *args: str, cwd: Path, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "200"}
+    proc = subprocess.run(
+        [str(BIN / "branchwork"), *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"branchwork {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def _walkthrough() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- walkthrough -->", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.strip().splitlines() if line.strip()]
+
+
+def test_readme_walkthrough_runs_as_written(repo: Path) -> None:
+    lines = _walkthrough()
+    assert 8 <= len(lines) <= 12
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    for line in lines:
+        proc = subprocess.run(
+            ["bash", "-c", line], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_json_output_is_json_only_with_ids(repo: Path) -> None:
+    project = json.loads(bw("project", "add", ".", "--json", cwd=repo).stdout)
+    assert project["id"] and project["main_branch"] == "main"
+    session = json.loads(bw("session", "new", "--title", "j", "--json", cwd=repo).stdout)
+    assert session["id"] and session["branch"].startswith("bw/")
+    run = json.loads(bw("run", "--json", "--", "echo", "hi", cwd=repo).stdout)
+    assert run["id"] and run["status"] == "ok" and run["output_head"] == "hi\n"
+    listed = json.loads(bw("session", "list", "--json", cwd=repo).stdout)
+    assert [s["id"] for s in listed] == [session["id"]]
+    lines = bw("log", "--json", cwd=repo).stdout.splitlines()
+    kinds = [json.loads(line)["kind"] for line in lines]
+    assert kinds[:3] == ["session_created", "command_started", "command_output"]
+    shown = json.loads(bw("session", "show", "--json", cwd=repo).stdout)
+    assert shown["state"]["commands"] == 1
+
+
+def test_run_exits_with_the_commands_exit_code_and_streams(repo: Path) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    proc = bw("run", "--", "echo streamed; exit 5", cwd=repo, check=False)
+    assert proc.returncode == 5
+    assert proc.stdout == "streamed\n"
+    timed_out = bw("run", "--timeout", "0.5", "--", "sleep", "5", cwd=repo, check=False)
+    assert timed_out.returncode == 124
+
+
+def test_errors_are_one_line_with_a_remedy_and_exit_code(tmp_path: Path) -> None:
+    proc = bw("project", "add", str(tmp_path), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "git init" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = bw("session", "show", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "session new" in proc.stderr
+
+
+def test_write_reads_stdin_and_read_prints_the_file(repo: Path) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    bw("write", "dir/new.txt", cwd=repo, stdin="from stdin\n")
+    assert bw("read", "dir/new.txt", cwd=repo).stdout == "from stdin\n"
+    refused = bw("write", "../escape.txt", cwd=repo, stdin="x", check=False)
+    assert refused.returncode == 2 and "worktree" in refused.stderr
+
+
+def test_project_env_and_config_commands(repo: Path) -> None:
+    bw("project", "add", ".", "--name", "demo", cwd=repo)
+    bw("project", "env", "set", "TOKEN=abc123xyz", "--secret", cwd=repo)
+    bw("project", "env", "set", "MODE=dev", cwd=repo)
+    listed = json.loads(bw("project", "env", "list", "--json", cwd=repo).stdout)
+    assert {e["key"]: e["value"] for e in listed} == {"MODE": "dev", "TOKEN": "********"}
+    config = json.loads(
+        bw("project", "config", "--setup", "true", "--copy", ".env", "--json", cwd=repo).stdout
+    )
+    assert config["setup"] == "true" and config["copy_files"] == [".env"]
+    shown = bw("config", "--json", cwd=repo).stdout
+    assert json.loads(shown)["branch_prefix"] == "bw/"
+
+
+def test_settings_from_env_and_toml(repo: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bw.toml"
+    config.write_text('branch_prefix = "agents/"\ncommand_timeout = 42\n')
+    env_before = dict(os.environ)
+    try:
+        os.environ["BRANCHWORK_CONFIG"] = str(config)
+        os.environ["BRANCHWORK_COMMAND_TIMEOUT"] = "7"
+        shown = json.loads(bw("config", "--json", cwd=repo).stdout)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    assert shown["branch_prefix"] == "agents/" and shown["command_timeout"] == 7.0
+    os.environ["BRANCHWORK_COMMAND_TIMEOUT"] = "soon"
+    try:
+        bad = bw("config", cwd=repo, check=False)
+    finally:
+        del os.environ["BRANCHWORK_COMMAND_TIMEOUT"]
+    assert bad.returncode == 2 and "BRANCHWORK_COMMAND_TIMEOUT" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["--help"], ["session", "--help"], ["project", "env", "--help"]]
+)
+def test_help_works(command: list[str], tmp_path: Path) -> None:
+    assert re.search(r"Usage", bw(*command, cwd=tmp_path).stdout)
