@@ -1,1 +1,26 @@
-"""agent."""
+"""The built-in agent: the loop as named steps, its tools, context building, resume."""
+
+from branchwork.agent.approvals import NON_INTERACTIVE_REFUSAL, Answer, Approver, FixedApprover
+from branchwork.agent.loop import TurnHooks, TurnResult, TurnSettings, run_turn
+from branchwork.agent.policy import MODES, decide, is_dangerous
+from branchwork.agent.ports import ProjectBrief, SessionPort
+from branchwork.agent.tools import BUILTIN_TOOLS, TOOLS_BY_NAME, Tool
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "MODES",
+    "NON_INTERACTIVE_REFUSAL",
+    "TOOLS_BY_NAME",
+    "Answer",
+    "Approver",
+    "FixedApprover",
+    "ProjectBrief",
+    "SessionPort",
+    "Tool",
+    "TurnHooks",
+    "TurnResult",
+    "TurnSettings",
+    "decide",
+    "is_dangerous",
+    "run_turn",
+]

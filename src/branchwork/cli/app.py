@@ -10,6 +10,7 @@ import typer
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, SessionOpt, workspace
+from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.sessions import session_app
 from branchwork.domain.errors import InvalidInput
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(session_app, name="session")
+app.command("chat")(chat_cmd)
+app.command("ask")(ask_cmd)
 
 
 @app.command("config")

@@ -53,9 +53,13 @@ class AgentMessage(_Payload):
 
 
 class Reasoning(_Payload):
+    """The model's reasoning. `provider_details` keeps what a provider needs sent back
+    verbatim on resume (such as Anthropic's signed thinking blocks)."""
+
     kind: Literal["reasoning"] = "reasoning"
     text: str
     turn_id: str | None = None
+    provider_details: dict[str, Any] = Field(default_factory=dict)
 
 
 class ToolCall(_Payload):

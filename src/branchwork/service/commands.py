@@ -104,9 +104,8 @@ def run_command(
     actor: Actor = "agent" if purpose == "agent" else "user" if purpose == "user" else "system"
     ctx.record(session, _started(spec, command, command_id, purpose), actor)
     recorder = _OutputRecorder(ctx, session, command_id, ctx.settings.output_cap // 2, on_output)
-    result = make_runner(ctx.settings.sandbox).run(
-        spec, redactor=ctx.redactor(project.id), on_output=recorder, cancel=cancel
-    )
+    runner = make_runner(ctx.settings.sandbox, hide=[ctx.home])
+    result = runner.run(spec, redactor=ctx.redactor(project.id), on_output=recorder, cancel=cancel)
     recorder.flush()
     finished = _finish(ctx, session, command_id, result)
     saved = None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from branchwork.domain.errors import Conflict
 from branchwork.domain.events import Actor, Event, Payload, parse_payload
 from branchwork.domain.models import Project, Session
+from branchwork.index import CodeIndex
 from branchwork.sandbox import Redactor
 from branchwork.settings import Settings
 from branchwork.store import SecretStore, Store
@@ -19,6 +21,31 @@ class ServiceContext:
     settings: Settings
     store: Store
     secrets: SecretStore
+    _index: CodeIndex | None = None
+    _redactors: dict[str, tuple[tuple[int, int, int], Redactor]] = field(default_factory=dict)
+    _observers: dict[str, list[Callable[[Event], None]]] = field(default_factory=dict)
+
+    def observe(self, session_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every event this process records in the session, until the
+        returned function is called."""
+        self._observers.setdefault(session_id, []).append(callback)
+
+        def stop() -> None:
+            self._observers.get(session_id, []).remove(callback)
+
+        return stop
+
+    def code_index(self) -> CodeIndex:
+        """The code index of this data directory (opened on first use)."""
+        if self._index is None:
+            self._index = CodeIndex(self.home / "index.sqlite")
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        self.store.close()
 
     @property
     def home(self) -> Path:
@@ -34,12 +61,21 @@ class ServiceContext:
         return get_project(self, project_id)
 
     def redactor(self, project_id: str) -> Redactor:
-        return Redactor(self.secrets.load(project_id))
+        """The project's redactor, rebuilt only when its secrets file changed."""
+        stamp = self.secrets.stamp(project_id)
+        cached = self._redactors.get(project_id)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, Redactor(self.secrets.load(project_id)))
+            self._redactors[project_id] = cached
+        return cached[1]
 
     def record(self, session: Session, payload: Payload, actor: Actor = "system") -> Event:
         """Append an event after removing the project's secret values from every string in it."""
         clean = scrub(payload, self.redactor(session.project_id))
-        return self.store.append(session.id, clean, actor)
+        event = self.store.append(session.id, clean, actor)
+        for callback in list(self._observers.get(session.id, ())):
+            callback(event)
+        return event
 
 
 def scrub(payload: Payload, redactor: Redactor) -> Payload:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchwork import gitops
 from branchwork.domain.errors import InvalidInput, InvalidPath, NotFound
-from branchwork.domain.events import Checkpoint, FileRead, FileWritten
+from branchwork.domain.events import Actor, Checkpoint, FileRead, FileWritten
 from branchwork.domain.models import Session
 from branchwork.sandbox import relative_to_worktree, resolve_in_worktree
 from branchwork.service.context import ServiceContext
@@ -49,6 +51,7 @@ def read_file(
     *,
     start_line: int | None = None,
     end_line: int | None = None,
+    actor: Actor = "user",
 ) -> str:
     """The file's text (or lines `start_line`..`end_line`, 1-based, inclusive)."""
     session, target, shown = _locate(ctx, session, path)
@@ -58,18 +61,44 @@ def read_file(
         first = max(1, start_line or 1)
         text = "".join(lines[first - 1 : end_line])
     payload = FileRead(path=shown, size=len(text), start_line=start_line, end_line=end_line)
-    ctx.record(session, payload, "user")
+    ctx.record(session, payload, actor)
     return text
 
 
 def write_file(
-    ctx: ServiceContext, session: Session, path: str, content: str, *, actor: str = "user"
+    ctx: ServiceContext,
+    session: Session,
+    path: str,
+    content: str,
+    *,
+    actor: Actor = "user",
+    checkpoint: bool = True,
 ) -> WriteOutcome:
+    session, target, shown, old = _prepare_write(ctx, session, path)
+    return _apply_write(ctx, session, target, shown, old, content, "write", actor, checkpoint)
+
+
+def _prepare_write(
+    ctx: ServiceContext, session: Session, path: str
+) -> tuple[Session, Path, str, str | None]:
     session, target, shown = _locate(ctx, session, path)
     if target.is_dir():
         raise InvalidPath(f"{shown} is a directory; give the path of a file")
     old = _read_text(target, shown) if target.exists() else None
-    return _apply_write(ctx, session, target, shown, old, content, "write", actor)
+    return session, target, shown, old
+
+
+def preview_write(ctx: ServiceContext, session: Session, path: str, content: str) -> str:
+    """The diff a write would make, without making it."""
+    _, _, shown, old = _prepare_write(ctx, session, path)
+    return unified_diff(shown, old, content)
+
+
+def preview_edit(ctx: ServiceContext, session: Session, path: str, old: str, new: str) -> str:
+    """The diff an edit would make (refused like the edit itself), without making it."""
+    _, target, shown = _locate(ctx, session, path)
+    current = _read_text(target, shown)
+    return unified_diff(shown, current, _replace_once(current, old, new, shown))
 
 
 def edit_file(
@@ -79,11 +108,17 @@ def edit_file(
     old_text: str,
     new_text: str,
     *,
-    actor: str = "user",
+    actor: Actor = "user",
+    checkpoint: bool = True,
 ) -> WriteOutcome:
     """Replace the one occurrence of `old_text`; refuse when it is absent or not unique."""
     session, target, shown = _locate(ctx, session, path)
     current = _read_text(target, shown)
+    updated = _replace_once(current, old_text, new_text, shown)
+    return _apply_write(ctx, session, target, shown, current, updated, "edit", actor, checkpoint)
+
+
+def _replace_once(current: str, old_text: str, new_text: str, shown: str) -> str:
     if not old_text:
         raise InvalidInput("the text to replace is empty; give the exact text to replace")
     count = current.count(old_text)
@@ -97,8 +132,7 @@ def edit_file(
             f"the text to replace occurs {count} times in {shown}; include more surrounding "
             "lines so it is unique"
         )
-    updated = current.replace(old_text, new_text, 1)
-    return _apply_write(ctx, session, target, shown, current, updated, "edit", actor)
+    return current.replace(old_text, new_text, 1)
 
 
 def _apply_write(
@@ -109,7 +143,8 @@ def _apply_write(
     old: str | None,
     new: str,
     operation: str,
-    actor: str,
+    actor: Actor,
+    checkpoint: bool,
 ) -> WriteOutcome:
     from branchwork.service.history import take_checkpoint
 
@@ -121,9 +156,11 @@ def _apply_write(
         created=old is None,
         diff=unified_diff(shown, old, new),
     )
-    event = ctx.record(session, payload, "agent" if actor == "agent" else "user")
+    event = ctx.record(session, payload, actor)
     assert isinstance(event.payload, FileWritten)
-    saved = take_checkpoint(ctx, session, f"{operation} {shown}", automatic=True)
+    saved = None
+    if checkpoint:
+        saved = take_checkpoint(ctx, session, f"{operation} {shown}", automatic=True)
     return WriteOutcome(written=event.payload, checkpoint=saved)
 
 
@@ -139,3 +176,24 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
     )
+
+
+def list_files(
+    ctx: ServiceContext, session: Session, path: str = ".", pattern: str | None = None
+) -> list[str]:
+    """Files under `path` (tracked, or untracked and not ignored), optionally matching a glob."""
+    session = ensure_worktree(ctx, session)
+    root = Path(session.worktree)
+    base = resolve_in_worktree(root, path) if path not in ("", ".") else root
+    prefix = "" if base == root else relative_to_worktree(root, base).rstrip("/") + "/"
+    out = gitops.run_git(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", prefix or "."], root
+    )
+    names = sorted({n for n in out.split("\0") if n and (root / n).exists()})
+    if pattern:
+        names = [
+            n
+            for n in names
+            if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.rsplit("/", 1)[-1], pattern)
+        ]
+    return names

@@ -8,10 +8,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from branchwork.agent import Approver, TurnHooks, TurnResult
 from branchwork.domain.events import Checkpoint, CommandFinished, Event, Reverted
-from branchwork.domain.models import CheckpointInfo, Project, Session
+from branchwork.domain.models import ActionMode, CheckpointInfo, Project, Session
 from branchwork.domain.replay import SessionState
-from branchwork.service import commands, files, history, projects, sessions
+from branchwork.index import Document, IndexReport
+from branchwork.providers import Model
+from branchwork.service import chat, commands, files, history, projects, search, sessions
 from branchwork.service.context import ServiceContext
 from branchwork.service.projects import EnvEntry
 from branchwork.settings import Settings, load_settings
@@ -50,7 +53,7 @@ class Workspace:
         return self._ctx
 
     def close(self) -> None:
-        self._ctx.store.close()
+        self._ctx.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -178,6 +181,118 @@ class Workspace:
 
     def command_output(self, finished: CommandFinished) -> str:
         return commands.command_output(self._ctx, finished)
+
+    # -- the agent ----------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        ref: SessionRef,
+        text: str,
+        *,
+        model: str | Model | None = None,
+        mode: ActionMode | None = None,
+        approver: Approver | None = None,
+        hooks: TurnHooks | None = None,
+        cancel: threading.Event | None = None,
+        max_steps: int | None = None,
+    ) -> TurnResult:
+        """Run one agent turn on `text`. Without an `approver`, actions the policy would ask
+        about are refused (non-interactive); set `cancel` from another thread to stop it."""
+        return chat.send_message(
+            self._ctx,
+            self.session(ref),
+            text,
+            model=model,
+            mode=mode,
+            approver=approver,
+            hooks=hooks,
+            cancel=cancel,
+            max_steps=max_steps,
+        )
+
+    def chat_session(
+        self,
+        ref: str | None = None,
+        *,
+        project: str | None = None,
+        first_message: str | None = None,
+        new: bool = False,
+        cwd: Path | None = None,
+    ) -> Session:
+        """The session a chat continues: the named one, the current one, or a new one."""
+        return chat.session_for_chat(
+            self._ctx,
+            ref,
+            project_key=project,
+            cwd=cwd or Path.cwd(),
+            first_message=first_message,
+            new=new,
+        )
+
+    def set_session_defaults(
+        self, ref: SessionRef, *, mode: ActionMode | None = None, model: str | None = None
+    ) -> Session:
+        values = {k: v for k, v in {"mode": mode, "model": model}.items() if v is not None}
+        return self._ctx.store.update_session(self.session(ref).id, **values)
+
+    # -- indexed repository context ---------------------------------------------------------
+
+    def index(self, ref: ProjectRef | Session = None, *, progress: Any = None) -> IndexReport:
+        """Index a session's working state, or the main branch of a project."""
+        if isinstance(ref, Session):
+            return search.session_view(self._ctx, ref, progress=progress)
+        return search.project_view(self._ctx, self.project(ref), progress=progress)
+
+    def search(
+        self,
+        query: str,
+        *,
+        session: SessionRef = None,
+        project: ProjectRef = None,
+        regex: bool = False,
+        path_glob: str | None = None,
+        language: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Search a session's view (recorded as a context reference) or a project's main."""
+        if project is not None and session is None:
+            target = self.project(project)
+            tree = search.project_view(self._ctx, target).tree
+            hits = search.search_view(
+                self._ctx,
+                tree,
+                query,
+                project=target,
+                regex=regex,
+                path_glob=path_glob,
+                language=language,
+                limit=limit,
+            )
+            return [search.hit_json(h) for h in hits]
+        return search.search_session(
+            self._ctx,
+            self.session(session),
+            query,
+            regex=regex,
+            path_glob=path_glob,
+            language=language,
+            limit=limit,
+        )
+
+    def definitions(self, name: str, *, session: SessionRef = None) -> list[dict[str, Any]]:
+        return search.find_definitions(self._ctx, self.session(session), name)
+
+    def references(self, name: str, *, session: SessionRef = None) -> list[dict[str, Any]]:
+        return search.find_references(self._ctx, self.session(session), name)
+
+    def add_document(self, path: str | Path, *, project: ProjectRef = None) -> Document:
+        return search.add_document(self._ctx, self.project(project), Path(path))
+
+    def documents(self, project: ProjectRef = None) -> list[Document]:
+        return search.list_documents(self._ctx, self.project(project))
+
+    def remove_document(self, key: str, *, project: ProjectRef = None) -> Document:
+        return search.remove_document(self._ctx, self.project(project), key)
 
     # -- checkpoints and history ------------------------------------------------------------
 

@@ -25,6 +25,14 @@ class SecretStore:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {str(k): str(v) for k, v in data.items()}
 
+    def stamp(self, project_id: str) -> tuple[int, int, int]:
+        """Changes whenever the project's secrets file does (zeros when there is none)."""
+        try:
+            stat = self._file(project_id).stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+
     def set(self, project_id: str, name: str, value: str) -> None:
         values = self.load(project_id)
         values[name] = value

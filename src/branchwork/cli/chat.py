@@ -1,0 +1,293 @@
+"""`branchwork chat` and `branchwork ask`: talk to the session's agent."""
+
+from __future__ import annotations
+
+import queue
+import shlex
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from branchwork.agent import Answer, TurnHooks, TurnResult
+from branchwork.cli import render
+from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
+from branchwork.domain.errors import BranchworkError, InvalidInput
+from branchwork.domain.events import ApprovalRequested, Event
+from branchwork.domain.models import ActionMode
+from branchwork.service import Workspace
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="provider:name")]
+ModeOpt = Annotated[str | None, typer.Option(help="ask | auto-edit | autopilot")]
+NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for this chat.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
+StepsOpt = Annotated[int | None, typer.Option(help="Most model calls in one turn.")]
+STATUS_EXIT = {"completed": 0, "step_limit": 0, "failed": 1, "cancelled": 130, "interrupted": 1}
+
+
+def _mode(value: str | None) -> ActionMode | None:
+    if value is None:
+        return None
+    if value not in ("ask", "auto-edit", "autopilot"):
+        raise InvalidInput(f"unknown mode {value!r}; use ask, auto-edit or autopilot")
+    return value  # type: ignore[return-value]
+
+
+@dataclass
+class TurnDriver:
+    """Runs a turn in a worker thread so that Ctrl-C (main thread) cancels it cleanly, and
+    approvals are asked on the main thread."""
+
+    ws: Workspace
+    interactive: bool
+    as_json: bool = False
+    approve_all: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _asks: queue.Queue[tuple[ApprovalRequested, queue.Queue[Answer]]] = field(
+        default_factory=queue.Queue
+    )
+
+    def run(
+        self,
+        session: str,
+        text: str,
+        model: str | None,
+        mode: ActionMode | None,
+        max_steps: int | None = None,
+    ) -> TurnResult:
+        self.cancel = threading.Event()
+        outcome: list[TurnResult | BaseException] = []
+        worker = threading.Thread(
+            target=self._work, args=(session, text, model, mode, max_steps, outcome), daemon=True
+        )
+        worker.start()
+        self._supervise(worker)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def _work(
+        self,
+        session: str,
+        text: str,
+        model: str | None,
+        mode: ActionMode | None,
+        max_steps: int | None,
+        outcome: list[TurnResult | BaseException],
+    ) -> None:
+        try:
+            outcome.append(
+                self.ws.send_message(
+                    session,
+                    text,
+                    model=model,
+                    mode=mode,
+                    approver=self._approve,
+                    hooks=self._hooks(),
+                    cancel=self.cancel,
+                    max_steps=max_steps,
+                )
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    def _supervise(self, worker: threading.Thread) -> None:
+        while worker.is_alive():
+            try:
+                self._answer_pending()
+                worker.join(0.05)
+            except KeyboardInterrupt:
+                render.err_console.print("\n[yellow]cancelling the turn…[/]")
+                self.cancel.set()
+
+    def _answer_pending(self) -> None:
+        try:
+            request, reply = self._asks.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            reply.put(self._prompt(request))
+        except (KeyboardInterrupt, EOFError):
+            reply.put(Answer(False, "cancelled"))
+            self.cancel.set()
+
+    def _approve(self, request: ApprovalRequested) -> Answer:
+        if self.approve_all:
+            return Answer(True, "approved in advance (--yes)")
+        if not self.interactive:
+            return Answer(
+                False,
+                "no one can approve in a non-interactive run; rerun with "
+                "--yes, or with --mode autopilot",
+            )
+        reply: queue.Queue[Answer] = queue.Queue()
+        self._asks.put((request, reply))
+        return reply.get()
+
+    def _prompt(self, request: ApprovalRequested) -> Answer:
+        render.console.print(f"\n[bold yellow]approve?[/] {escape(request.summary)}")
+        if request.action == "run_command":
+            render.console.print(f"  [bold]$ {escape(request.detail)}[/]")
+        else:
+            render.print_diff(request.detail)
+        answer = input("allow this? [y/N] ").strip().lower()
+        return Answer(answer in ("y", "yes"), "" if answer in ("y", "yes") else "denied")
+
+    def _hooks(self) -> TurnHooks:
+        if self.as_json:
+            return TurnHooks(on_event=_print_event_json)
+        return TurnHooks(on_event=_show_event, on_text=_show_text, on_output=_show_output)
+
+
+def _print_event_json(event: Event) -> None:
+    render.print_json_lines([event.to_json_dict()])
+
+
+def _show_text(text: str) -> None:
+    render.console.print(text, end="", markup=False, highlight=False)
+
+
+def _show_output(text: str) -> None:
+    render.console.print(text, end="", markup=False, highlight=False, style="dim")
+
+
+def _show_event(event: Event) -> None:
+    if event.kind in (
+        "tool_call",
+        "tool_result",
+        "checkpoint",
+        "turn_finished",
+        "interrupted",
+        "approval_decided",
+        "todo_updated",
+        "file_written",
+    ):
+        render.console.print()
+        render.print_event(event)
+
+
+def _finish_line(result: TurnResult) -> None:
+    colour = "green" if result.status == "completed" else "yellow"
+    tokens = f"{result.usage.input_tokens}→{result.usage.output_tokens} tokens"
+    render.console.print(
+        f"\n[{colour}]{result.status}[/] after {result.steps} step(s), {tokens}"
+        + (f": {escape(result.detail)}" if result.detail else "")
+    )
+
+
+def ask_cmd(
+    args: Annotated[list[str], typer.Argument(help="[SESSION] MESSAGE")],
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
+    new: NewOpt = False,
+    yes: YesOpt = False,
+    project: ProjectOpt = None,
+    max_steps: StepsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one agent turn non-interactively. Actions the mode would ask about are refused
+    unless --yes. With --json, prints the turn's events as JSON lines."""
+    if len(args) > 2 or not args:
+        raise InvalidInput('give the message (and optionally a session first): ask [SESSION] "…"')
+    key, text = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    with workspace() as ws:
+        session = ws.chat_session(key, project=project, first_message=text, new=new)
+        driver = TurnDriver(ws, interactive=False, as_json=as_json, approve_all=yes)
+        result = driver.run(session.id, text, model, _mode(mode), max_steps)
+    if not as_json:
+        _finish_line(result)
+    raise typer.Exit(STATUS_EXIT.get(result.status, 1))
+
+
+def chat_cmd(
+    session: Annotated[
+        str | None, typer.Argument(help="Session (default: current, or new).")
+    ] = None,
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
+    new: NewOpt = False,
+    yes: YesOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Chat with the agent in a session: streamed answers, tool calls and command output as they
+    happen. Commands: /diff, /log, /revert [CHECKPOINT], /model [SPEC], /mode [MODE], /exit.
+    Ctrl-C cancels the running turn."""
+    with workspace() as ws:
+        state = _ChatState(ws, session, model, _mode(mode), new, project)
+        driver = TurnDriver(ws, interactive=True, approve_all=yes)
+        render.console.print("[dim]branchwork chat: /exit to leave, Ctrl-C to cancel a turn[/]")
+        while (line := _read_line()) is not None:
+            if not line.strip():
+                continue
+            if line.startswith("/"):
+                if not state.command(line):
+                    break
+                continue
+            state.turn(driver, line)
+
+
+def _read_line() -> str | None:
+    try:
+        return input("\n> ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+@dataclass
+class _ChatState:
+    ws: Workspace
+    session: str | None
+    model: str | None
+    mode: ActionMode | None
+    new: bool
+    project: str | None
+
+    def turn(self, driver: TurnDriver, text: str) -> None:
+        if self.session is None or self.new:
+            created = self.ws.chat_session(
+                self.session, project=self.project, first_message=text, new=self.new
+            )
+            self.session, self.new = created.id, False
+            render.console.print(f"[dim]session {created.short_id} ({created.branch})[/]")
+        try:
+            _finish_line(driver.run(self.session, text, self.model, self.mode))
+        except BranchworkError as exc:
+            render.err_console.print(f"[red]error:[/] {escape(exc.message)}")
+
+    def command(self, line: str) -> bool:
+        name, *rest = shlex.split(line)
+        try:
+            return self._dispatch(name, rest)
+        except BranchworkError as exc:
+            render.err_console.print(f"[red]error:[/] {escape(exc.message)}")
+            return True
+
+    def _dispatch(self, name: str, rest: list[str]) -> bool:
+        if name in ("/exit", "/quit"):
+            return False
+        if name == "/diff":
+            render.print_diff(self.ws.diff(self._current()))
+        elif name == "/log":
+            for event in self.ws.events(self._current())[-30:]:
+                render.print_event(event)
+        elif name == "/revert":
+            reverted = self.ws.revert(self._current(), to=rest[0] if rest else "-1")
+            render.console.print(f"reverted to {reverted.to_checkpoint[:10]}")
+        elif name == "/model":
+            self.model = rest[0] if rest else self.model
+            render.console.print(f"model: {self.model or 'default'}")
+        elif name == "/mode":
+            self.mode = _mode(rest[0]) if rest else self.mode
+            render.console.print(f"mode: {self.mode or 'project default'}")
+        else:
+            render.err_console.print(
+                "commands: /diff /log /revert [CKPT] /model [M] /mode [M] /exit"
+            )
+        return True
+
+    def _current(self) -> str:
+        if self.session is None:
+            self.session = self.ws.chat_session(None, project=self.project).id
+        return self.session

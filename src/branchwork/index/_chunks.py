@@ -1,0 +1,85 @@
+"""Text handling: binary detection, line-based chunks and line lookups inside a chunk.
+
+Chunks are CHUNK_LINES lines long and start every CHUNK_STEP lines, so consecutive chunks overlap
+by a few lines and a match spanning a boundary is still inside one chunk. Each chunk *owns* the
+lines from its start up to the next chunk's start (the last chunk owns everything to its end):
+a match is reported only by the chunk owning its first line, so overlaps never give duplicates.
+Lines are split on `\\n` only, and numbered from 1, as git and editors do.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+CHUNK_LINES = 60
+CHUNK_STEP = 55
+BINARY_SNIFF_BYTES = 8000  # what git itself looks at
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    start_line: int
+    end_line: int
+    owned_end: int
+    text: str
+
+
+def is_binary(data: bytes) -> bool:
+    """Git's heuristic: a NUL byte near the start."""
+    return b"\0" in data[:BINARY_SNIFF_BYTES]
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def count_lines(text: str) -> int:
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def split_chunks(text: str) -> list[Chunk]:
+    """Cut `text` into overlapping line windows; empty text has no chunk."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    chunks: list[Chunk] = []
+    for start in range(0, len(lines), CHUNK_STEP):
+        end = min(start + CHUNK_LINES, len(lines))
+        is_last = start + CHUNK_STEP >= len(lines)
+        owned_end = end if is_last else start + CHUNK_STEP
+        chunks.append(Chunk(start + 1, end, owned_end, "\n".join(lines[start:end])))
+        if is_last:
+            break
+    return chunks
+
+
+class LineMap:
+    """Maps character offsets in a chunk's text to absolute line numbers."""
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.text = text
+        self.first_line = first_line
+        starts = [0]
+        find = text.find
+        pos = find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+        self._starts = starts
+
+    def line_at(self, offset: int) -> int:
+        return self.first_line + bisect_right(self._starts, offset) - 1
+
+    def line_text(self, line: int) -> str:
+        index = line - self.first_line
+        start = self._starts[index]
+        end = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.text)
+        return self.text[start:end]
+
+    def column_at(self, offset: int) -> int:
+        """1-based column (in characters) of `offset` on its line."""
+        index = bisect_right(self._starts, offset) - 1
+        return offset - self._starts[index] + 1

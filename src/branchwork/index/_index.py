@@ -1,0 +1,222 @@
+"""`CodeIndex`: the one object callers use; each method takes the lock and delegates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from branchwork.domain.errors import InvalidInput, NotFound
+from branchwork.index import _definitions, _documents, _indexer, _repomap, _search
+from branchwork.index._languages import resolve_language_filter
+from branchwork.index._models import Document, IndexReport, Reference, SearchHit, Symbol
+from branchwork.index._store import Store, translate_errors
+
+DEFAULT_MAX_FILE_BYTES = 1_000_000
+
+
+class CodeIndex:
+    """The repository context index, stored in its own SQLite file at `db_path`.
+
+    Views are git tree shas: `index_view` a commit's tree or a worktree snapshot
+    (`snapshot_tree`), then search it. Content is keyed by blob sha, so each distinct file
+    content is indexed once across all views. Safe to share between threads (one lock) and
+    between processes (SQLite WAL + busy timeout).
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        workers: int | None = None,
+    ) -> None:
+        """`workers`: processes for parsing; None picks the CPU count for big jobs only."""
+        self.db_path = Path(db_path)
+        self.max_file_bytes = max_file_bytes
+        self.workers = workers
+        self._lock = threading.RLock()
+        self._store = Store(self.db_path)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+    def __enter__(self) -> CodeIndex:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[Store]:
+        with self._lock, translate_errors(self.db_path):
+            yield self._store
+
+    def _view(self, store: Store, view_tree: str) -> int:
+        view = store.view_id(view_tree)
+        if view is None:
+            raise NotFound(
+                f"view {view_tree} is not indexed; call index_view(repo, {view_tree!r}) first"
+            )
+        return view
+
+    # --- views -------------------------------------------------------------------------------
+
+    def index_view(
+        self,
+        repo: Path,
+        tree: str,
+        *,
+        progress: _indexer.Progress | None = None,
+    ) -> IndexReport:
+        """Index the view `tree` (a tree sha, or any revision naming one) of the repo at `repo`.
+
+        Only contents never indexed before are read; a view already known costs one query.
+        `progress(done, total)` is called after each stored batch of new contents.
+        """
+        with self._guard() as store:
+            return _indexer.index_view(
+                store,
+                Path(repo),
+                tree,
+                max_file_bytes=self.max_file_bytes,
+                workers=self.workers,
+                progress=progress,
+            )
+
+    def has_view(self, tree: str) -> bool:
+        with self._guard() as store:
+            return store.view_id(tree) is not None
+
+    def forget_view(self, tree: str) -> bool:
+        """Drop a view's file list (contents stay until `collect_garbage`); False if unknown."""
+        with self._guard() as store:
+            return store.forget_view(tree)
+
+    def collect_garbage(self) -> int:
+        """Delete contents no view and no document uses; return how many were deleted."""
+        with self._guard() as store:
+            return store.collect_garbage()
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        view_tree: str,
+        query: str,
+        *,
+        regex: bool = False,
+        case_sensitive: bool = False,
+        path_glob: str | None = None,
+        language: str | None = None,
+        limit: int = 20,
+        project_id: str | None = None,
+    ) -> list[SearchHit]:
+        """Ranked matches of `query` in the view, and in the project's documents if given.
+
+        `path_glob` is an fnmatch pattern over the path (`*` crosses `/`); one without `/`
+        also matches the file name alone. `language` is a language name (`python`, `ts` …).
+        """
+        filters = _search.Filters(path_glob, resolve_language_filter(language))
+        with self._guard() as store:
+            return _search.search(
+                store,
+                self._view(store, view_tree),
+                query,
+                regex=regex,
+                case_sensitive=case_sensitive,
+                filters=filters,
+                limit=limit,
+                project_id=project_id,
+            )
+
+    def definitions(
+        self,
+        name: str,
+        view_tree: str,
+        *,
+        kind: str | None = None,
+        path_glob: str | None = None,
+        language: str | None = None,
+        limit: int = 50,
+    ) -> list[Symbol]:
+        """Where `name` is defined in the view; `Container.name` or `Container::name` narrows."""
+        _check_name(name)
+        filters = _search.Filters(path_glob, resolve_language_filter(language))
+        with self._guard() as store:
+            view = self._view(store, view_tree)
+            return _definitions.definitions(
+                store, view, name, kind=kind, filters=filters, limit=limit
+            )
+
+    def references(
+        self,
+        name: str,
+        view_tree: str,
+        *,
+        path_glob: str | None = None,
+        language: str | None = None,
+        limit: int = 200,
+        project_id: str | None = None,
+    ) -> list[Reference]:
+        """Whole-word occurrences of `name` (definitions flagged and listed first)."""
+        _check_name(name)
+        filters = _search.Filters(path_glob, resolve_language_filter(language))
+        with self._guard() as store:
+            view = self._view(store, view_tree)
+            return _search.references(
+                store,
+                view,
+                name,
+                definitions=_definitions.definition_lines(store, view, name),
+                filters=filters,
+                limit=limit,
+                project_id=project_id,
+            )
+
+    def outline(self, view_tree: str, path: str) -> list[Symbol]:
+        """The symbols of the file at `path` in the view, in source order."""
+        with self._guard() as store:
+            return _definitions.outline(store, self._view(store, view_tree), path)
+
+    def repo_map(self, view_tree: str, token_budget: int = 1024) -> str:
+        """Ranked files and their main symbols, within about `token_budget` tokens."""
+        if token_budget <= 0:
+            raise InvalidInput("token_budget must be positive; pass e.g. 1024")
+        with self._guard() as store:
+            return _repomap.repo_map(store, self._view(store, view_tree), token_budget)
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def add_document(self, project_id: str, path: Path) -> Document:
+        """Add (or refresh, for a path added before) a Markdown, text or PDF document."""
+        with self._guard() as store:
+            return _documents.add_document(store, project_id, Path(path))
+
+    def list_documents(self, project_id: str) -> list[Document]:
+        with self._guard() as store:
+            return _documents.list_documents(store, project_id)
+
+    def remove_document(self, project_id: str, doc_id_or_title: str) -> Document:
+        """Remove by id, short id, title or file name; return what was removed."""
+        with self._guard() as store:
+            return _documents.remove_document(store, project_id, doc_id_or_title)
+
+    def document_text(self, project_id: str, doc_id_or_title: str) -> str:
+        with self._guard() as store:
+            return _documents.document_text(store, project_id, doc_id_or_title)
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or any(ch.isspace() for ch in name.strip()):
+        raise InvalidInput(f"{name!r} is not a symbol name; pass one identifier, like `QuerySet`")

@@ -1,0 +1,157 @@
+"""Literal substrings a regular expression requires, to prefilter candidates with FTS5.
+
+A small conservative scanner (not `re`'s private parser): it keeps runs of plain characters that
+every match must contain. Anything it does not understand (classes, groups, escapes like `\\d`,
+optional atoms) ends a run. Top-level alternatives (`a|b`) become an OR; if one alternative
+requires no literal of 3+ characters, there is no prefilter and the caller scans.
+The result only ever narrows the candidates to a superset of the true matches: Python's `re`
+verifies every candidate.
+"""
+
+from __future__ import annotations
+
+import re
+
+MIN_LITERAL = 3  # the trigram tokenizer cannot look up anything shorter
+_QUANTIFIER = re.compile(r"\*|\+|\?|\{(\d*)(?:,(\d*))?\}")
+_SKIP_ESCAPE = {"x": 2, "u": 4, "U": 8}
+
+
+def fts_phrase(literal: str) -> str:
+    """`literal` as an FTS5 phrase: quoted, inner quotes doubled."""
+    return '"' + literal.replace('"', '""') + '"'
+
+
+def regex_prefilter(pattern: str) -> str | None:
+    """An FTS5 MATCH expression every match of `pattern` satisfies, or None to scan."""
+    if "(?x" in pattern or re.search(r"\(\?[a-zA-Z]*x", pattern):
+        return None  # verbose patterns: whitespace is not literal
+    clauses: list[str] = []
+    for branch in _top_level_branches(pattern):
+        literals = [lit for lit in _literal_runs(branch) if len(lit) >= MIN_LITERAL]
+        if not literals:
+            return None
+        clauses.append(" AND ".join(fts_phrase(lit) for lit in literals))
+    if len(clauses) == 1:
+        return clauses[0]
+    return " OR ".join(f"({clause})" for clause in clauses)
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    branches: list[str] = []
+    start = i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        if char == "(":
+            i = _group_end(pattern, i)
+            continue
+        if char == "|":
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _literal_runs(branch: str) -> list[str]:
+    runs: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(branch):
+        literal, i = _atom(branch, i)
+        required, repeated, i = _quantifier(branch, i)
+        if literal is not None and required:
+            current.append(literal)
+        if literal is None or not required or repeated:
+            runs.append("".join(current))
+            current = []
+    runs.append("".join(current))
+    return [run for run in runs if run]
+
+
+def _atom(text: str, i: int) -> tuple[str | None, int]:
+    """The literal character at `i` (or None for anything else) and the index after the atom."""
+    char = text[i]
+    if char == "\\":
+        return _escape(text, i)
+    if char == "[":
+        return None, _class_end(text, i)
+    if char == "(":
+        return None, _group_end(text, i)
+    if char in ".^$" or _QUANTIFIER.match(text, i):
+        return None, i + 1
+    return char, i + 1
+
+
+def _escape(text: str, i: int) -> tuple[str | None, int]:
+    if i + 1 >= len(text):
+        return None, i + 1
+    char = text[i + 1]
+    if not char.isalnum():
+        return char, i + 2
+    if char in _SKIP_ESCAPE:
+        return None, i + 2 + _SKIP_ESCAPE[char]
+    if char == "N":
+        end = text.find("}", i)
+        return None, len(text) if end == -1 else end + 1
+    end = i + 2
+    while char.isdigit() and end < len(text) and text[end].isdigit():
+        end += 1  # back-references and octal escapes
+    return None, end
+
+
+def _quantifier(text: str, i: int) -> tuple[bool, bool, int]:
+    """(atom is required, atom may repeat, index after the quantifier)."""
+    match = _QUANTIFIER.match(text, i)
+    if match is None:
+        return True, False, i
+    end = match.end()
+    if end < len(text) and text[end] in "?+":
+        end += 1  # lazy or possessive
+    symbol = match.group(0)
+    if symbol in ("*", "?"):
+        return False, True, end
+    if symbol == "+":
+        return True, True, end
+    minimum = int(match.group(1) or 0)
+    return minimum >= 1, True, end
+
+
+def _class_end(text: str, i: int) -> int:
+    """Index after the character class starting at `i`."""
+    j = i + 1
+    if j < len(text) and text[j] == "^":
+        j += 1
+    if j < len(text) and text[j] == "]":
+        j += 1
+    while j < len(text) and text[j] != "]":
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
+
+
+def _group_end(text: str, i: int) -> int:
+    """Index after the group starting at `i` (nested groups, classes and escapes skipped)."""
+    depth = 0
+    j = i
+    while j < len(text):
+        char = text[j]
+        if char == "\\":
+            j += 2
+            continue
+        if char == "[":
+            j = _class_end(text, j)
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    return j

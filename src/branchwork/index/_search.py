@@ -1,0 +1,270 @@
+"""Full-text search and name references over one view (and a project's documents).
+
+Candidates come from the FTS5 trigram index (a literal query is one quoted phrase; a regex gives
+the literals it requires), ranked by bm25, restricted to the view's blobs by a join. Every
+candidate chunk is then verified with Python's `re`, which also yields the exact lines. Queries
+FTS cannot serve (shorter than 3 characters, regexes without a required literal) scan the view's
+chunks in path order instead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from branchwork.domain.errors import InvalidInput
+from branchwork.index._chunks import LineMap
+from branchwork.index._models import Reference, SearchHit, Source
+from branchwork.index._regex import MIN_LITERAL, fts_phrase, regex_prefilter
+from branchwork.index._store import Store
+
+SNIPPET_CHARS = 240
+REFERENCE_SCAN_CAP = 5000
+Order = Literal["rank", "path"]
+
+_CODE_SELECT = (
+    "SELECT m.id, {score}, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, "
+    "NULL, {content} FROM {source} JOIN chunk_meta m ON m.id = c.rowid "
+    "JOIN view_files v ON v.blob_id = m.blob_id AND v.view_id = ? "
+    "JOIN paths p ON p.id = v.path_id JOIN blobs b ON b.id = m.blob_id "
+)
+_DOC_SELECT = (
+    "SELECT m.id, {score}, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, "
+    "d.id, {content} FROM {source} JOIN chunk_meta m ON m.id = c.rowid "
+    "JOIN documents d ON d.blob_id = m.blob_id AND d.project_id = ? "
+    "JOIN blobs b ON b.id = m.blob_id "
+)
+_FTS = {"score": "bm25(chunks)", "content": "NULL", "source": "chunks AS c"}
+_SCAN = {"score": "0.0", "content": "c.content", "source": "chunks AS c"}
+_ORDER = {"rank": "ORDER BY 2", "path": "ORDER BY 7, 4"}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    path_glob: str | None = None
+    languages: frozenset[str] | None = None
+
+    def accepts(self, path: str, language: str | None) -> bool:
+        if self.languages is not None and language not in self.languages:
+            return False
+        if self.path_glob is None:
+            return True
+        if fnmatchcase(path, self.path_glob):
+            return True
+        # A glob without a slash also matches the file name, as in `git grep -- '*.py'`.
+        return "/" not in self.path_glob and fnmatchcase(path.rsplit("/", 1)[-1], self.path_glob)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    chunk_id: int
+    score: float
+    blob_sha: str
+    start_line: int
+    end_line: int
+    owned_end: int
+    path: str
+    language: str | None
+    document_id: str | None
+    content: str | None
+
+    @property
+    def source(self) -> Source:
+        return "code" if self.document_id is None else "document"
+
+
+def compile_query(query: str, *, regex: bool, case_sensitive: bool) -> re.Pattern[str]:
+    if not query:
+        raise InvalidInput("the search query is empty; pass the text or pattern to look for")
+    flags = re.MULTILINE | (0 if case_sensitive else re.IGNORECASE)
+    try:
+        return re.compile(query if regex else re.escape(query), flags)
+    except re.error as exc:
+        raise InvalidInput(
+            f"invalid regular expression {query!r}: {exc}; fix the pattern, or search with "
+            "regex=False for the literal text"
+        ) from exc
+
+
+def search(
+    store: Store,
+    view_id: int,
+    query: str,
+    *,
+    regex: bool,
+    case_sensitive: bool,
+    filters: Filters,
+    limit: int,
+    project_id: str | None,
+) -> list[SearchHit]:
+    pattern = compile_query(query, regex=regex, case_sensitive=case_sensitive)
+    expression = regex_prefilter(query) if regex else _literal_expression(query)
+    hits: list[SearchHit] = []
+    if limit <= 0:
+        return hits
+    for candidate in _candidates(store, view_id, project_id, expression, query, order="rank"):
+        if not filters.accepts(candidate.path, candidate.language):
+            continue
+        hit = _verify(store, candidate, pattern)
+        if hit is not None:
+            hits.append(hit)
+            if len(hits) >= limit:
+                break
+    return hits
+
+
+def _literal_expression(query: str) -> str | None:
+    return fts_phrase(query) if len(query) >= MIN_LITERAL else None
+
+
+def _candidates(
+    store: Store,
+    view_id: int,
+    project_id: str | None,
+    expression: str | None,
+    literal: str | None,
+    *,
+    order: Order,
+) -> Iterator[_Candidate]:
+    streams = [_query(store, _CODE_SELECT, view_id, expression, literal, order)]
+    if project_id is not None:
+        streams.append(_query(store, _DOC_SELECT, project_id, expression, literal, order))
+    if expression is None or order == "path":
+        for stream in streams:  # code first, then documents, each in path order
+            yield from stream
+    else:
+        yield from heapq.merge(*streams, key=lambda c: c.score)
+
+
+def _query(
+    store: Store,
+    select: str,
+    owner: int | str,
+    expression: str | None,
+    literal: str | None,
+    order: Order,
+) -> Iterator[_Candidate]:
+    params: list[Any] = [owner]
+    if expression is not None:
+        sql = select.format(**_FTS) + "WHERE chunks MATCH ? " + _ORDER[order]
+        params.append(expression)
+    else:
+        sql = select.format(**_SCAN) + _scan_filter(literal, params) + _ORDER["path"]
+    for row in store.conn.execute(sql, params):
+        yield _Candidate(*row)
+
+
+def _scan_filter(literal: str | None, params: list[Any]) -> str:
+    """A cheap SQL prefilter for a short ASCII literal; Python verifies anyway."""
+    if literal is None or not literal.isascii():
+        return ""
+    params.append(literal.lower())
+    return "WHERE instr(lower(c.content), ?) > 0 "
+
+
+def _content(store: Store, candidate: _Candidate) -> str:
+    if candidate.content is not None:
+        return candidate.content
+    row = store.conn.execute(
+        "SELECT content FROM chunks WHERE rowid = ?", (candidate.chunk_id,)
+    ).fetchone()
+    return "" if row is None else str(row[0])
+
+
+def _verify(store: Store, candidate: _Candidate, pattern: re.Pattern[str]) -> SearchHit | None:
+    lines = LineMap(_content(store, candidate), candidate.start_line)
+    matched: list[int] = []
+    first_column = 0
+    for match in pattern.finditer(lines.text):
+        line = lines.line_at(match.start())
+        if line > candidate.owned_end:
+            break
+        if not matched:
+            first_column = lines.column_at(match.start())
+        if not matched or matched[-1] != line:
+            matched.append(line)
+    if not matched:
+        return None
+    return SearchHit(
+        path=candidate.path,
+        start_line=candidate.start_line,
+        end_line=candidate.end_line,
+        line=matched[0],
+        match_lines=tuple(matched),
+        snippet=snippet(lines.line_text(matched[0]), first_column),
+        blob_sha=candidate.blob_sha,
+        score=float(candidate.score),
+        language=candidate.language,
+        source=candidate.source,
+        document_id=candidate.document_id,
+    )
+
+
+def snippet(line: str, column: int) -> str:
+    """The line without trailing space, cut to SNIPPET_CHARS around `column` if too long."""
+    text = line.rstrip()
+    if len(text) <= SNIPPET_CHARS:
+        return text
+    start = max(0, min(column - SNIPPET_CHARS // 3, len(text) - SNIPPET_CHARS))
+    return text[start : start + SNIPPET_CHARS]
+
+
+# --- references ----------------------------------------------------------------------------
+
+
+def references(
+    store: Store,
+    view_id: int,
+    name: str,
+    *,
+    definitions: set[tuple[str, int]],
+    filters: Filters,
+    limit: int,
+    project_id: str | None,
+) -> list[Reference]:
+    """Whole-word, case-sensitive occurrences of `name`; definitions first, then by path."""
+    word = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
+    found: list[Reference] = []
+    expression = _literal_expression(name)
+    for candidate in _candidates(store, view_id, project_id, expression, name, order="path"):
+        if filters.accepts(candidate.path, candidate.language):
+            found.extend(_occurrences(store, candidate, word, name, definitions))
+        if len(found) >= REFERENCE_SCAN_CAP:
+            break
+    found.sort(key=lambda r: (not r.is_definition, r.source != "code", r.path, r.line))
+    return found[:limit]
+
+
+def _occurrences(
+    store: Store,
+    candidate: _Candidate,
+    word: re.Pattern[str],
+    name: str,
+    definitions: set[tuple[str, int]],
+) -> Iterator[Reference]:
+    lines = LineMap(_content(store, candidate), candidate.start_line)
+    last_line = 0
+    for match in word.finditer(lines.text):
+        line = lines.line_at(match.start())
+        if line > candidate.owned_end:
+            break
+        if line == last_line:
+            continue
+        last_line = line
+        column = lines.column_at(match.start())
+        yield Reference(
+            name=name,
+            path=candidate.path,
+            line=line,
+            column=column,
+            text=snippet(lines.line_text(line), column),
+            blob_sha=candidate.blob_sha,
+            language=candidate.language,
+            source=candidate.source,
+            is_definition=(candidate.blob_sha, line) in definitions,
+            document_id=candidate.document_id,
+        )

@@ -1,0 +1,298 @@
+"""The index's own SQLite file: schema, connection settings and the write primitives.
+
+The index uses the stdlib `sqlite3` directly, not the SQLAlchemy store: FTS5 and its trigram
+tokenizer are SQLite-only, and the index is a per-machine cache of git content (everything in it
+but the context documents can be rebuilt from git), so it never needs PostgreSQL.
+
+Concurrency: WAL mode (readers never wait for the writer), a 30 s busy timeout, and writes in
+short `BEGIN IMMEDIATE` transactions of a few hundred blobs, so two processes can index at once.
+Every write that depends on "is this blob new?" is decided inside the transaction (`INSERT …
+ON CONFLICT … RETURNING`), so two processes indexing the same content never store it twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from branchwork.domain.errors import StoreError
+from branchwork.index._chunks import Chunk
+from branchwork.index._git import TreeEntry
+from branchwork.index._languages import language_of
+from branchwork.index._symbols import SymbolRow
+
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_S = 30.0
+_MAX_VARS = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs(
+    id INTEGER PRIMARY KEY, sha TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+    size INTEGER NOT NULL, lines INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS chunk_meta(
+    id INTEGER PRIMARY KEY, blob_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, owned_end INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_meta_blob ON chunk_meta(blob_id, start_line);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(content, tokenize='trigram');
+CREATE TABLE IF NOT EXISTS parsed(
+    blob_id INTEGER NOT NULL, language TEXT NOT NULL, idents TEXT NOT NULL,
+    PRIMARY KEY(blob_id, language)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS symbols(
+    blob_id INTEGER NOT NULL, language TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, name_line INTEGER NOT NULL,
+    container TEXT);
+CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
+CREATE INDEX IF NOT EXISTS symbols_blob ON symbols(blob_id, language);
+CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, language TEXT);
+CREATE TABLE IF NOT EXISTS views(
+    id INTEGER PRIMARY KEY, tree TEXT NOT NULL UNIQUE, symlinks INTEGER NOT NULL,
+    submodules INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS view_files(
+    view_id INTEGER NOT NULL, path_id INTEGER NOT NULL, blob_id INTEGER NOT NULL,
+    mode INTEGER NOT NULL, PRIMARY KEY(view_id, path_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS view_files_blob ON view_files(blob_id, view_id, path_id);
+CREATE TABLE IF NOT EXISTS documents(
+    id TEXT PRIMARY KEY, project_id TEXT NOT NULL, title TEXT NOT NULL, name TEXT NOT NULL,
+    source_path TEXT NOT NULL, kind TEXT NOT NULL, blob_id INTEGER NOT NULL,
+    added_at TEXT NOT NULL, UNIQUE(project_id, source_path));
+CREATE INDEX IF NOT EXISTS documents_blob ON documents(blob_id);
+"""
+
+
+class KnownBlob(NamedTuple):
+    id: int
+    status: str  # "text" | "binary" | "huge"
+    size: int
+
+
+class Store:
+    """One connection to the index file. Not thread-safe by itself: `CodeIndex` holds a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with translate_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
+                "cache_size=-65536",
+                "mmap_size=268435456",
+                "temp_store=MEMORY",
+            ):
+                self.conn.execute(f"PRAGMA {pragma}")
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        with self.write():
+            for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT early
+                if statement.strip():
+                    self.conn.execute(statement)
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO meta VALUES('schema_version', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise StoreError(
+                    f"index database {self.path} has schema version {row[0]}, this Branchwork "
+                    f"reads version {SCHEMA_VERSION}; upgrade Branchwork or move the file away "
+                    "and index again"
+                )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (taken at once, so it never deadlocks on upgrade)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    def known_blobs(self, shas: Iterable[str]) -> dict[str, KnownBlob]:
+        found: dict[str, KnownBlob] = {}
+        for group in _groups(list(shas)):
+            marks = ",".join("?" * len(group))
+            sql = f"SELECT sha, id, status, size FROM blobs WHERE sha IN ({marks})"  # noqa: S608
+            for sha, blob_id, status, size in self.conn.execute(sql, group):
+                found[sha] = KnownBlob(blob_id, status, size)
+        return found
+
+    def parsed_pairs(self, blob_ids: Iterable[int]) -> set[tuple[int, str]]:
+        pairs: set[tuple[int, str]] = set()
+        for group in _groups(list(blob_ids)):
+            marks = ",".join("?" * len(group))
+            sql = f"SELECT blob_id, language FROM parsed WHERE blob_id IN ({marks})"  # noqa: S608
+            pairs.update(self.conn.execute(sql, group))
+        return pairs
+
+    def save_blob(self, sha: str, status: str, size: int, lines: int) -> int | None:
+        """Record a blob; return its id if this call stored it, None if it was already there.
+
+        Only a blob recorded as too large may be stored again (the size limit was raised).
+        """
+        row = self.conn.execute(
+            "INSERT INTO blobs(sha, status, size, lines) VALUES(?, ?, ?, ?) "
+            "ON CONFLICT(sha) DO UPDATE SET status=excluded.status, lines=excluded.lines "
+            "WHERE blobs.status='huge' AND excluded.status!='huge' RETURNING id",
+            (sha, status, size, lines),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def blob_id(self, sha: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM blobs WHERE sha=?", (sha,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def save_chunks(self, blobs: Sequence[tuple[int, Sequence[Chunk]]]) -> None:
+        """Store the chunks of several blobs; call it last in a transaction (see below)."""
+        rows = [(blob_id, chunk) for blob_id, chunks in blobs for chunk in chunks]
+        if not rows:
+            return
+        (last,) = self.conn.execute("SELECT coalesce(max(id), 0) FROM chunk_meta").fetchone()
+        numbered = list(enumerate(rows, start=last + 1))
+        self.conn.executemany(
+            "INSERT INTO chunk_meta(id, blob_id, start_line, end_line, owned_end) "
+            "VALUES(?, ?, ?, ?, ?)",
+            [(i, blob_id, c.start_line, c.end_line, c.owned_end) for i, (blob_id, c) in numbered],
+        )
+        # FTS5 flushes its pending terms whenever a statement opens a savepoint (an upsert does),
+        # writing a tiny segment each time: inserting the text after every other write of the
+        # transaction keeps it to one segment per batch (several times faster on big trees).
+        self.conn.executemany(
+            "INSERT INTO chunks(rowid, content) VALUES(?, ?)",
+            [(i, c.text) for i, (_, c) in numbered],
+        )
+
+    def save_parse(
+        self, blob_id: int, language: str, symbols: Sequence[SymbolRow], idents: str
+    ) -> None:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO parsed(blob_id, language, idents) VALUES(?, ?, ?)",
+            (blob_id, language, idents),
+        )
+        if cursor.rowcount != 1:
+            return  # another process parsed it meanwhile
+        self.conn.executemany(
+            "INSERT INTO symbols(blob_id, language, name, kind, start_line, end_line, name_line,"
+            " container) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (blob_id, language, s.name, s.kind, s.start_line, s.end_line, s.name_line,
+                 s.container)
+                for s in symbols
+            ],
+        )  # fmt: skip
+
+    # --- views -----------------------------------------------------------------------------
+
+    def view_id(self, tree: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM views WHERE tree=?", (tree,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def save_view(
+        self, tree: str, files: Sequence[TreeEntry], *, symlinks: int, submodules: int
+    ) -> None:
+        """Remember which file is at which path in `tree` (blobs must already be stored)."""
+        with self.write():
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO views(tree, symlinks, submodules, created_at) "
+                "VALUES(?, ?, ?, ?)",
+                (tree, symlinks, submodules, time.time()),
+            )
+            if cursor.rowcount != 1:
+                return
+            view = cursor.lastrowid
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO paths(path, language) VALUES(?, ?)",
+                [(f.path, language_of(f.path)) for f in files],
+            )
+            self.conn.executemany(
+                "INSERT INTO view_files(view_id, path_id, blob_id, mode) VALUES(?, "
+                "(SELECT id FROM paths WHERE path=?), (SELECT id FROM blobs WHERE sha=?), ?)",
+                [(view, f.path, f.sha, int(f.mode, 8)) for f in files],
+            )
+
+    def view_counts(self, view_id: int) -> tuple[dict[str, int], int, int]:
+        """Files of a view by blob status, and its symlink and submodule counts."""
+        by_status = dict(
+            self.conn.execute(
+                "SELECT b.status, count(*) FROM view_files v JOIN blobs b ON b.id=v.blob_id "
+                "WHERE v.view_id=? GROUP BY b.status",
+                (view_id,),
+            ).fetchall()
+        )
+        symlinks, submodules = self.conn.execute(
+            "SELECT symlinks, submodules FROM views WHERE id=?", (view_id,)
+        ).fetchone()
+        return by_status, int(symlinks), int(submodules)
+
+    def forget_view(self, tree: str) -> bool:
+        with self.write():
+            view = self.view_id(tree)
+            if view is None:
+                return False
+            self.conn.execute("DELETE FROM view_files WHERE view_id=?", (view,))
+            self.conn.execute("DELETE FROM views WHERE id=?", (view,))
+            return True
+
+    def collect_garbage(self) -> int:
+        """Delete blobs no view and no document refers to; return how many."""
+        with self.write():
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS orphans(id INTEGER PRIMARY KEY)")
+            self.conn.execute("DELETE FROM orphans")
+            self.conn.execute(
+                "INSERT INTO orphans SELECT id FROM blobs b WHERE NOT EXISTS "
+                "(SELECT 1 FROM view_files v WHERE v.blob_id=b.id) AND NOT EXISTS "
+                "(SELECT 1 FROM documents d WHERE d.blob_id=b.id)"
+            )
+            (count,) = self.conn.execute("SELECT count(*) FROM orphans").fetchone()
+            for sql in (
+                "DELETE FROM chunks WHERE rowid IN (SELECT m.id FROM chunk_meta m "
+                "JOIN orphans o ON o.id=m.blob_id)",
+                "DELETE FROM chunk_meta WHERE blob_id IN (SELECT id FROM orphans)",
+                "DELETE FROM symbols WHERE blob_id IN (SELECT id FROM orphans)",
+                "DELETE FROM parsed WHERE blob_id IN (SELECT id FROM orphans)",
+                "DELETE FROM blobs WHERE id IN (SELECT id FROM orphans)",
+                "DELETE FROM paths WHERE NOT EXISTS "
+                "(SELECT 1 FROM view_files v WHERE v.path_id=paths.id)",
+            ):
+                self.conn.execute(sql)
+            return int(count)
+
+
+def _groups(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _MAX_VARS):
+        yield items[start : start + _MAX_VARS]
+
+
+@contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn sqlite3 errors into `StoreError` with what to do about them."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError(
+                f"index database {path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_S:.0f} s; retry when the other indexing run has finished"
+            ) from exc
+        raise StoreError(f"index database {path} failed: {exc}; check the file and retry") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"index database {path} is unreadable ({exc}); move the file away and index again"
+        ) from exc

@@ -1,0 +1,118 @@
+"""Secret redaction for everything a command prints.
+
+A project's secrets are passed to its commands in their environment; what the commands print is
+recorded, so every configured secret value is replaced by `[secret:NAME]` before the text goes
+anywhere (event log, blobs, the output file, a live stream).
+
+Decisions:
+- Every non-empty value is redacted, however short. A secret of one to three characters will
+  also hide innocent text that happens to contain it; that is the price of never leaking it
+  (the configuration layer should warn about such values). Empty values are ignored.
+- Values are matched leftmost first and, at one position, longest first. When two secrets
+  overlap in the text, the first one is replaced and the rest of the second stays: no complete
+  secret value survives, but a fragment of one can.
+- Only the exact value is redacted, not encodings of it (base64, URL-quoted, reversed …).
+- A value of four or more characters that occurs inside its own placeholder (a secret named
+  `X` whose value is `secret`, say) gets a placeholder without letters instead, so the
+  placeholder cannot bring the value back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MIN_SAFE_LENGTH = 4
+_FALLBACK_PLACEHOLDERS = ("[secret]", "[redacted]", "********", "########")
+
+
+class Redactor:
+    """Replaces each configured secret value (name -> value) by `[secret:NAME]`."""
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        by_value: dict[str, str] = {}
+        for name in sorted(secrets):
+            value = secrets[name]
+            if value and value not in by_value:
+                by_value[value] = name
+        values = sorted(by_value, key=lambda value: (-len(value), value))
+        self._replacement = {value: _placeholder(by_value[value], values) for value in values}
+        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+        self._first_chars = frozenset(value[0] for value in values)
+        self._values = tuple(values)
+        self.max_len = len(values[0]) if values else 0
+
+    def redact(self, text: str) -> str:
+        """Return `text` with every secret value replaced by its placeholder."""
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(self._substitute, text)
+
+    def stream(self) -> RedactingStream:
+        """A redactor for text that arrives in chunks (a secret may be split between them)."""
+        return RedactingStream(self)
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        return self._replacement[match.group()]
+
+    def _redact_decided(self, buffer: str) -> tuple[str, str]:
+        """Split `buffer` into (redacted text that later input cannot change, text to hold)."""
+        if self._pattern is None:
+            return buffer, ""
+        undecided = self._first_undecided(buffer)
+        out: list[str] = []
+        pos = 0
+        for match in self._pattern.finditer(buffer):
+            if match.start() >= undecided:
+                break
+            out += (buffer[pos : match.start()], self._substitute(match))
+            pos = match.end()
+        safe_end = max(pos, undecided)
+        out.append(buffer[pos:safe_end])
+        return "".join(out), buffer[safe_end:]
+
+    def _first_undecided(self, buffer: str) -> int:
+        """First position where a secret could still begin once more text arrives.
+
+        A position is decided when every secret either fits in the rest of `buffer` (so the
+        match there is known) or cannot start with that rest.
+        """
+        size = len(buffer)
+        for pos in range(max(0, size - self.max_len + 1), size):
+            if buffer[pos] not in self._first_chars:
+                continue
+            rest = buffer[pos:]
+            if any(len(v) > len(rest) and v.startswith(rest) for v in self._values):
+                return pos
+        return size
+
+
+class RedactingStream:
+    """Redacts a text stream chunk by chunk.
+
+    Holds back only the end of the input that could be the beginning of a secret (at most
+    `max_len - 1` characters), so the concatenated output of `feed` calls and `flush` equals
+    `redact` of the concatenated input and never contains a secret split across chunks.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._held = ""
+
+    def feed(self, chunk: str) -> str:
+        """Take the next chunk; return the redacted text that is safe to emit now."""
+        out, self._held = self._redactor._redact_decided(self._held + chunk)
+        return out
+
+    def flush(self) -> str:
+        """End of input: return the redacted rest. The stream can then be used again."""
+        held, self._held = self._held, ""
+        return self._redactor.redact(held)
+
+
+def _placeholder(name: str, values: list[str]) -> str:
+    candidates = (f"[secret:{name}]", *_FALLBACK_PLACEHOLDERS)
+    for candidate in candidates:
+        if not any(len(v) >= MIN_SAFE_LENGTH and v in candidate for v in values):
+            return candidate
+    return candidates[-1]

@@ -1,0 +1,319 @@
+"""Running a command: one exec template, backends behind it.
+
+`ExecTemplate.run` is the whole life of a command: check it can start, start it as the leader of
+its own process group (stdin /dev/null, stdout and stderr merged), forward its redacted output as
+it arrives, stop it on timeout or cancel (SIGTERM to the group, SIGKILL a second later), stop
+whatever it left running once it exits, and return a `CommandResult`. A backend only says how the
+command line is wrapped: `LocalRunner` runs it as is, `BubblewrapRunner` inside `bwrap`.
+
+Decisions:
+- RLIMIT_CORE is set to 0 by a tiny `/bin/sh` prefix (`ulimit -c 0; exec "$@"`) that replaces
+  itself with the command, not by `preexec_fn`, which Python documents as unsafe in a process
+  with threads (a server is one). `start_new_session=True` is done in C by `subprocess`.
+- A command that cannot be started (missing working directory or executable) is a result with
+  status "error", never an exception. A shell command whose program is missing is the shell's
+  own failure (exit 127, status "failed"), as in a terminal.
+- `output_bytes`, `head`, `tail` and the output file are all the *redacted* output (UTF-8);
+  `exit_code` is negative when the process was killed by a signal (-15 for SIGTERM).
+- Processes that leave the group on purpose (`setsid`, daemons) escape the local runner's
+  cleanup; the runner stops reading their output shortly after the command ends. The bubblewrap
+  runner catches them too: its PID namespace dies with the command.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Literal, Protocol
+
+from branchwork.domain.errors import InvalidInput, SandboxError
+from branchwork.sandbox._process import Child, HeadTail, OutputSink
+from branchwork.sandbox.bubblewrap import bubblewrap_problem, bwrap_arguments
+from branchwork.sandbox.redact import Redactor
+
+Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
+OutputCallback = Callable[[str], None]
+
+DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_OUTPUT_CAP = 64 * 1024
+TERM_GRACE_S = 1.0  # between SIGTERM and SIGKILL
+SETTLE_S = 0.1  # after the command exits, before what it left running is stopped
+DRAIN_S = 0.5  # how long output is still read once every process of the group is gone
+_LIMITS_PREFIX = ("/bin/sh", "-c", 'ulimit -c 0 || exit 125; exec "$@"', "branchwork-exec")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSpec:
+    """What to run. Exactly one of `shell` (run by `/bin/sh -c`) and `argv`.
+
+    `env` is the complete environment of the command (nothing is inherited). `output_cap` is
+    how many bytes of output `CommandResult.head` and `.tail` keep between them; the full output
+    is always in the output file.
+    """
+
+    cwd: Path
+    env: Mapping[str, str]
+    shell: str | None = None
+    argv: list[str] | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    output_cap: int = DEFAULT_OUTPUT_CAP
+
+    def __post_init__(self) -> None:
+        if (self.shell is None) == (self.argv is None):
+            raise InvalidInput("Give exactly one of a shell command or an argv list to run.")
+        if self.shell is not None and not self.shell.strip():
+            raise InvalidInput("The command is empty; give a command to run.")
+        if self.argv is not None:
+            if not self.argv or not self.argv[0]:
+                raise InvalidInput("The argv list is empty; give the program to run first.")
+            object.__setattr__(self, "argv", list(self.argv))  # our own copy
+        if not self.timeout_s > 0:
+            raise InvalidInput(f"Timeout {self.timeout_s} s is not positive; give seconds > 0.")
+        if self.output_cap < 0:
+            raise InvalidInput(f"Output cap {self.output_cap} is negative; give bytes >= 0.")
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+    def command(self) -> list[str]:
+        """The command line before any backend wraps it."""
+        if self.shell is not None:
+            return ["/bin/sh", "-c", self.shell]
+        return list(self.argv or ())
+
+    @property
+    def display(self) -> str:
+        """The command as a person would type it."""
+        return self.shell if self.shell is not None else shlex.join(self.argv or ())
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResult:
+    """How a command ended. The caller deletes `output_path` (the full redacted output)."""
+
+    status: Status
+    exit_code: int | None
+    duration_ms: int
+    output_bytes: int
+    head: str
+    tail: str
+    truncated: bool
+    output_path: Path
+    error: str = ""
+
+
+class Runner(Protocol):
+    """Anything that runs a `CommandSpec` to its end (see `ExecTemplate.run` for the contract)."""
+
+    def run(
+        self,
+        spec: CommandSpec,
+        *,
+        redactor: Redactor,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CommandResult: ...
+
+
+class ExecTemplate:
+    """The one way a command runs; subclasses only override `wrap`."""
+
+    def __init__(self, *, output_dir: Path | None = None) -> None:
+        self.output_dir = output_dir
+
+    def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
+        """The command line the backend really starts for `command`."""
+        return command
+
+    def run(
+        self,
+        spec: CommandSpec,
+        *,
+        redactor: Redactor,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CommandResult:
+        """Run `spec` to its end; `on_output` gets redacted text as it arrives (caller's thread)."""
+        started = time.monotonic()
+        output_path, file = self._open_output_file()
+        try:
+            with file:
+                proc, problem = self._launch(spec)
+                if proc is None:
+                    return _error_result(redactor.redact(problem), output_path, started)
+                capture = HeadTail(spec.output_cap)
+                sink = OutputSink(redactor.stream(), file, capture, on_output)
+                status = _supervise(Child(proc, sink), started + spec.timeout_s, cancel)
+                sink.close()
+        except BaseException:
+            output_path.unlink(missing_ok=True)
+            raise
+        return CommandResult(
+            status=status,
+            exit_code=proc.returncode,
+            duration_ms=_ms_since(started),
+            output_bytes=capture.total,
+            head=capture.head(),
+            tail=capture.tail(),
+            truncated=capture.truncated,
+            output_path=output_path,
+        )
+
+    def _launch(self, spec: CommandSpec) -> tuple[subprocess.Popen[bytes] | None, str]:
+        problem = _startup_problem(spec)
+        if problem:
+            return None, problem
+        try:
+            return self._start(spec), ""
+        except OSError as exc:
+            return None, f"`{spec.display}` could not be started ({exc}); check the command."
+
+    def _start(self, spec: CommandSpec) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*_LIMITS_PREFIX, *self.wrap(spec.command(), spec)],
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _open_output_file(self) -> tuple[Path, IO[str]]:
+        try:
+            fd, name = tempfile.mkstemp(
+                prefix="branchwork-output-", suffix=".log", dir=self.output_dir
+            )
+            return Path(name), os.fdopen(fd, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            where = self.output_dir or tempfile.gettempdir()
+            raise SandboxError(
+                f"Could not create a command output file in {where} ({exc}); "
+                "free disk space or fix that directory's permissions."
+            ) from exc
+
+
+class LocalRunner(ExecTemplate):
+    """Runs commands directly on this machine, as the current user (no isolation)."""
+
+
+class BubblewrapRunner(ExecTemplate):
+    """Runs commands inside bubblewrap: read-only system, writable worktree (the `cwd`)."""
+
+    def __init__(
+        self,
+        *,
+        network: bool = True,
+        hide: Sequence[Path] = (),
+        writable: Sequence[Path] = (),
+        output_dir: Path | None = None,
+    ) -> None:
+        super().__init__(output_dir=output_dir)
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxError(
+                "`bwrap` is not installed; install bubblewrap or use the local sandbox backend."
+            )
+        self.bwrap = bwrap
+        self.network = network
+        self.hide = tuple(hide)
+        self.writable = tuple(writable)
+
+    def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
+        prefix = bwrap_arguments(
+            self.bwrap, cwd=spec.cwd, network=self.network, hide=self.hide, writable=self.writable
+        )
+        return [*prefix, *command]
+
+
+def make_runner(
+    backend: Literal["local", "bubblewrap"],
+    *,
+    network: bool = True,
+    hide: Sequence[Path] = (),
+    output_dir: Path | None = None,
+) -> Runner:
+    """The runner for a sandbox policy; raises `SandboxError` when it cannot be honoured here."""
+    if backend == "local":
+        if not network:
+            raise SandboxError(
+                "The local runner cannot cut off the network; "
+                "use the bubblewrap sandbox backend or allow network access."
+            )
+        return LocalRunner(output_dir=output_dir)
+    problem = bubblewrap_problem(network=network)
+    if problem is not None:
+        raise SandboxError(f"The bubblewrap sandbox is unavailable: {problem}; or use `local`.")
+    return BubblewrapRunner(network=network, hide=hide, output_dir=output_dir)
+
+
+def _supervise(child: Child, deadline: float, cancel: threading.Event | None) -> Status:
+    """Watch `child` until it and its whole group are gone; return how it ended."""
+    try:
+        status = _wait_for_exit(child, deadline, cancel)
+        child.stop_group(TERM_GRACE_S)
+        child.pump(until=time.monotonic() + DRAIN_S, stop=lambda: child.eof)
+        return status
+    except BaseException:
+        child.kill_now()
+        raise
+    finally:
+        child.close()
+
+
+def _wait_for_exit(child: Child, deadline: float, cancel: threading.Event | None) -> Status:
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    child.pump(until=deadline, stop=lambda: child.exited or cancelled())
+    if not child.exited:
+        return "cancelled" if cancelled() else "timeout"
+    child.pump(
+        until=time.monotonic() + SETTLE_S, stop=lambda: child.eof and not child.group_alive()
+    )
+    return "ok" if child.proc.returncode == 0 else "failed"
+
+
+def _startup_problem(spec: CommandSpec) -> str:
+    if not spec.cwd.is_dir():
+        return (
+            f"The working directory `{spec.cwd}` does not exist; "
+            "restore the session's worktree, then run the command again."
+        )
+    if spec.argv is not None and _find_executable(spec.argv[0], spec) is None:
+        return (
+            f"Command not found: `{spec.argv[0]}`; check its name or install it, then run it again."
+        )
+    return ""
+
+
+def _find_executable(name: str, spec: CommandSpec) -> str | None:
+    if "/" in name:
+        path = spec.cwd / name
+        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which(name, path=spec.env.get("PATH", os.defpath))
+
+
+def _error_result(error: str, output_path: Path, started: float) -> CommandResult:
+    return CommandResult(
+        status="error",
+        exit_code=None,
+        duration_ms=_ms_since(started),
+        output_bytes=0,
+        head="",
+        tail="",
+        truncated=False,
+        output_path=output_path,
+        error=error,
+    )
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

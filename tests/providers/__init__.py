@@ -1,0 +1,1 @@
+"""Tests of branchwork.providers and branchwork.domain.messages."""
