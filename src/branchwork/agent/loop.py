@@ -159,7 +159,7 @@ class CallModel:
 
     def _record(self, run: TurnRun, response: ModelResponse) -> None:
         run.usage = run.usage + response.usage
-        if response.reasoning or response.provider_details:
+        if response.reasoning:
             run.record(
                 Reasoning(
                     text=response.reasoning,

@@ -11,6 +11,7 @@ import typer
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, SessionOpt, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
+from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.sessions import session_app
 from branchwork.domain.errors import InvalidInput
@@ -19,6 +20,7 @@ from branchwork.service.files import WriteOutcome
 from branchwork.settings import load_settings
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="branchwork",
     help="Persistent, branch-scoped sessions for AI coding agents on real git projects.",
     no_args_is_help=True,
@@ -27,8 +29,12 @@ app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(session_app, name="session")
+app.add_typer(context_app, name="context")
 app.command("chat")(chat_cmd)
 app.command("ask")(ask_cmd)
+app.command("index")(index_cmd)
+app.command("search")(search_cmd)
+app.command("symbols")(symbols_cmd)
 
 
 @app.command("config")

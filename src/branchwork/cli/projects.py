@@ -11,9 +11,15 @@ from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
 from branchwork.domain.errors import InvalidInput
 
 project_app = typer.Typer(
-    help="Register git repositories and configure them.", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Register git repositories and configure them.",
+    no_args_is_help=True,
 )
-env_app = typer.Typer(help="Per-project environment variables and secrets.", no_args_is_help=True)
+env_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="Per-project environment variables and secrets.",
+    no_args_is_help=True,
+)
 project_app.add_typer(env_app, name="env")
 
 NameArg = Annotated[str | None, typer.Argument(help="Project name (default: the current dir's).")]

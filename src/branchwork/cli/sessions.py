@@ -10,7 +10,9 @@ from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
 
 session_app = typer.Typer(
-    help="Sessions: a branch, a worktree and a history.", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Sessions: a branch, a worktree and a history.",
+    no_args_is_help=True,
 )
 SessionArg = Annotated[str | None, typer.Argument(help="Session id, short id or branch.")]
 

@@ -54,14 +54,20 @@ def resolve(repo: Path, rev: str) -> tuple[str, str]:
     if not rev or rev.startswith("-"):
         raise GitError(f"{rev!r} is not a revision; pass a commit, branch or tree sha")
     args = ["rev-parse", "--path-format=absolute", "--git-common-dir", f"{rev}^{{tree}}"]
-    lines = run_git(args, repo, check=False).split()
-    if len(lines) != 2 or len(lines[1]) not in (40, 64):
+    try:
+        lines = run_git(args, repo).split()
+    except GitError as exc:
+        if "not a git repository" in exc.stderr:
+            raise NotAGitRepository(
+                f"{repo} is not a git repository; pass the project's repository or worktree"
+            ) from exc
         raise GitError(
             f"{rev!r} does not name a commit or tree in {repo}; "
             "check the revision with `git rev-parse`",
-            command=["git", *args],
-        )
-    return lines[1], lines[0]
+            command=exc.command,
+            stderr=exc.stderr,
+        ) from exc
+    return lines[-1], lines[0]
 
 
 def diff_trees(repo: Path, old: str, new: str) -> list[Change]:

@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,8 +51,9 @@ CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
 CREATE INDEX IF NOT EXISTS symbols_blob ON symbols(blob_id, language);
 CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, language TEXT);
 CREATE TABLE IF NOT EXISTS views(
-    id INTEGER PRIMARY KEY, tree TEXT NOT NULL UNIQUE, symlinks INTEGER NOT NULL,
-    submodules INTEGER NOT NULL, created_at REAL NOT NULL);
+    id INTEGER PRIMARY KEY, tree TEXT NOT NULL UNIQUE, repo TEXT NOT NULL,
+    symlinks INTEGER NOT NULL, submodules INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS views_repo ON views(repo, created_at);
 CREATE TABLE IF NOT EXISTS view_files(
     view_id INTEGER NOT NULL, path_id INTEGER NOT NULL, blob_id INTEGER NOT NULL,
     mode INTEGER NOT NULL, PRIMARY KEY(view_id, path_id)) WITHOUT ROWID;
@@ -68,6 +70,30 @@ class KnownBlob(NamedTuple):
     id: int
     status: str  # "text" | "binary" | "huge"
     size: int
+
+
+class BaseView(NamedTuple):
+    id: int
+    tree: str
+    symlinks: int
+    submodules: int
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a new view holds: all its files, or the changes from a `base` view."""
+
+    tree: str
+    repo: str  # the common git dir
+    files: Sequence[TreeEntry]  # regular files to record (all, or the added and modified)
+    symlinks: int
+    submodules: int
+    base: int | None = None
+    removed: Sequence[str] = ()  # paths of the base that are gone or changed
+
+
+class BaseViewGone(Exception):
+    """The base view of an incremental listing was forgotten before the new view was saved."""
 
 
 class Store:
@@ -204,28 +230,56 @@ class Store:
         row = self.conn.execute("SELECT id FROM views WHERE tree=?", (tree,)).fetchone()
         return None if row is None else int(row[0])
 
-    def save_view(
-        self, tree: str, files: Sequence[TreeEntry], *, symlinks: int, submodules: int
-    ) -> None:
-        """Remember which file is at which path in `tree` (blobs must already be stored)."""
+    def latest_view(self, repo: str) -> BaseView | None:
+        """The view indexed last from the repository whose common git dir is `repo`."""
+        row = self.conn.execute(
+            "SELECT id, tree, symlinks, submodules FROM views WHERE repo = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT 1",
+            (repo,),
+        ).fetchone()
+        return None if row is None else BaseView(*row)
+
+    def save_view(self, listing: Listing) -> int:
+        """Remember which blob is at which path in a view; its blobs must be stored already.
+
+        A listing relative to a base view copies the base's rows, then applies the changes.
+        Raises `BaseViewGone` if that base was forgotten meanwhile (by another process).
+        """
         with self.write():
             cursor = self.conn.execute(
-                "INSERT OR IGNORE INTO views(tree, symlinks, submodules, created_at) "
-                "VALUES(?, ?, ?, ?)",
-                (tree, symlinks, submodules, time.time()),
+                "INSERT OR IGNORE INTO views(tree, repo, symlinks, submodules, created_at) "
+                "VALUES(?, ?, ?, ?, ?)",
+                (listing.tree, listing.repo, listing.symlinks, listing.submodules, time.time()),
             )
             if cursor.rowcount != 1:
-                return
-            view = cursor.lastrowid
+                return self.view_id(listing.tree) or 0
+            view = int(cursor.lastrowid or 0)
+            if listing.base is not None:
+                self._copy_base(view, listing.base, listing.removed)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO paths(path, language) VALUES(?, ?)",
-                [(f.path, language_of(f.path)) for f in files],
+                [(f.path, language_of(f.path)) for f in listing.files],
             )
             self.conn.executemany(
                 "INSERT INTO view_files(view_id, path_id, blob_id, mode) VALUES(?, "
                 "(SELECT id FROM paths WHERE path=?), (SELECT id FROM blobs WHERE sha=?), ?)",
-                [(view, f.path, f.sha, int(f.mode, 8)) for f in files],
+                [(view, f.path, f.sha, int(f.mode, 8)) for f in listing.files],
             )
+            return view
+
+    def _copy_base(self, view: int, base: int, removed: Sequence[str]) -> None:
+        if self.conn.execute("SELECT 1 FROM views WHERE id = ?", (base,)).fetchone() is None:
+            raise BaseViewGone
+        self.conn.execute(
+            "INSERT INTO view_files(view_id, path_id, blob_id, mode) "
+            "SELECT ?, path_id, blob_id, mode FROM view_files WHERE view_id = ?",
+            (view, base),
+        )
+        self.conn.executemany(
+            "DELETE FROM view_files WHERE view_id = ? "
+            "AND path_id = (SELECT id FROM paths WHERE path = ?)",
+            [(view, path) for path in removed],
+        )
 
     def view_counts(self, view_id: int) -> tuple[dict[str, int], int, int]:
         """Files of a view by blob status, and its symlink and submodule counts."""

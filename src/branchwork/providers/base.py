@@ -35,7 +35,11 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 @runtime_checkable
 class Model(Protocol):
-    """A model ready to be called: `name` is its full `provider:model` spec."""
+    """A model ready to be called: `name` is its full `provider:model` spec.
+
+    A model may also have a `context_tokens: int` attribute: the prompt budget the agent keeps
+    to (default 24,000 when absent).
+    """
 
     @property
     def name(self) -> str: ...

@@ -131,6 +131,12 @@ class LocalModel:
     def name(self) -> str:
         return f"{PROVIDER}:{self._label}"
 
+    @property
+    def context_tokens(self) -> int:
+        """The prompt budget the agent should keep to: half the context window, leaving room
+        for the tool schemas the chat template adds and for the answer."""
+        return self._n_ctx // 2
+
     def __repr__(self) -> str:
         return f"LocalModel(name={self.name!r}, path={str(self._path)!r}, n_ctx={self._n_ctx})"
 

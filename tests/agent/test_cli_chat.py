@@ -1,0 +1,89 @@
+"""`branchwork chat` and `ask` as a user runs them, driven by a scripted model file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _run(args: list[str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [str(BIN / "branchwork"), *args],
+        cwd=cwd,
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _script(tmp_path: Path, replies: list[object]) -> str:
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(replies))
+    return f"scripted:{path}"
+
+
+def test_chat_creates_a_session_streams_and_understands_slash_commands(
+    repo: Path, tmp_path: Path
+) -> None:
+    _run(["project", "add", "."], repo)
+    model = _script(
+        tmp_path,
+        [
+            {
+                "tool_calls": [
+                    {"name": "write_file", "arguments": {"path": "notes.md", "content": "n\n"}}
+                ]
+            },
+            "I wrote notes.md.",
+        ],
+    )
+    stdin = "please write notes\n/diff\n/mode autopilot\n/log\n/exit\n"
+    proc = _run(["chat", "--model", model, "--yes"], repo, stdin)
+    assert proc.returncode == 0, proc.stderr
+    assert "I wrote notes.md." in proc.stdout
+    assert "+++ b/notes.md" in proc.stdout
+    assert "mode: autopilot" in proc.stdout
+    sessions = json.loads(_run(["session", "list", "--json"], repo).stdout)
+    assert [s["title"] for s in sessions] == ["please write notes"]
+
+
+def test_ask_json_prints_the_turns_events_and_refuses_unapproved_actions(
+    repo: Path, tmp_path: Path
+) -> None:
+    _run(["project", "add", "."], repo)
+    model = _script(
+        tmp_path,
+        [
+            {"tool_calls": [{"name": "run_command", "arguments": {"command": "touch ran.txt"}}]},
+            "ok",
+        ],
+    )
+    proc = _run(
+        ["ask", "--new", "run something", "--model", model, "--mode", "ask", "--json"], repo
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "turn_started" and kinds[-1] == "turn_finished"
+    decided = next(e for e in events if e["kind"] == "approval_decided")
+    assert decided["payload"]["approved"] is False and "--yes" in decided["payload"]["reason"]
+    assert "command_started" not in kinds
+    session = json.loads(_run(["session", "show", "--json"], repo).stdout)
+    assert not (Path(session["worktree"]) / "ran.txt").exists()
+
+
+def test_ask_without_a_configured_model_explains_how_to_configure_one(
+    repo: Path, tmp_path: Path
+) -> None:
+    _run(["project", "add", "."], repo)
+    proc = _run(["ask", "--new", "hi", "--model", "nosuch:model"], repo)
+    assert proc.returncode == 2
+    assert "unknown model provider 'nosuch'" in proc.stderr
