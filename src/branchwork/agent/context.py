@@ -97,23 +97,74 @@ def _extend(turn: AssistantTurn, p: Reasoning | AgentMessage | ToolCall) -> Assi
     return turn.model_copy(update={"tool_calls": [*turn.tool_calls, call]})
 
 
+class Conversation:
+    """The messages of a turn with their estimated token costs, kept fitted to a budget.
+
+    Elision is applied in place and is permanent for the turn (an old tool result, once
+    shortened, stays short), so each step only pays for what is new.
+    """
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages: list[Message] = []
+        self._costs: list[int] = []
+        self._total = 0
+        self._elided_up_to = 0
+        for message in messages:
+            self.append(message)
+
+    def append(self, message: Message) -> None:
+        cost = _cost(message)
+        self.messages.append(message)
+        self._costs.append(cost)
+        self._total += cost
+
+    def fitted(self, budget_tokens: int) -> list[Message]:
+        """Elide old tool outputs (head/tail plus a note; the newest results stay whole) until
+        the conversation fits; if it still does not, leave out the oldest exchanges."""
+        if self._total > budget_tokens:
+            self._elide_old_results(budget_tokens)
+        if self._total <= budget_tokens:
+            return list(self.messages)
+        return self.messages[self._first_kept(budget_tokens) :]
+
+    def _elide_old_results(self, budget_tokens: int) -> None:
+        results = [i for i, m in enumerate(self.messages) if isinstance(m, ToolResultTurn)]
+        for index in results[:-KEEP_RECENT_RESULTS] or results[:-1]:
+            if self._total <= budget_tokens:
+                return
+            if index < self._elided_up_to:
+                continue
+            old = self.messages[index]
+            assert isinstance(old, ToolResultTurn)
+            self._elided_up_to = index + 1
+            if len(old.content) > ELIDED_RESULT_CHARS:
+                self._replace(index, old.model_copy(update={"content": _elide(old.content)}))
+
+    def _replace(self, index: int, message: Message) -> None:
+        cost = _cost(message)
+        self._total += cost - self._costs[index]
+        self._costs[index] = cost
+        self.messages[index] = message
+
+    def _first_kept(self, budget_tokens: int) -> int:
+        """The first message to send: at a user message, never between a call and its result."""
+        total, start = self._total, 0
+        last = len(self.messages) - 1
+        while start < last and (
+            total > budget_tokens or not _starts_exchange(self.messages[start])
+        ):
+            total -= self._costs[start]
+            start += 1
+        return start
+
+
+def _starts_exchange(message: Message) -> bool:
+    return isinstance(message, UserTurn)
+
+
 def fit_budget(messages: list[Message], budget_tokens: int) -> list[Message]:
-    """Elide the outputs of old tool results (head/tail plus a note) until the conversation
-    fits; the newest results stay whole. If it still does not fit, drop the oldest exchanges."""
-    total = sum(_cost(m) for m in messages)
-    if total <= budget_tokens:
-        return messages
-    fitted = list(messages)
-    result_positions = [i for i, m in enumerate(fitted) if isinstance(m, ToolResultTurn)]
-    for index in result_positions[:-KEEP_RECENT_RESULTS] or result_positions[:-1]:
-        if total <= budget_tokens:
-            break
-        old = fitted[index]
-        assert isinstance(old, ToolResultTurn)
-        short = old.model_copy(update={"content": _elide(old.content)})
-        total -= _cost(old) - _cost(short)
-        fitted[index] = short
-    return _drop_oldest(fitted, total, budget_tokens)
+    """`messages` fitted to `budget_tokens` (see `Conversation.fitted`)."""
+    return Conversation(messages).fitted(budget_tokens)
 
 
 def _elide(content: str) -> str:
@@ -124,19 +175,6 @@ def _elide(content: str) -> str:
         f"{content[:half]}\n[... output elided to save context; {len(content)} characters in "
         f"all, kept in the session log ...]\n{content[-half:]}"
     )
-
-
-def _drop_oldest(messages: list[Message], total: int, budget_tokens: int) -> list[Message]:
-    """Drop whole exchanges from the start (never splitting a call from its result)."""
-    start = 0
-    while total > budget_tokens and start < len(messages) - 1:
-        total -= _cost(messages[start])
-        start += 1
-        while start < len(messages) and isinstance(messages[start], ToolResultTurn):
-            total -= _cost(messages[start])
-            start += 1
-    kept = messages[start:]
-    return kept if kept else messages[-1:]
 
 
 def _cost(message: Message) -> int:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from branchwork.agent.approvals import Approver
-from branchwork.agent.context import conversation, fit_budget, system_prompt
+from branchwork.agent.context import Conversation, conversation, system_prompt
 from branchwork.agent.execute import execute_call
 from branchwork.agent.ports import SessionPort
 from branchwork.agent.recovery import recover_interrupted
-from branchwork.agent.tools import BUILTIN_TOOLS, ToolEnv
+from branchwork.agent.tools import BUILTIN_SPECS, ToolEnv
 from branchwork.domain.errors import Cancelled, ProviderError
 from branchwork.domain.events import (
     Actor,
@@ -37,7 +37,6 @@ from branchwork.domain.events import (
 )
 from branchwork.domain.ids import new_id
 from branchwork.domain.messages import (
-    Message,
     ModelRequest,
     ModelResponse,
     ReasoningDelta,
@@ -94,7 +93,7 @@ class TurnRun:
     turn_id: str = field(default_factory=new_id)
     message: str = ""
     system: str = ""
-    messages: list[Message] = field(default_factory=list)
+    conversation: Conversation = field(default_factory=lambda: Conversation([]))
     steps: int = 0
     usage: Usage = field(default_factory=Usage)
     text: str = ""
@@ -120,7 +119,7 @@ class PrepareTurn:
         recover_interrupted(run.port)
         history = run.port.history()
         run.message = self.message
-        run.messages = [*conversation(history), UserTurn(text=self.message)]
+        run.conversation = Conversation([*conversation(history), UserTurn(text=self.message)])
         run.record(
             TurnStarted(turn_id=run.turn_id, model=run.model.name, mode=run.settings.mode), "system"
         )
@@ -152,8 +151,8 @@ class CallModel:
         budget = run.settings.context_tokens - run.settings.context_tokens // 4
         return ModelRequest(
             system=run.system,
-            messages=fit_budget(run.messages, budget),
-            tools=[tool.spec for tool in BUILTIN_TOOLS],
+            messages=run.conversation.fitted(budget),
+            tools=list(BUILTIN_SPECS),
             max_tokens=run.settings.max_output_tokens,
         )
 
@@ -183,7 +182,7 @@ class CallModel:
                     turn_id=run.turn_id,
                 )
             )
-        run.messages.append(response.as_turn())
+        run.conversation.append(response.as_turn())
 
 
 def _stream(run: TurnRun, request: ModelRequest) -> ModelResponse:
@@ -230,7 +229,7 @@ class RunTools:
                 turn_id=run.turn_id,
             )
         )
-        run.messages.append(
+        run.conversation.append(
             ToolResultTurn(call_id=call.call_id, name=call.name, content=output, is_error=is_error)
         )
 

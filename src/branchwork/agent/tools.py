@@ -253,3 +253,4 @@ BUILTIN_TOOLS: tuple[Tool, ...] = (
     _tool("finish", "End the turn with a summary for the user.", FinishArgs, _finish),
 )
 TOOLS_BY_NAME: dict[str, Tool] = {t.name: t for t in BUILTIN_TOOLS}
+BUILTIN_SPECS: tuple[ToolSpec, ...] = tuple(t.spec for t in BUILTIN_TOOLS)

@@ -9,12 +9,21 @@ from branchwork.index._models import Symbol
 from branchwork.index._search import Filters
 from branchwork.index._store import Store
 
-_SELECT = (
+_COLUMNS = (
     "SELECT s.name, s.kind, s.container, p.path, s.name_line, s.start_line, s.end_line, "
-    "s.language, b.sha FROM symbols s "
-    "JOIN view_files v ON v.blob_id = s.blob_id AND v.view_id = ? "
+    "s.language, b.sha "
+)
+# `CROSS JOIN` fixes SQLite's join order: from the symbols of that name to the view (by name),
+# or from the path to its symbols (outline), never a scan of the whole view.
+_BY_NAME = _COLUMNS + (
+    "FROM symbols s CROSS JOIN view_files v ON v.blob_id = s.blob_id AND v.view_id = ? "
     "JOIN paths p ON p.id = v.path_id AND p.language = s.language "
-    "JOIN blobs b ON b.id = s.blob_id "
+    "JOIN blobs b ON b.id = s.blob_id WHERE s.name = ? "
+)
+_BY_PATH = _COLUMNS + (
+    "FROM paths p CROSS JOIN view_files v ON v.path_id = p.id AND v.view_id = ? "
+    "CROSS JOIN symbols s ON s.blob_id = v.blob_id AND s.language = p.language "
+    "JOIN blobs b ON b.id = s.blob_id WHERE p.path = ? ORDER BY s.start_line, s.name_line"
 )
 _QUALIFIED = re.compile(r"^(?P<container>.+?)(?:\.|::)(?P<name>[^.:]+)$")
 
@@ -39,13 +48,13 @@ def definitions(
 ) -> list[Symbol]:
     """Definitions named `name` (or `Container.name`), top-level ones and short paths first."""
     container, plain = split_qualified(name)
-    sql = _SELECT + "WHERE s.name = ?"
+    sql = _BY_NAME
     params: list[Any] = [view_id, plain]
     if container is not None:
-        sql += " AND s.container = ?"
+        sql += "AND s.container = ? "
         params.append(container)
     if kind is not None:
-        sql += " AND s.kind = ?"
+        sql += "AND s.kind = ? "
         params.append(kind)
     found = [
         symbol
@@ -57,15 +66,13 @@ def definitions(
 
 
 def outline(store: Store, view_id: int, path: str) -> list[Symbol]:
-    rows = store.conn.execute(
-        _SELECT + "WHERE p.path = ? ORDER BY s.start_line, s.name_line", (view_id, path)
-    )
+    rows = store.conn.execute(_BY_PATH, (view_id, path))
     return [Symbol(**_fields(row)) for row in rows]
 
 
 def definition_lines(store: Store, view_id: int, name: str) -> set[tuple[str, int]]:
     """(blob sha, line of the name) of every definition of `name` in the view."""
-    rows = store.conn.execute(_SELECT + "WHERE s.name = ?", (view_id, name))
+    rows = store.conn.execute(_BY_NAME, (view_id, name))
     return {(row[8], row[4]) for row in rows}
 
 

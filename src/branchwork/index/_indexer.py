@@ -43,6 +43,9 @@ _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _WRITE_BATCH_BLOBS = 256
 _WRITE_BATCH_BYTES = 8 * 1024 * 1024
 _ABSENT = "000000"
+# After storing this many contents at once (a first index), the FTS segments are merged into one
+# (a few seconds on Django): searches get up to 3x faster. Small runs rely on FTS5's automerge.
+OPTIMIZE_MIN_BLOBS = 1000
 
 
 @dataclass
@@ -75,6 +78,8 @@ def index_view(
     listing = _diff_listing(store, repo, repo_key, tree) or _full_listing(repo, repo_key, tree)
     plan = _plan(store, listing.files, max_file_bytes)
     outcome = _execute(store, repo, plan, workers=workers, progress=progress)
+    if len(outcome.stored_text) >= OPTIMIZE_MIN_BLOBS:
+        store.optimize()
     try:
         view = store.save_view(listing)
     except BaseViewGone:

@@ -9,12 +9,11 @@ chunks in path order instead.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any
 
 from branchwork.domain.errors import InvalidInput
 from branchwork.index._chunks import LineMap
@@ -24,23 +23,34 @@ from branchwork.index._store import Store
 
 SNIPPET_CHARS = 240
 REFERENCE_SCAN_CAP = 5000
-Order = Literal["rank", "path"]
 
-_CODE_SELECT = (
-    "SELECT m.id, {score}, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, "
-    "NULL, {content} FROM {source} JOIN chunk_meta m ON m.id = c.rowid "
-    "JOIN view_files v ON v.blob_id = m.blob_id AND v.view_id = ? "
-    "JOIN paths p ON p.id = v.path_id JOIN blobs b ON b.id = m.blob_id "
+_RANKED = "SELECT rowid, bm25(chunks) FROM chunks WHERE chunks MATCH ? ORDER BY 2"
+_UNRANKED = "SELECT rowid, 0.0 FROM chunks WHERE chunks MATCH ?"
+_CODE_META = (
+    "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL "
+    "FROM chunk_meta m CROSS JOIN view_files v ON v.blob_id = m.blob_id AND v.view_id = ? "
+    "JOIN paths p ON p.id = v.path_id JOIN blobs b ON b.id = m.blob_id WHERE m.id IN "
 )
-_DOC_SELECT = (
-    "SELECT m.id, {score}, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, "
-    "d.id, {content} FROM {source} JOIN chunk_meta m ON m.id = c.rowid "
-    "JOIN documents d ON d.blob_id = m.blob_id AND d.project_id = ? "
-    "JOIN blobs b ON b.id = m.blob_id "
+_DOC_META = (
+    "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, d.id "
+    "FROM chunk_meta m CROSS JOIN documents d ON d.blob_id = m.blob_id AND d.project_id = ? "
+    "JOIN blobs b ON b.id = m.blob_id WHERE m.id IN "
 )
-_FTS = {"score": "bm25(chunks)", "content": "NULL", "source": "chunks AS c"}
-_SCAN = {"score": "0.0", "content": "c.content", "source": "chunks AS c"}
-_ORDER = {"rank": "ORDER BY 2", "path": "ORDER BY 7, 4"}
+_CODE_SCAN = (
+    "SELECT m.id, 0.0, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL, "
+    "c.content FROM view_files v JOIN paths p ON p.id = v.path_id "
+    "JOIN chunk_meta m ON m.blob_id = v.blob_id JOIN blobs b ON b.id = v.blob_id "
+    "JOIN chunks c ON c.rowid = m.id WHERE v.view_id = ? {filter}ORDER BY p.path, m.start_line"
+)
+_DOC_SCAN = (
+    "SELECT m.id, 0.0, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, d.id, "
+    "c.content FROM documents d JOIN chunk_meta m ON m.blob_id = d.blob_id "
+    "JOIN blobs b ON b.id = d.blob_id JOIN chunks c ON c.rowid = m.id "
+    "WHERE d.project_id = ? {filter}ORDER BY d.name, m.start_line"
+)
+_META_BATCH = 64
+# `CROSS JOIN` fixes the join order in SQLite: from the few ranked chunks to the view, never a
+# scan of the whole view (the planner has no statistics to know better).
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +116,8 @@ def search(
     hits: list[SearchHit] = []
     if limit <= 0:
         return hits
-    for candidate in _candidates(store, view_id, project_id, expression, query, order="rank"):
+    candidates = _candidates(store, view_id, project_id, expression, query, ranked=True)
+    for candidate in candidates:
         if not filters.accepts(candidate.path, candidate.language):
             continue
         hit = _verify(store, candidate, pattern)
@@ -128,34 +139,43 @@ def _candidates(
     expression: str | None,
     literal: str | None,
     *,
-    order: Order,
+    ranked: bool,
 ) -> Iterator[_Candidate]:
-    streams = [_query(store, _CODE_SELECT, view_id, expression, literal, order)]
-    if project_id is not None:
-        streams.append(_query(store, _DOC_SELECT, project_id, expression, literal, order))
-    if expression is None or order == "path":
-        for stream in streams:  # code first, then documents, each in path order
-            yield from stream
-    else:
-        yield from heapq.merge(*streams, key=lambda c: c.score)
-
-
-def _query(
-    store: Store,
-    select: str,
-    owner: int | str,
-    expression: str | None,
-    literal: str | None,
-    order: Order,
-) -> Iterator[_Candidate]:
-    params: list[Any] = [owner]
     if expression is not None:
-        sql = select.format(**_FTS) + "WHERE chunks MATCH ? " + _ORDER[order]
-        params.append(expression)
-    else:
-        sql = select.format(**_SCAN) + _scan_filter(literal, params) + _ORDER["path"]
-    for row in store.conn.execute(sql, params):
-        yield _Candidate(*row)
+        yield from _fts_candidates(store, view_id, project_id, expression, ranked=ranked)
+        return
+    scans = [(_CODE_SCAN, view_id)] + ([(_DOC_SCAN, project_id)] if project_id else [])
+    for template, owner in scans:  # code first, then documents, each in path order
+        params: list[Any] = [owner]
+        sql = template.format(filter=_scan_filter(literal, params))
+        for row in store.conn.execute(sql, params):
+            yield _Candidate(*row)
+
+
+def _fts_candidates(
+    store: Store, view_id: int, project_id: str | None, expression: str, *, ranked: bool
+) -> Iterator[_Candidate]:
+    """Matching chunks (best bm25 first if `ranked`) that belong to the view or the documents.
+
+    Ranking runs on the FTS table alone; the view is applied to the ranked rows a batch at a
+    time, so a query stops costing as soon as it has its hits.
+    """
+    cursor = store.conn.execute(_RANKED if ranked else _UNRANKED, (expression,))
+    while batch := cursor.fetchmany(_META_BATCH):
+        ids = [rowid for rowid, _ in batch]
+        marks = "(" + ",".join("?" * len(ids)) + ")"
+        owners: list[tuple[str, int | str]] = [(_CODE_META, view_id)]
+        if project_id is not None:
+            owners.append((_DOC_META, project_id))
+        places: dict[int, list[Any]] = {}
+        for sql, owner in owners:
+            for row in store.conn.execute(sql + marks, [owner, *ids]):
+                places.setdefault(row[0], []).append(row[1:])
+        for rowid, score in batch:
+            for sha, start, end, owned_end, path, language, doc_id in places.get(rowid, ()):
+                yield _Candidate(
+                    rowid, score, sha, start, end, owned_end, path, language, doc_id, None
+                )
 
 
 def _scan_filter(literal: str | None, params: list[Any]) -> str:
@@ -163,7 +183,7 @@ def _scan_filter(literal: str | None, params: list[Any]) -> str:
     if literal is None or not literal.isascii():
         return ""
     params.append(literal.lower())
-    return "WHERE instr(lower(c.content), ?) > 0 "
+    return "AND instr(lower(c.content), ?) > 0 "
 
 
 def _content(store: Store, candidate: _Candidate) -> str:
@@ -230,7 +250,7 @@ def references(
     word = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
     found: list[Reference] = []
     expression = _literal_expression(name)
-    for candidate in _candidates(store, view_id, project_id, expression, name, order="path"):
+    for candidate in _candidates(store, view_id, project_id, expression, name, ranked=False):
         if filters.accepts(candidate.path, candidate.language):
             found.extend(_occurrences(store, candidate, word, name, definitions))
         if len(found) >= REFERENCE_SCAN_CAP:

@@ -133,6 +133,7 @@ class Store:
                 )
 
     def close(self) -> None:
+        self.conn.execute("PRAGMA optimize")  # gathers statistics where the planner needs them
         self.conn.close()
 
     @contextmanager
@@ -145,6 +146,12 @@ class Store:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def optimize(self) -> None:
+        """Merge the full-text index into one segment and refresh the planner's statistics."""
+        with self.write():
+            self.conn.execute("INSERT INTO chunks(chunks) VALUES('optimize')")
+        self.conn.execute("PRAGMA optimize")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()

@@ -35,10 +35,7 @@ class ServiceSessionPort:
         return Path(self._session.worktree)
 
     def record(self, payload: Payload, actor: Actor) -> Event:
-        event = self._ctx.record(self._session, payload, actor)
-        if self._history is not None:
-            self._history.append(event)
-        return event
+        return self._ctx.record(self._session, payload, actor)
 
     def observe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self._ctx.observe(self._session.id, callback)
@@ -154,9 +151,7 @@ class ServiceSessionPort:
         return saved
 
     def _sync(self) -> None:
-        """Events recorded by the use-cases themselves join the cached history."""
-        if self._history is not None:
-            self.history()
+        """Events the use-cases record themselves join the cached history on its next read."""
 
 
 def file_tree_summary(names: list[str], *, limit: int = 60) -> str:

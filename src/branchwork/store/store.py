@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from branchwork.domain.errors import NotFound, StoreError
@@ -253,31 +253,35 @@ class Store:
             return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
 
 
+# Built once: executing a constant statement with parameters skips SQL compilation.
+_NEXT_SEQ = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("sid"))
+    .values(last_seq=sessions.c.last_seq + 1, last_activity=bindparam("now"))
+    .returning(sessions.c.last_seq)
+)
+_INSERT_EVENT = insert(events)
+
+
 def _append(conn: Connection, session_id: str, payload: Payload, actor: Actor) -> Event:
     now = utc_now()
-    seq = conn.execute(
-        update(sessions)
-        .where(sessions.c.id == session_id)
-        .values(last_seq=sessions.c.last_seq + 1, last_activity=now)
-        .returning(sessions.c.last_seq)
-    ).scalar()
+    seq = conn.execute(_NEXT_SEQ, {"sid": session_id, "now": now}).scalar()
     if seq is None:
         raise NotFound(f"no session {session_id!r}; run `branchwork session list --all`")
     event = Event(
         id=new_id(), session_id=session_id, seq=int(seq), ts=now, actor=actor, payload=payload
     )
-    conn.execute(
-        insert(events).values(
-            id=event.id,
-            session_id=session_id,
-            seq=event.seq,
-            kind=event.kind,
-            ts=event.ts,
-            actor=actor,
-            schema_version=event.schema_version,
-            payload=payload.model_dump_json(),
-        )
-    )
+    row = {
+        "id": event.id,
+        "session_id": session_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "ts": now,
+        "actor": actor,
+        "schema_version": event.schema_version,
+        "payload": payload.model_dump_json(),
+    }
+    conn.execute(_INSERT_EVENT, row)
     return event
 
 

@@ -1,0 +1,158 @@
+"""Time per agent step spent outside the model and the tools, at 10 and 1,000 events of history.
+
+Run by hand: `.venv/bin/python bench/agent_overhead.py`. The scripted model answers instantly;
+the model's and the tools' own time is measured by wrappers (composition, nothing patched) and
+subtracted. The baseline, measured in the same run, is one durable event append
+(`Store.append`), the least a step must do. Goal: < 5 ms per step at 1,000 events.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from branchwork import Session, Workspace
+from branchwork.agent import FixedApprover, TurnSettings, run_turn
+from branchwork.domain.events import AgentMessage, ToolCall, ToolResult, UserMessage
+from branchwork.domain.messages import ModelRequest, StreamItem
+from branchwork.providers import ScriptedModel, ScriptedReply
+from branchwork.service.agent_port import ServiceSessionPort
+
+STEPS = 40
+TOOL_METHODS = ("read_file", "list_files", "write_file", "edit_file", "run_command", "search")
+
+
+class TimedModel:
+    def __init__(self, inner: ScriptedModel) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def stream(
+        self, request: ModelRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[StreamItem]:
+        start = time.perf_counter()
+        items = list(self.inner.stream(request, cancel=cancel))
+        self.seconds += time.perf_counter() - start
+        yield from items
+
+
+class TimedPort:
+    """Forwards to the real port; the time of the tool-facing methods is summed."""
+
+    def __init__(self, inner: ServiceSessionPort) -> None:
+        self._inner = inner
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in TOOL_METHODS:
+            return attr
+        return self._timed(attr)
+
+    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return call
+
+
+def _repo(root: Path) -> Path:
+    root.mkdir()
+    (root / "app.py").write_text("def main():\n    return 42\n" * 20)
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "init"],
+    ):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    return root
+
+
+def _seed(ws: Workspace, session: Session, events: int) -> None:
+    store = ws.context.store
+    output = "x" * 2000
+    n = 0
+    while store.last_seq(session.id) < events:
+        n += 1
+        store.append(session.id, UserMessage(text=f"question {n}"), "user")
+        store.append(
+            session.id,
+            ToolCall(call_id=f"s{n}", name="read_file", arguments={"path": "app.py"}),
+            "agent",
+        )
+        store.append(
+            session.id, ToolResult(call_id=f"s{n}", name="read_file", output=output), "agent"
+        )
+        store.append(session.id, AgentMessage(text=f"answer {n}"), "agent")
+
+
+def _measure(history: int, base: Path) -> dict[str, float]:
+    with Workspace(home=base / f"home{history}") as ws:
+        ws.add_project(_repo(base / f"repo{history}"))
+        session = ws.new_session()
+        _seed(ws, session, history)
+        model = TimedModel(
+            ScriptedModel([ScriptedReply.call("read_file", path="app.py")] * STEPS + ["done"])
+        )
+        port = TimedPort(ServiceSessionPort(ws.context, session))
+        start = time.perf_counter()
+        result = run_turn(
+            port,
+            model,
+            "go",
+            settings=TurnSettings(max_steps=STEPS + 1),  # type: ignore[arg-type]
+            approver=FixedApprover(True),
+        )
+        total = time.perf_counter() - start
+        assert result.status == "completed", result
+        overhead = total - model.seconds - port.seconds
+        return {
+            "steps": result.steps,
+            "overhead_ms_per_step": 1000 * overhead / result.steps,
+            "append_ms": _append_baseline(ws, session),
+        }
+
+
+def _append_baseline(ws: Workspace, session: Session) -> float:
+    samples = []
+    for i in range(200):
+        start = time.perf_counter()
+        ws.context.store.append(session.id, AgentMessage(text=f"baseline {i}"), "agent")
+        samples.append(time.perf_counter() - start)
+    return 1000 * statistics.median(samples)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [(n, _measure(n, Path(tmp))) for n in (10, 1000)]
+    print(
+        f"{'history':>8} {'steps':>6} {'overhead/step':>14} {'append (baseline)':>18} {'ratio':>7}"
+    )
+    for n, row in rows:
+        ratio = row["overhead_ms_per_step"] / row["append_ms"]
+        print(
+            f"{n:>8} {row['steps']:>6.0f} {row['overhead_ms_per_step']:>11.2f} ms "
+            f"{row['append_ms']:>15.2f} ms {ratio:>6.1f}x"
+        )
+    worst = max(row["overhead_ms_per_step"] for _, row in rows)
+    print(f"goal: < 5 ms per step at 1,000 events -> {'met' if worst < 5 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
