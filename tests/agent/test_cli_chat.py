@@ -87,3 +87,34 @@ def test_ask_without_a_configured_model_explains_how_to_configure_one(
     proc = _run(["ask", "--new", "hi", "--model", "nosuch:model"], repo)
     assert proc.returncode == 2
     assert "unknown model provider 'nosuch'" in proc.stderr
+
+
+def test_session_mode_overrides_the_project_and_turn_mode_overrides_both(
+    repo: Path, tmp_path: Path
+) -> None:
+    _run(["project", "add", "."], repo)
+    _run(["project", "config", "--mode", "ask"], repo)
+    created = json.loads(_run(["session", "new", "--mode", "autopilot", "--json"], repo).stdout)
+    assert created["mode"] == "autopilot"
+    model = _script(
+        tmp_path,
+        [
+            {"tool_calls": [{"name": "run_command", "arguments": {"command": "echo ran"}}]},
+            "ok",
+        ],
+    )
+    events = [
+        json.loads(x)
+        for x in _run(["ask", "go", "--model", model, "--json"], repo).stdout.splitlines()
+    ]
+    assert events[0]["payload"]["mode"] == "autopilot"
+    assert any(e["kind"] == "command_started" for e in events)
+    shown = _run(["session", "config", "--mode", "ask", "--json"], repo).stdout
+    assert json.loads(shown)["mode"] == "ask"
+    events = [
+        json.loads(x)
+        for x in _run(
+            ["ask", "go", "--model", model, "--mode", "autopilot", "--json"], repo
+        ).stdout.splitlines()
+    ]
+    assert events[0]["payload"]["mode"] == "autopilot"

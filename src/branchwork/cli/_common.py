@@ -14,7 +14,9 @@ from branchwork.domain.errors import (
     Cancelled,
     ControlSignal,
     InfrastructureError,
+    InvalidInput,
 )
+from branchwork.domain.models import ActionMode
 from branchwork.service import Workspace
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
@@ -25,6 +27,16 @@ SessionOpt = Annotated[
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name (default: the current dir's).")
 ]
+
+
+def parse_mode(value: str | None) -> ActionMode | None:
+    """An action mode from the command line; a clear error for anything else."""
+    if value is None:
+        return None
+    if value not in ("ask", "auto-edit", "autopilot"):
+        raise InvalidInput(f"unknown mode {value!r}; use ask, auto-edit or autopilot")
+    return value  # type: ignore[return-value]
+
 
 EXIT_USER = 2
 EXIT_INFRA = 3

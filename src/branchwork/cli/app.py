@@ -86,10 +86,15 @@ def read_cmd(
     session: SessionOpt = None,
     start: Annotated[int | None, typer.Option(help="First line (1-based).")] = None,
     end: Annotated[int | None, typer.Option(help="Last line (inclusive).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print a file of the session's worktree."""
     with workspace() as ws:
-        sys.stdout.write(ws.read_file(session, path, start_line=start, end_line=end))
+        text = ws.read_file(session, path, start_line=start, end_line=end)
+    if as_json:
+        render.print_json({"path": path, "start_line": start, "end_line": end, "content": text})
+    else:
+        sys.stdout.write(text)
 
 
 @app.command("write")

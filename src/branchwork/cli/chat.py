@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from branchwork.agent import Answer, TurnHooks, TurnResult
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
+from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import ApprovalRequested, Event
 from branchwork.domain.models import ActionMode
@@ -25,14 +25,6 @@ NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for thi
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
 StepsOpt = Annotated[int | None, typer.Option(help="Most model calls in one turn.")]
 STATUS_EXIT = {"completed": 0, "step_limit": 0, "failed": 1, "cancelled": 130, "interrupted": 1}
-
-
-def _mode(value: str | None) -> ActionMode | None:
-    if value is None:
-        return None
-    if value not in ("ask", "auto-edit", "autopilot"):
-        raise InvalidInput(f"unknown mode {value!r}; use ask, auto-edit or autopilot")
-    return value  # type: ignore[return-value]
 
 
 @dataclass
@@ -195,7 +187,7 @@ def ask_cmd(
     with workspace() as ws:
         session = ws.chat_session(key, project=project, first_message=text, new=new)
         driver = TurnDriver(ws, interactive=False, as_json=as_json, approve_all=yes)
-        result = driver.run(session.id, text, model, _mode(mode), max_steps)
+        result = driver.run(session.id, text, model, parse_mode(mode), max_steps)
     if not as_json:
         _finish_line(result)
     raise typer.Exit(STATUS_EXIT.get(result.status, 1))
@@ -215,7 +207,7 @@ def chat_cmd(
     happen. Commands: /diff, /log, /revert [CHECKPOINT], /model [SPEC], /mode [MODE], /exit.
     Ctrl-C cancels the running turn."""
     with workspace() as ws:
-        state = _ChatState(ws, session, model, _mode(mode), new, project)
+        state = _ChatState(ws, session, model, parse_mode(mode), new, project)
         driver = TurnDriver(ws, interactive=True, approve_all=yes)
         render.console.print("[dim]branchwork chat: /exit to leave, Ctrl-C to cancel a turn[/]")
         while (line := _read_line()) is not None:
@@ -279,7 +271,7 @@ class _ChatState:
             self.model = rest[0] if rest else self.model
             render.console.print(f"model: {self.model or 'default'}")
         elif name == "/mode":
-            self.mode = _mode(rest[0]) if rest else self.mode
+            self.mode = parse_mode(rest[0]) if rest else self.mode
             render.console.print(f"mode: {self.mode or 'project default'}")
         else:
             render.err_console.print(

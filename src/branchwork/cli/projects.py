@@ -109,6 +109,7 @@ def env_set_cmd(
     assignment: Annotated[str, typer.Argument(help="KEY=VALUE")],
     secret: Annotated[bool, typer.Option(help="Keep the value out of every record.")] = False,
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Set a variable passed to every command of the project's sessions."""
     key, sep, value = assignment.partition("=")
@@ -116,7 +117,10 @@ def env_set_cmd(
         raise InvalidInput(f"{assignment!r} is not KEY=VALUE; write it as KEY=VALUE")
     with workspace() as ws:
         ws.set_env(project, key, value, secret=secret)
-    render.console.print(f"{key} set{' (secret)' if secret else ''}")
+    if as_json:
+        render.print_json({"id": key, "key": key, "secret": secret})
+    else:
+        render.console.print(f"{key} set{' (secret)' if secret else ''}")
 
 
 @env_app.command("unset")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
+from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
 
 session_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -25,11 +25,19 @@ def new_cmd(
         str | None, typer.Option("--from", help="Start from this ref instead of main.")
     ] = None,
     switch: Annotated[bool, typer.Option(help="Make it the current session.")] = True,
+    mode: Annotated[
+        str | None, typer.Option(help="Action policy: ask | auto-edit | autopilot")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model for this session, provider:name.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a session: its own branch from main's tip and its own worktree."""
     with workspace() as ws:
         session = ws.new_session(project, title=title, from_ref=from_ref)
+        if mode or model:
+            session = ws.set_session_defaults(session, mode=parse_mode(mode), model=model)
         if switch:
             ws.switch_session(session)
     if as_json:
@@ -69,6 +77,28 @@ def show_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
         render.print_json(render.session_json(target, state=state.model_dump(mode="json")))
         return
     render.console.print(render.session_details(target, project, state))
+
+
+@session_app.command("config")
+def config_cmd(
+    session: SessionArg = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Action policy: ask | auto-edit | autopilot")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model for this session, provider:name.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set the session's own mode and model (they override the project's)."""
+    with workspace() as ws:
+        target = ws.set_session_defaults(session, mode=parse_mode(mode), model=model)
+    if as_json:
+        render.print_json(render.session_json(target))
+    else:
+        render.console.print(
+            f"mode: {target.mode or 'project default'}, model: {target.model or 'default'}"
+        )
 
 
 @session_app.command("switch")

@@ -9,7 +9,6 @@ Lines are split on `\\n` only, and numbered from 1, as git and editors do.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 
 CHUNK_LINES = 60
@@ -57,29 +56,31 @@ def split_chunks(text: str) -> list[Chunk]:
 
 
 class LineMap:
-    """Maps character offsets in a chunk's text to absolute line numbers."""
+    """Finds the line of character offsets in a chunk's text, counting newlines as it goes.
+
+    Offsets asked in increasing order (as `re.finditer` yields them) cost only the newlines
+    between them.
+    """
 
     def __init__(self, text: str, first_line: int) -> None:
         self.text = text
-        self.first_line = first_line
-        starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self._starts = starts
+        self._offset = 0
+        self._line = first_line
+        self._first_line = first_line
 
     def line_at(self, offset: int) -> int:
-        return self.first_line + bisect_right(self._starts, offset) - 1
-
-    def line_text(self, line: int) -> str:
-        index = line - self.first_line
-        start = self._starts[index]
-        end = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self.text)
-        return self.text[start:end]
+        if offset < self._offset:
+            self._offset, self._line = 0, self._first_line
+        self._line += self.text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
 
     def column_at(self, offset: int) -> int:
         """1-based column (in characters) of `offset` on its line."""
-        index = bisect_right(self._starts, offset) - 1
-        return offset - self._starts[index] + 1
+        return offset - self.text.rfind("\n", 0, offset)
+
+    def line_text_at(self, offset: int) -> str:
+        """The whole line that `offset` is on, without its newline."""
+        start = self.text.rfind("\n", 0, offset) + 1
+        end = self.text.find("\n", offset)
+        return self.text[start : end if end != -1 else len(self.text)]

@@ -15,6 +15,7 @@ from branchwork.index._models import Document, IndexReport, Reference, SearchHit
 from branchwork.index._store import Store, translate_errors
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
+_MAP_CACHE_SIZE = 32
 
 
 class CodeIndex:
@@ -39,6 +40,7 @@ class CodeIndex:
         self.workers = workers
         self._lock = threading.RLock()
         self._store = Store(self.db_path)
+        self._maps: dict[tuple[str, int], str] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -194,7 +196,14 @@ class CodeIndex:
         if token_budget <= 0:
             raise InvalidInput("token_budget must be positive; pass e.g. 1024")
         with self._guard() as store:
-            return _repomap.repo_map(store, self._view(store, view_tree), token_budget)
+            key = (view_tree, token_budget)
+            if key not in self._maps:  # a view never changes, so neither does its map
+                if len(self._maps) >= _MAP_CACHE_SIZE:
+                    self._maps.pop(next(iter(self._maps)))
+                self._maps[key] = _repomap.repo_map(
+                    store, self._view(store, view_tree), token_budget
+                )
+            return self._maps[key]
 
     # --- documents ---------------------------------------------------------------------------
 

@@ -6,23 +6,26 @@ Ranking heuristic (a cheap stand-in for aider's PageRank over references):
 2. Then code files by how much the rest of the view uses what they define: for each top-level
    public symbol, the number of *other* files that mention its name (identifier sets stored per
    blob at index time), divided by the number of files defining that name, so a name like `get`
-   defined in fifty files weighs little. The sum is damped for test, example, migration and
-   vendored paths (x0.1) and, mildly, for depth.
+   defined in fifty files weighs little, and by 5 for a plain lowercase word shorter than 8
+   letters (`lower`, `date`), which mostly counts unrelated uses. The sum is damped for test,
+   example, migration and vendored paths (x0.1) and, mildly, for depth.
 3. Files without symbols come last, shallow ones first, as plain paths.
+Inside a file, its most used symbols are shown first (a few, with a few members each), so the
+budget covers more files rather than every symbol of the first ones.
 The map is cut to `token_budget` tokens, estimated as characters / 4.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from branchwork.index._store import Store
 
 CHARS_PER_TOKEN = 4
-MAX_TOP_SYMBOLS = 12
-MAX_MEMBERS = 8
+MAX_TOP_SYMBOLS = 6
+MAX_MEMBERS = 5
 _ENTRY_POINTS = frozenset({
     "__main__.py", "main.py", "manage.py", "app.py", "cli.py", "main.go", "main.rs", "lib.rs",
     "index.js", "index.ts", "main.js", "main.ts", "main.c", "main.cpp", "Main.java",
@@ -31,6 +34,7 @@ _DAMPED_PARTS = frozenset({
     "test", "tests", "testing", "spec", "specs", "__tests__", "fixtures", "examples", "example",
     "migrations", "vendor", "third_party", "node_modules", "locale", "docs", "benchmarks",
 })  # fmt: skip
+_GENERIC = re.compile(r"[a-z]{1,7}")
 _CLASS_KINDS = frozenset({"class", "struct", "interface", "trait", "enum", "module"})
 
 
@@ -90,17 +94,21 @@ def _score(files: dict[str, _File]) -> None:
         mentions.update(file.idents)
         definers.update({name for _, name in file.top})
     for file in files.values():
-        total = 0.0
+        weights: dict[str, float] = {}
         for _, name in file.top:
             others = mentions[name] - (1 if name in file.idents else 0)
-            total += others / max(1, definers[name])
-        parts = PurePosixPath(file.path).parts
+            generic = 0.2 if _GENERIC.fullmatch(name) else 1.0
+            weights[name] = generic * others / max(1, definers[name])
+        total = sum(weights.values())
+        # Most used symbols first (stable: source order among equals).
+        file.top.sort(key=lambda symbol: -weights[symbol[1]])
+        parts = file.path.split("/")
         damping = 0.1 if _DAMPED_PARTS.intersection(parts[:-1]) else 1.0
         file.score = total * damping / (1 + 0.1 * (len(parts) - 1))
 
 
 def _pin(path: str) -> int:
-    parts = PurePosixPath(path).parts
+    parts = path.split("/")
     if len(parts) == 1 and parts[0].upper().startswith("README"):
         return 0
     if len(parts) <= 2 and parts[-1] in _ENTRY_POINTS:

@@ -232,8 +232,10 @@ class Workspace:
     def set_session_defaults(
         self, ref: SessionRef, *, mode: ActionMode | None = None, model: str | None = None
     ) -> Session:
+        """Set the session's own mode and model (they override the project's); show them."""
+        session = self.session(ref)
         values = {k: v for k, v in {"mode": mode, "model": model}.items() if v is not None}
-        return self._ctx.store.update_session(self.session(ref).id, **values)
+        return self._ctx.store.update_session(session.id, **values) if values else session
 
     # -- indexed repository context ---------------------------------------------------------
 
