@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from branchwork.domain.events import ApprovalRequested
+from branchwork.domain.events import Actor, ApprovalRequested
 
 
 @dataclass(frozen=True)
 class Answer:
+    """A decision; `by` is who made it: a person (`user`) or a rule set in advance (`system`)."""
+
     approved: bool
     reason: str = ""
+    by: Actor = "user"
 
 
 class Approver(Protocol):
@@ -26,7 +29,7 @@ class FixedApprover:
     reason: str = ""
 
     def __call__(self, request: ApprovalRequested) -> Answer:
-        return Answer(self.approve, self.reason)
+        return Answer(self.approve, self.reason, by="system")
 
 
 NON_INTERACTIVE_REFUSAL = FixedApprover(

@@ -68,7 +68,7 @@ def _permitted(run: TurnRun, tool: Tool, args: Any, call: ToolCallPart) -> bool:
         ApprovalDecided(
             request_id=request.request_id, approved=answer.approved, reason=answer.reason
         ),
-        "user",
+        answer.by,
     )
     run.last_denial = answer.reason
     return answer.approved

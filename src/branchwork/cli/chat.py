@@ -107,12 +107,13 @@ class TurnDriver:
 
     def _approve(self, request: ApprovalRequested) -> Answer:
         if self.approve_all:
-            return Answer(True, "approved in advance (--yes)")
+            return Answer(True, "approved in advance (--yes)", by="system")
         if not self.interactive:
             return Answer(
                 False,
                 "no one can approve in a non-interactive run; rerun with "
                 "--yes, or with --mode autopilot",
+                by="system",
             )
         reply: queue.Queue[Answer] = queue.Queue()
         self._asks.put((request, reply))

@@ -75,7 +75,9 @@ def index_view(
     tree, repo_key = resolve(repo, tree)
     if (view := store.view_id(tree)) is not None:
         return _report(store, tree, view, 0, started)
-    listing = _diff_listing(store, repo, repo_key, tree) or _full_listing(repo, repo_key, tree)
+    listing = _diff_listing(store, repo, repo_key, tree, max_file_bytes) or _full_listing(
+        repo, repo_key, tree
+    )
     plan = _plan(store, listing.files, max_file_bytes)
     outcome = _execute(store, repo, plan, workers=workers, progress=progress)
     if len(outcome.stored_text) >= OPTIMIZE_MIN_BLOBS:
@@ -98,10 +100,13 @@ def _full_listing(repo: Path, repo_key: str, tree: str) -> Listing:
     )
 
 
-def _diff_listing(store: Store, repo: Path, repo_key: str, tree: str) -> Listing | None:
+def _diff_listing(
+    store: Store, repo: Path, repo_key: str, tree: str, max_file_bytes: int
+) -> Listing | None:
     """The new view as changes from the last view of the same repository: only the changed
     paths are listed (`git diff-tree` skips unchanged subtrees), so a one-file edit in a big
-    tree costs a few milliseconds instead of a full `git ls-tree`."""
+    tree costs a few milliseconds instead of a full `git ls-tree`. Unchanged files skipped as
+    too large that now fit the size limit are listed again, to be indexed."""
     base = store.latest_view(repo_key)
     if base is None:
         return None
@@ -111,14 +116,17 @@ def _diff_listing(store: Store, repo: Path, repo_key: str, tree: str) -> Listing
         return None  # the base tree is not in this object database (any more)
     added = [c for c in changes if c.new_mode not in (_ABSENT, MODE_SYMLINK, MODE_SUBMODULE)]
     sizes = blob_sizes(repo, sorted({c.new_sha for c in added}))
+    changed = {c.path for c in changes}
+    now_fit = [f for f in store.huge_files(base.id, max_file_bytes) if f.path not in changed]
+    files = [TreeEntry(c.path, c.new_mode, c.new_sha, sizes.get(c.new_sha, 0)) for c in added]
     return Listing(
         tree=tree,
         repo=repo_key,
-        files=[TreeEntry(c.path, c.new_mode, c.new_sha, sizes.get(c.new_sha, 0)) for c in added],
+        files=files + now_fit,
         symlinks=base.symlinks + _mode_delta(changes, MODE_SYMLINK),
         submodules=base.submodules + _mode_delta(changes, MODE_SUBMODULE),
         base=base.id,
-        removed=[c.path for c in changes if c.old_mode != _ABSENT],
+        removed=[c.path for c in changes if c.old_mode != _ABSENT] + [f.path for f in now_fit],
     )
 
 

@@ -24,17 +24,28 @@ def fts_phrase(literal: str) -> str:
 
 def regex_prefilter(pattern: str) -> str | None:
     """An FTS5 MATCH expression every match of `pattern` satisfies, or None to scan."""
-    if "(?x" in pattern or re.search(r"\(\?[a-zA-Z]*x", pattern):
-        return None  # verbose patterns: whitespace is not literal
+    branches = required_literals(pattern)
+    if branches is None:
+        return None
     clauses: list[str] = []
-    for branch in _top_level_branches(pattern):
-        literals = [lit for lit in _literal_runs(branch) if len(lit) >= MIN_LITERAL]
+    for branch in branches:
+        literals = [lit for lit in branch if len(lit) >= MIN_LITERAL]
         if not literals:
             return None
         clauses.append(" AND ".join(fts_phrase(lit) for lit in literals))
     if len(clauses) == 1:
         return clauses[0]
     return " OR ".join(f"({clause})" for clause in clauses)
+
+
+def required_literals(pattern: str) -> list[list[str]] | None:
+    """For each top-level alternative, substrings every match of it contains; None if unknown.
+
+    A text matching `pattern` contains all the literals of at least one alternative.
+    """
+    if re.search(r"\(\?[a-zA-Z]*x", pattern):
+        return None  # verbose patterns: whitespace is not literal
+    return [_literal_runs(branch) for branch in _top_level_branches(pattern)]
 
 
 def _top_level_branches(pattern: str) -> list[str]:

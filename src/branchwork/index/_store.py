@@ -288,6 +288,16 @@ class Store:
             [(view, path) for path in removed],
         )
 
+    def huge_files(self, view_id: int, max_size: int) -> list[TreeEntry]:
+        """Files of a view skipped as too large whose size is now within `max_size`."""
+        rows = self.conn.execute(
+            "SELECT p.path, v.mode, b.sha, b.size FROM view_files v "
+            "JOIN blobs b ON b.id = v.blob_id JOIN paths p ON p.id = v.path_id "
+            "WHERE v.view_id = ? AND b.status = 'huge' AND b.size <= ?",
+            (view_id, max_size),
+        )
+        return [TreeEntry(path, f"{mode:06o}", sha, size) for path, mode, sha, size in rows]
+
     def view_counts(self, view_id: int) -> tuple[dict[str, int], int, int]:
         """Files of a view by blob status, and its symlink and submodule counts."""
         by_status = dict(

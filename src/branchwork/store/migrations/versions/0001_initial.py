@@ -12,6 +12,12 @@ down_revision = None
 
 
 def upgrade() -> None:
+    _projects_and_sessions()
+    _events_and_blobs()
+    _leases_and_state()
+
+
+def _projects_and_sessions() -> None:
     op.create_table(
         "projects",
         sa.Column("id", sa.String(26), primary_key=True),
@@ -41,6 +47,9 @@ def upgrade() -> None:
         sa.Column("last_seq", sa.Integer, nullable=False),
     )
     op.create_index("ix_sessions_project_id", "sessions", ["project_id"])
+
+
+def _events_and_blobs() -> None:
     op.create_table(
         "events",
         sa.Column("id", sa.String(26), primary_key=True),
@@ -61,6 +70,9 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
     )
+
+
+def _leases_and_state() -> None:
     op.create_table(
         "leases",
         sa.Column("session_id", sa.String(26), sa.ForeignKey("sessions.id"), primary_key=True),
