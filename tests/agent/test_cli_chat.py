@@ -118,3 +118,22 @@ def test_session_mode_overrides_the_project_and_turn_mode_overrides_both(
         ).stdout.splitlines()
     ]
     assert events[0]["payload"]["mode"] == "autopilot"
+
+
+def test_chat_asks_before_a_command_and_runs_it_only_when_approved(
+    repo: Path, tmp_path: Path
+) -> None:
+    _run(["project", "add", "."], repo)
+    model = _script(
+        tmp_path,
+        [
+            {"tool_calls": [{"name": "run_command", "arguments": {"command": "touch yes.txt"}}]},
+            {"tool_calls": [{"name": "run_command", "arguments": {"command": "touch no.txt"}}]},
+            "done",
+        ],
+    )
+    proc = _run(["chat", "--model", model, "--mode", "auto-edit"], repo, "go\ny\nn\n/exit\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("allow this? [y/N]") == 2
+    worktree = Path(json.loads(_run(["session", "show", "--json"], repo).stdout)["worktree"])
+    assert (worktree / "yes.txt").exists() and not (worktree / "no.txt").exists()

@@ -131,7 +131,9 @@ class TurnDriver:
     def _hooks(self) -> TurnHooks:
         if self.as_json:
             return TurnHooks(on_event=_print_event_json)
-        return TurnHooks(on_event=_show_event, on_text=_show_text, on_output=_show_output)
+        return TurnHooks(
+            on_event=render.print_chat_event, on_text=_show_text, on_output=_show_output
+        )
 
 
 def _print_event_json(event: Event) -> None:
@@ -144,21 +146,6 @@ def _show_text(text: str) -> None:
 
 def _show_output(text: str) -> None:
     render.console.print(text, end="", markup=False, highlight=False, style="dim")
-
-
-def _show_event(event: Event) -> None:
-    if event.kind in (
-        "tool_call",
-        "tool_result",
-        "checkpoint",
-        "turn_finished",
-        "interrupted",
-        "approval_decided",
-        "todo_updated",
-        "file_written",
-    ):
-        render.console.print()
-        render.print_event(event)
 
 
 def _finish_line(result: TurnResult) -> None:

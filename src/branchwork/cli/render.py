@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,15 +14,28 @@ from rich.table import Table
 
 from branchwork.domain.events import (
     AgentMessage,
+    ApprovalDecided,
+    ApprovalRequested,
+    Archived,
     Checkpoint,
     CommandFinished,
     CommandOutput,
     CommandStarted,
+    ContextRef,
     Event,
     FileRead,
     FileWritten,
+    Interrupted,
+    Note,
+    Reasoning,
+    Restored,
+    Reverted,
+    SessionCreated,
+    TodoUpdated,
     ToolCall,
     ToolResult,
+    TurnFinished,
+    TurnStarted,
     UserMessage,
 )
 from branchwork.domain.models import Project, Session
@@ -103,25 +116,53 @@ def session_details(session: Session, project: Project, state: SessionState) -> 
 
 def _event_summary(event: Event) -> str:
     p = event.payload
-    if isinstance(p, UserMessage | AgentMessage):
-        return escape(p.text)
-    if isinstance(p, CommandStarted):
-        return f"[bold]$ {escape(p.command)}[/]"
-    if isinstance(p, CommandOutput):
-        return escape(p.text.rstrip("\n"))
-    if isinstance(p, CommandFinished):
-        colour = "green" if p.status == "ok" else "red"
-        return f"[{colour}]{p.status}[/] exit={p.exit_code} {p.duration_ms} ms, {p.output_bytes} B"
-    if isinstance(p, FileRead | FileWritten):
-        return escape(p.path)
-    if isinstance(p, Checkpoint):
-        return f"{p.commit[:10]} {escape(p.message)} ({len(p.files)} file(s))"
-    if isinstance(p, ToolCall):
-        return f"{p.name}({escape(json.dumps(p.arguments)[:200])})"
-    if isinstance(p, ToolResult):
-        return ("[red]error[/] " if p.is_error else "") + escape(p.output[:300])
+    for kinds, describe in _SUMMARIES:
+        if isinstance(p, kinds):
+            return describe(p)
     fields = p.model_dump(exclude={"kind"})
     return escape(", ".join(f"{k}={str(v)[:80]}" for k, v in fields.items()))
+
+
+def _finished(p: Any) -> str:
+    colour = "green" if p.status == "ok" else "red"
+    return f"[{colour}]{p.status}[/] exit={p.exit_code} {p.duration_ms} ms, {p.output_bytes} B"
+
+
+def _turn_finished(p: Any) -> str:
+    colour = "green" if p.status == "completed" else "yellow"
+    detail = f": {escape(p.detail)}" if p.detail else ""
+    return (
+        f"[{colour}]{p.status}[/] {p.steps} step(s), "
+        f"{p.input_tokens}→{p.output_tokens} tokens{detail}"
+    )
+
+
+def _decided(p: Any) -> str:
+    verdict = "[green]approved[/]" if p.approved else "[red]denied[/]"
+    return verdict + (f" ({escape(p.reason)})" if p.reason else "")
+
+
+_SUMMARIES: list[tuple[Any, Callable[[Any], str]]] = [
+    ((UserMessage, AgentMessage, Note), lambda p: escape(p.text)),
+    (Reasoning, lambda p: f"[dim]{escape(p.text)}[/]"),
+    (SessionCreated, lambda p: f"{p.branch} from {p.from_ref} at {p.base_commit[:10]}"),
+    (CommandStarted, lambda p: f"[bold]$ {escape(p.command)}[/]"),
+    (CommandOutput, lambda p: escape(p.text.rstrip(chr(10)))),
+    (CommandFinished, _finished),
+    ((FileRead, FileWritten), lambda p: escape(p.path)),
+    (Checkpoint, lambda p: f"{p.commit[:10]} {escape(p.message)} ({len(p.files)} file(s))"),
+    (Reverted, lambda p: f"to {p.to_checkpoint[:10]}, as {p.commit[:10]}"),
+    ((Archived, Restored), lambda p: f"head {p.head[:10]}"),
+    (ToolCall, lambda p: f"{p.name}({escape(json.dumps(p.arguments)[:200])})"),
+    (ToolResult, lambda p: ("[red]error[/] " if p.is_error else "") + escape(p.output[:300])),
+    (TurnStarted, lambda p: f"{p.model}, mode {p.mode}"),
+    (TurnFinished, _turn_finished),
+    (ApprovalRequested, lambda p: escape(p.summary)),
+    (ApprovalDecided, _decided),
+    (TodoUpdated, lambda p: f"[{'x' if p.done else ' '}] {escape(p.text)}"),
+    (ContextRef, lambda p: f"{p.lookup} {escape(p.query)!r}: {len(p.results)} result(s)"),
+    (Interrupted, lambda p: escape(p.reason)),
+]
 
 
 def print_event(event: Event) -> None:
@@ -139,3 +180,40 @@ def print_diff(text: str) -> None:
         console.print("[dim](no changes)[/]")
         return
     console.print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+
+
+def _compact_args(arguments: dict[str, Any]) -> str:
+    shown = []
+    for key, value in arguments.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        text = text.replace("\n", "⏎")
+        shown.append(f"{key}={text[:60]}{'…' if len(text) > 60 else ''}")
+    return escape(", ".join(shown))
+
+
+def _result_preview(p: ToolResult) -> str:
+    lines = p.output.splitlines() or [""]
+    if p.name == "run_command":
+        lines = lines[:1]
+    preview = "\n    ".join(escape(line[:160]) for line in lines[:4])
+    more = f"\n    [dim]… {len(lines) - 4} more lines[/]" if len(lines) > 4 else ""
+    return f"  [{'red' if p.is_error else 'dim'}]⎿ {preview}[/]{more}"
+
+
+def print_chat_event(event: Event) -> None:
+    """How a chat shows the events of a turn (answer text and command output are streamed)."""
+    p = event.payload
+    if isinstance(p, ToolCall):
+        console.print(f"\n[cyan]⏺ {p.name}[/]({_compact_args(p.arguments)})")
+    elif isinstance(p, ToolResult):
+        console.print(_result_preview(p))
+    elif isinstance(p, FileWritten):
+        print_diff(p.diff)
+    elif isinstance(p, ApprovalDecided):
+        console.print(f"  {_decided(p)}")
+    elif isinstance(p, TodoUpdated):
+        console.print(f"  {'☑' if p.done else '☐'} {escape(p.text)}")
+    elif isinstance(p, Checkpoint):
+        console.print(f"[dim]checkpoint {p.commit[:10]} ({len(p.files)} file(s))[/]")
+    elif isinstance(p, Interrupted | Note):
+        console.print(f"[yellow]{escape(getattr(p, 'reason', '') or getattr(p, 'text', ''))}[/]")

@@ -138,7 +138,9 @@ def search(
     hits: list[SearchHit] = []
     if limit <= 0:
         return hits
-    candidates = _candidates(store, view_id, project_id, expression, query, ranked=True)
+    candidates = _candidates(
+        store, view_id, project_id, expression, query, ranked=True, first_batch=limit + 4
+    )
     for candidate in candidates:
         if not filters.accepts(candidate.path, candidate.language):
             continue
@@ -162,9 +164,12 @@ def _candidates(
     literal: str | None,
     *,
     ranked: bool,
+    first_batch: int = _META_BATCH,
 ) -> Iterator[_Candidate]:
     if expression is not None:
-        yield from _fts_candidates(store, view_id, project_id, expression, ranked=ranked)
+        yield from _fts_candidates(
+            store, view_id, project_id, expression, ranked=ranked, first_batch=first_batch
+        )
         return
     scans = [(_CODE_SCAN, view_id)] + ([(_DOC_SCAN, project_id)] if project_id else [])
     for template, owner in scans:  # code first, then documents, each in path order
@@ -175,15 +180,24 @@ def _candidates(
 
 
 def _fts_candidates(
-    store: Store, view_id: int, project_id: str | None, expression: str, *, ranked: bool
+    store: Store,
+    view_id: int,
+    project_id: str | None,
+    expression: str,
+    *,
+    ranked: bool,
+    first_batch: int,
 ) -> Iterator[_Candidate]:
     """Matching chunks (best bm25 first if `ranked`) that belong to the view or the documents.
 
     Ranking runs on the FTS table alone; the view is applied to the ranked rows a batch at a
-    time, so a query stops costing as soon as it has its hits.
+    time (the first one about the size of the result), so a query stops costing as soon as it
+    has its hits.
     """
     cursor = store.conn.execute(_RANKED if ranked else _UNRANKED, (expression,))
-    while batch := cursor.fetchmany(_META_BATCH):
+    size = first_batch
+    while batch := cursor.fetchmany(size):
+        size = _META_BATCH
         ids = [rowid for rowid, _ in batch]
         marks = "(" + ",".join("?" * len(ids)) + ")"
         owners: list[tuple[str, int | str]] = [(_CODE_META, view_id)]
