@@ -137,3 +137,36 @@ def test_chat_asks_before_a_command_and_runs_it_only_when_approved(
     assert proc.stdout.count("allow this? [y/N]") == 2
     worktree = Path(json.loads(_run(["session", "show", "--json"], repo).stdout)["worktree"])
     assert (worktree / "yes.txt").exists() and not (worktree / "no.txt").exists()
+
+
+def test_ctrl_c_cancels_the_running_turn_and_kills_its_command(repo: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from branchwork import Workspace
+
+    _run(["project", "add", "."], repo)
+    model = _script(
+        tmp_path,
+        [
+            {"tool_calls": [{"name": "run_command", "arguments": {"command": "sleep 60"}}]},
+        ],
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "branchwork"), "ask", "--new", "wait", "--model", model, "--mode", "autopilot"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with Workspace() as ws:
+        for _ in range(200):
+            sessions = ws.sessions(all_projects=True)
+            if sessions and ws.events(sessions[0], kinds=["command_started"]):
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        finished = ws.events(sessions[0], kinds=["command_finished", "turn_finished"])
+    assert [e.payload.model_dump()["status"] for e in finished] == ["cancelled", "cancelled"]

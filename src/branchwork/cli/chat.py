@@ -51,11 +51,14 @@ class TurnDriver:
     ) -> TurnResult:
         self.cancel = threading.Event()
         outcome: list[TurnResult | BaseException] = []
+        done = threading.Event()
         worker = threading.Thread(
-            target=self._work, args=(session, text, model, mode, max_steps, outcome), daemon=True
+            target=self._work,
+            args=(session, text, model, mode, max_steps, outcome, done),
+            daemon=True,
         )
         worker.start()
-        self._supervise(worker)
+        self._supervise(done)
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
@@ -68,6 +71,7 @@ class TurnDriver:
         mode: ActionMode | None,
         max_steps: int | None,
         outcome: list[TurnResult | BaseException],
+        done: threading.Event,
     ) -> None:
         try:
             outcome.append(
@@ -84,12 +88,16 @@ class TurnDriver:
             )
         except BaseException as exc:
             outcome.append(exc)
+        finally:
+            done.set()
 
-    def _supervise(self, worker: threading.Thread) -> None:
-        while worker.is_alive():
+    def _supervise(self, done: threading.Event) -> None:
+        # An Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
+        # looking finished while it still runs (CPython), which would lose the turn's result.
+        while not done.is_set():
             try:
                 self._answer_pending()
-                worker.join(0.05)
+                done.wait(0.05)
             except KeyboardInterrupt:
                 render.err_console.print("\n[yellow]cancelling the turn…[/]")
                 self.cancel.set()
