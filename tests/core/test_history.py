@@ -145,3 +145,40 @@ def test_follow_sees_events_appended_later(ws: Workspace, repo: Path) -> None:
     ws.run(session, "true")
     followed = list(ws.follow(session, after_seq=last, stop_after=0.5))
     assert [e.kind for e in followed][:2] == ["command_started", "command_finished"]
+
+
+def test_a_command_whose_process_died_is_recorded_as_interrupted(
+    ws: Workspace, repo: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    ws.add_project(repo)
+    session = ws.new_session()
+    pid_file = tmp_path / "pid"
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.Popen(
+        [
+            str(bin_dir / "branchwork"),
+            "run",
+            "--session",
+            session.id,
+            "--",
+            f"echo $$ > {pid_file}; sleep 60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(10)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert ws.session_state(session).open_commands
+    ws.run(session, "true")
+    [interrupted] = ws.events(session, kinds=["interrupted"])
+    assert "did not finish" in interrupted.payload.model_dump()["reason"]
+    assert ws.session_state(session).open_commands == ()

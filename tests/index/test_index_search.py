@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from branchwork.domain.errors import InvalidInput, NotFound
 from branchwork.index import CodeIndex
+from branchwork.index._chunks import CHUNK_LINES, CHUNK_STEP
 from branchwork.index._regex import regex_prefilter, required_literals
 from tests.index.conftest import new_repo
 
-LONG = "".join(f"line {n}\n" for n in range(1, 201)).replace("line 150\n", "the NEEDLE here\n")
-OVERLAP = "".join(f"row {n}\n" for n in range(1, 121)).replace("row 57\n", "overlap_marker\n")
+LONG = "".join(f"line {n}\n" for n in range(1, 301)).replace("line 250\n", "the NEEDLE here\n")
+OVERLAP = "".join(f"row {n}\n" for n in range(1, 241)).replace("row 117\n", "overlap_marker\n")
 FILES: dict[str, str | bytes] = {
     "README.md": "# demo\n\nUse `render_page` to draw.\n",
     "src/app.py": "from src.view import render_page\n\n\ndef main():\n    render_page('home')\n",
@@ -37,16 +38,17 @@ def test_hits_give_the_exact_matching_line_deep_in_a_file(index: CodeIndex, tree
     [hit] = index.search(tree, "needle")
 
     assert (hit.path, hit.line, hit.match_lines, hit.snippet) == (
-        "docs/long.txt", 150, (150,), "the NEEDLE here"
+        "docs/long.txt", 250, (250,), "the NEEDLE here"
     )  # fmt: skip
-    assert hit.start_line <= 150 <= hit.end_line and hit.source == "code"
+    assert hit.start_line <= 250 <= hit.end_line and hit.source == "code"
     assert len(hit.blob_sha) == 40 and hit.language == "text"
 
 
 def test_a_match_in_the_overlap_of_two_chunks_is_reported_once(index: CodeIndex, tree: str) -> None:
     hits = index.search(tree, "overlap_marker")
 
-    assert [(h.path, h.line) for h in hits] == [("docs/overlap.txt", 57)]
+    assert CHUNK_STEP < 117 <= CHUNK_LINES  # in both the first and the second chunk
+    assert [(h.path, h.line) for h in hits] == [("docs/overlap.txt", 117)]
 
 
 def test_all_matching_lines_of_a_chunk_are_listed(index: CodeIndex, tree: str) -> None:
@@ -122,7 +124,7 @@ def test_references_are_whole_words_with_definitions_flagged_first(
 def test_results_are_json_ready(index: CodeIndex, tree: str) -> None:
     [hit] = index.search(tree, "needle")
     data = hit.to_json()
-    assert data["match_lines"] == [150] and data["source"] == "code"
+    assert data["match_lines"] == [250] and data["source"] == "code"
 
 
 # --- the regex prefilter ---------------------------------------------------------------------

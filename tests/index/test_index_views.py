@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from branchwork.domain.errors import GitError, NotAGitRepository, NotFound
+from branchwork.domain.errors import GitError, NotAGitRepository, NotFound, StoreError
 from branchwork.gitops.git import run_git
 from branchwork.index import CodeIndex, snapshot_tree
 from tests.index.conftest import commit, new_repo, tree_of, write
@@ -168,6 +168,22 @@ def test_the_index_survives_reopening(tmp_path: Path) -> None:
             "shop/prices.py"
         ]
         assert [s.name for s in again.outline(tree, "shop/cart.py")] == ["Cart", "total"]
+    with pytest.raises(StoreError, match="open a new CodeIndex"):
+        again.search(tree, "sum_prices")
+
+
+def test_a_repository_without_commits_can_be_snapshot_and_indexed(
+    tmp_path: Path, index: CodeIndex
+) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    run_git(["init", "-q"], repo)
+    write(repo, {"hello.py": "def hello():\n    pass\n"})
+
+    report = index.index_view(repo, snapshot_tree(repo))
+
+    assert (report.indexed, report.files_total) == (1, 1)
+    assert [s.name for s in index.definitions("hello", report.tree)] == ["hello"]
 
 
 def test_snapshot_never_touches_the_real_index(tmp_path: Path) -> None:
@@ -254,3 +270,26 @@ def test_two_processes_indexing_at_once_store_each_content_once(tmp_path: Path) 
     assert _chunk_rows(db) == 200
     with CodeIndex(db) as index:
         assert len(index.definitions("f7", tree_of(repo, "HEAD"))) == 1
+
+
+def test_worker_processes_index_exactly_like_one_process(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {
+        f"pkg/mod{i}.py": f"class Model{i}:\n    def save(self):\n        return {i}\n" * 3
+        for i in range(40)
+    }
+    repo = new_repo(tmp_path / "repo", files)
+    results = []
+    for workers in (1, 2):
+        with CodeIndex(tmp_path / f"index{workers}.sqlite", workers=workers) as index:
+            report = index.index_view(repo, "HEAD")
+            hits = index.search(report.tree, "return 7", limit=100)
+            symbols = index.definitions("save", report.tree, limit=500)
+            results.append(
+                (
+                    report.indexed,
+                    sorted((h.path, h.match_lines) for h in hits),
+                    sorted((s.path, s.line, s.container) for s in symbols),
+                )
+            )
+
+    assert results[0] == results[1] and results[0][0] == 40 and len(results[0][2]) == 120

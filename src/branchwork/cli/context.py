@@ -31,6 +31,7 @@ def index_cmd(
     with workspace() as ws:
         target: Any = ws.session(session) if session else ws.project(project)
         report = ws.index(target) if as_json else _index_with_progress(ws, target)
+        ws.collect_index_garbage()
     if as_json:
         render.print_json(report.model_dump(mode="json") | {"id": report.tree})
         return

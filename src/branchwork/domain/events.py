@@ -103,6 +103,8 @@ class CommandStarted(_Payload):
     cwd: str
     timeout_s: float
     purpose: Literal["user", "agent", "setup", "check"] = "user"
+    pid: int | None = Field(default=None, description="The Branchwork process running it.")
+    host: str | None = None
 
 
 class CommandOutput(_Payload):

@@ -10,7 +10,9 @@ from branchwork.domain.events import (
     Archived,
     Checkpoint,
     CommandFinished,
+    CommandStarted,
     Event,
+    Interrupted,
     Restored,
     Reverted,
     SessionCreated,
@@ -43,6 +45,7 @@ class SessionState(BaseModel):
     todos: tuple[TodoItem, ...] = ()
     open_turn: str | None = None
     open_calls: tuple[str, ...] = Field(default=(), description="tool calls without a result")
+    open_commands: tuple[str, ...] = Field(default=(), description="commands not finished")
     turns: int = 0
     commands: int = 0
     failed_commands: int = 0
@@ -63,11 +66,16 @@ def _apply(state: SessionState, event: Event) -> SessionState:
         update.update(_turn_update(state, p))
     elif isinstance(p, ToolCall | ToolResult):
         update.update(open_calls=_calls_update(state.open_calls, p))
+    elif isinstance(p, CommandStarted):
+        update.update(open_commands=(*state.open_commands, p.command_id))
     elif isinstance(p, CommandFinished):
         update.update(
             commands=state.commands + 1,
             failed_commands=state.failed_commands + (p.status != "ok"),
+            open_commands=tuple(c for c in state.open_commands if c != p.command_id),
         )
+    elif isinstance(p, Interrupted) and p.call_id:
+        update.update(open_commands=tuple(c for c in state.open_commands if c != p.call_id))
     return state.model_copy(update=update)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,9 +59,21 @@ def snapshot_tree(worktree: Path, exclude: Sequence[str] = ()) -> str:
     """The tree of the worktree's current files (committed or not), without touching its index."""
     with tempfile.TemporaryDirectory(prefix="bw-index-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        run_git(["read-tree", "HEAD"], worktree, env=env)
+        _seed_index(worktree, Path(env["GIT_INDEX_FILE"]), env)
         run_git(_add_all(exclude), worktree, env=env)
         return run_git(["write-tree"], worktree, env=env).strip()
+
+
+def _seed_index(worktree: Path, temp_index: Path, env: dict[str, str]) -> None:
+    """Start the temporary index as a copy of the worktree's own (its stat data lets `git add`
+    skip unchanged files instead of hashing them all); from HEAD when there is none."""
+    real = Path(
+        run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], worktree).strip()
+    )
+    if real.is_file():
+        shutil.copy2(real, temp_index)  # keeps the mtime git checks for racily clean entries
+    elif run_git(["rev-parse", "--verify", "--quiet", "HEAD"], worktree, check=False).strip():
+        run_git(["read-tree", "HEAD"], worktree, env=env)
 
 
 def checkpoint(worktree: Path, message: str, exclude: Sequence[str] = ()) -> CommitInfo | None:

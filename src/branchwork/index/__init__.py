@@ -12,7 +12,8 @@ Module map: `_git` (ls-tree, cat-file, snapshots) → `_process` (`_chunks`, `_s
 `_documents`; `_index` is the facade. Imports only `branchwork.domain` and `branchwork.gitops`.
 """
 
-from branchwork.index._git import resolve_tree, snapshot_tree
+from branchwork.gitops import snapshot_tree
+from branchwork.index._git import resolve_tree
 from branchwork.index._index import DEFAULT_MAX_FILE_BYTES, CodeIndex
 from branchwork.index._models import (
     SKIP_REASONS,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHUNK_LINES = 60
-CHUNK_STEP = 55
+# The chunk is the unit of ranking, not of results (hits carry exact lines): bm25 costs per
+# matching chunk, and 120-line chunks search Django twice as fast as 60-line ones.
+CHUNK_LINES = 120
+CHUNK_STEP = 115
 BINARY_SNIFF_BYTES = 8000  # what git itself looks at
 
 

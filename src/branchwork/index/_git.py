@@ -6,8 +6,6 @@ file system: a symlink, or a file outside the worktree, can therefore never be i
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,28 +140,3 @@ def _read_group(repo: Path, shas: list[str]) -> Iterator[tuple[str, bytes]]:
         start = newline + 1
         yield header[0], out[start : start + size]
         pos = start + size + 1
-
-
-def snapshot_tree(worktree: Path) -> str:
-    """The tree sha of the worktree's current state, tracked and untracked, minus ignored files.
-
-    Works on a private copy of the index (`GIT_INDEX_FILE`): the real index is read, never
-    written. Copying it keeps git's stat cache, so `git add -A` only re-hashes files that changed;
-    without an index the copy is seeded with `git read-tree HEAD`.
-    """
-    if not (worktree / ".git").exists():
-        raise NotAGitRepository(
-            f"{worktree} is not the top of a git worktree; pass the worktree's root directory"
-        )
-    real_index = Path(
-        run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], worktree).strip()
-    )
-    with tempfile.TemporaryDirectory(prefix="bw-snapshot-") as tmp:
-        index = Path(tmp) / "index"
-        env = {"GIT_INDEX_FILE": str(index)}
-        if real_index.is_file():
-            shutil.copy2(real_index, index)  # keeps the mtime git uses for racy entries
-        elif run_git(["rev-parse", "--verify", "--quiet", "HEAD"], worktree, check=False).strip():
-            run_git(["read-tree", "HEAD"], worktree, env=env)
-        run_git(["add", "-A", "--", "."], worktree, env=env)
-        return run_git(["write-tree"], worktree, env=env).strip()

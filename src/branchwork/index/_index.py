@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from branchwork.domain.errors import InvalidInput, NotFound
+from branchwork.domain.errors import InvalidInput, NotFound, StoreError
 from branchwork.index import _definitions, _documents, _indexer, _repomap, _search
 from branchwork.index._languages import resolve_language_filter
 from branchwork.index._models import Document, IndexReport, Reference, SearchHit, Symbol
@@ -62,6 +62,8 @@ class CodeIndex:
     @contextmanager
     def _guard(self) -> Iterator[Store]:
         with self._lock, translate_errors(self.db_path):
+            if self._store.closed:
+                raise StoreError(f"the code index {self.db_path} is closed; open a new CodeIndex")
             yield self._store
 
     def _view(self, store: Store, view_tree: str) -> int:

@@ -48,6 +48,13 @@ _ABSENT = "000000"
 OPTIMIZE_MIN_BLOBS = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    max_file_bytes: int
+    workers: int | None
+    progress: Progress | None
+
+
 @dataclass
 class _Plan:
     known: dict[str, KnownBlob]
@@ -75,18 +82,26 @@ def index_view(
     tree, repo_key = resolve(repo, tree)
     if (view := store.view_id(tree)) is not None:
         return _report(store, tree, view, 0, started)
-    listing = _diff_listing(store, repo, repo_key, tree, max_file_bytes) or _full_listing(
-        repo, repo_key, tree
-    )
-    plan = _plan(store, listing.files, max_file_bytes)
-    outcome = _execute(store, repo, plan, workers=workers, progress=progress)
-    if len(outcome.stored_text) >= OPTIMIZE_MIN_BLOBS:
-        store.optimize()
+    options = _Options(max_file_bytes, workers, progress)
+    listing = _diff_listing(store, repo, repo_key, tree, max_file_bytes)
+    listing = listing or _full_listing(repo, repo_key, tree)
+    stored = _store_contents(store, repo, listing, options)
     try:
         view = store.save_view(listing)
-    except BaseViewGone:
-        view = store.save_view(_full_listing(repo, repo_key, tree))
-    return _report(store, tree, view, len(outcome.stored_text), started)
+    except BaseViewGone:  # another process forgot the base view meanwhile: list in full
+        listing = _full_listing(repo, repo_key, tree)
+        stored += _store_contents(store, repo, listing, options)
+        view = store.save_view(listing)
+    return _report(store, tree, view, stored, started)
+
+
+def _store_contents(store: Store, repo: Path, listing: Listing, options: _Options) -> int:
+    """Store what the listing's files need; return how many new texts were stored."""
+    plan = _plan(store, listing.files, options.max_file_bytes)
+    outcome = _execute(store, repo, plan, workers=options.workers, progress=options.progress)
+    if len(outcome.stored_text) >= OPTIMIZE_MIN_BLOBS:
+        store.optimize()
+    return len(outcome.stored_text)
 
 
 def _full_listing(repo: Path, repo_key: str, tree: str) -> Listing:

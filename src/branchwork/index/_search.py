@@ -1,10 +1,11 @@
 """Full-text search and name references over one view (and a project's documents).
 
 Candidates come from the FTS5 trigram index (a literal query is one quoted phrase; a regex gives
-the literals it requires), ranked by bm25, restricted to the view's blobs by a join. Every
-candidate chunk is then verified with Python's `re`, which also yields the exact lines. Queries
-FTS cannot serve (shorter than 3 characters, regexes without a required literal) scan the view's
-chunks in path order instead.
+the literals it requires), ranked by bm25 over the whole table, then kept if their blob is in the
+view (or in the project's documents), looked up a batch at a time. Every candidate chunk is then
+verified (`str.find` for a literal, Python's `re` for a regex), which also yields the exact lines.
+Queries FTS cannot serve (shorter than 3 characters, regexes without a required literal of 3+
+characters) scan the view's chunks in path order instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ REFERENCE_SCAN_CAP = 5000
 
 _RANKED = "SELECT rowid, bm25(chunks) FROM chunks WHERE chunks MATCH ? ORDER BY 2"
 _UNRANKED = "SELECT rowid, 0.0 FROM chunks WHERE chunks MATCH ?"
+# `CROSS JOIN` fixes the join order in SQLite: from the few ranked chunks to the view, never a
+# scan of the whole view (without statistics the planner may choose that).
 _CODE_META = (
     "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL, "
     "c.content FROM chunk_meta m "
@@ -52,8 +55,6 @@ _DOC_SCAN = (
     "WHERE d.project_id = ? {filter}ORDER BY d.name, m.start_line"
 )
 _META_BATCH = 64
-# `CROSS JOIN` fixes the join order in SQLite: from the few ranked chunks to the view, never a
-# scan of the whole view (the planner has no statistics to know better).
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class Matcher:
         self.fold = not case_sensitive
 
     def starts(self, text: str) -> Iterator[int]:
-        haystack = text.lower() if self.fold else text
+        haystack = text.lower() if self.fold and self.literal is not None else text
         if self.literal is None or len(haystack) != len(text):
             yield from (match.start() for match in self.pattern.finditer(text))
             return

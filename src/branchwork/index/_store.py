@@ -101,6 +101,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.closed = False
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(
@@ -113,6 +114,7 @@ class Store:
                 "cache_size=-65536",
                 "mmap_size=268435456",
                 "temp_store=MEMORY",
+                "analysis_limit=400",  # keeps `PRAGMA optimize` to milliseconds
             ):
                 self.conn.execute(f"PRAGMA {pragma}")
             self._create_schema()
@@ -133,8 +135,12 @@ class Store:
                 )
 
     def close(self) -> None:
-        self.conn.execute("PRAGMA optimize")  # gathers statistics where the planner needs them
-        self.conn.close()
+        if self.closed:
+            return
+        self.closed = True
+        with translate_errors(self.path):
+            self.conn.execute("PRAGMA optimize")  # statistics where the planner needs them
+            self.conn.close()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -148,10 +154,12 @@ class Store:
         self.conn.execute("COMMIT")
 
     def optimize(self) -> None:
-        """Merge the full-text index into one segment and refresh the planner's statistics."""
+        """Merge the full-text index into one segment, refresh the planner's statistics, and
+        move the (now large) write-ahead log into the database file."""
         with self.write():
             self.conn.execute("INSERT INTO chunks(chunks) VALUES('optimize')")
         self.conn.execute("PRAGMA optimize")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()

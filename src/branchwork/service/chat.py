@@ -24,6 +24,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import ActionMode, Project, Session
 from branchwork.providers import Model, resolve_model
 from branchwork.service.agent_port import ServiceSessionPort
+from branchwork.service.commands import close_dead_commands
 from branchwork.service.context import ServiceContext
 from branchwork.service.projects import get_project, resolve_project
 from branchwork.service.sessions import (
@@ -63,6 +64,7 @@ def send_message(
     session = ensure_worktree(ctx, session)
     project = get_project(ctx, session.project_id)
     with turn_lease(ctx, session):
+        close_dead_commands(ctx, session)
         chosen = (
             model
             if model is not None and not isinstance(model, str)

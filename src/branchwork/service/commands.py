@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,9 +18,11 @@ from branchwork.domain.events import (
     CommandFinished,
     CommandOutput,
     CommandStarted,
+    Interrupted,
 )
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
+from branchwork.domain.replay import replay
 from branchwork.sandbox import CommandResult, CommandSpec, make_runner
 from branchwork.service.context import ServiceContext
 from branchwork.service.projects import command_env, get_project
@@ -99,6 +102,7 @@ def run_command(
     """Run a shell line (str) or an argv (list) in the session's worktree and record it all."""
     session = ensure_worktree(ctx, session)
     project = get_project(ctx, session.project_id)
+    close_dead_commands(ctx, session)
     spec = _spec(ctx, project, session, command, timeout)
     command_id = new_id()
     actor: Actor = "agent" if purpose == "agent" else "user" if purpose == "user" else "system"
@@ -145,11 +149,43 @@ def _started(
     return CommandStarted(
         command_id=command_id,
         command=_display(command),
-        argv=spec.argv,
+        argv=list(spec.argv) if spec.argv else None,
         cwd=str(spec.cwd),
         timeout_s=spec.timeout_s,
         purpose=purpose,
+        pid=os.getpid(),
+        host=socket.gethostname(),
     )
+
+
+def close_dead_commands(ctx: ServiceContext, session: Session) -> list[str]:
+    """Record as interrupted the commands whose Branchwork process died before they finished
+    (a crash, a kill -9); commands still running elsewhere are left alone."""
+    kinds = ["command_started", "command_finished", "interrupted"]
+    events = ctx.store.events(session.id, kinds=kinds)
+    open_ids = set(replay(events).open_commands)
+    closed = []
+    for event in events:
+        p = event.payload
+        if isinstance(p, CommandStarted) and p.command_id in open_ids and _runner_is_dead(p):
+            reason = f"`{p.command}` did not finish: the process running it stopped"
+            ctx.record(session, Interrupted(reason=reason, call_id=p.command_id))
+            closed.append(p.command_id)
+    return closed
+
+
+def _runner_is_dead(started: CommandStarted) -> bool:
+    if started.pid is None or started.host != socket.gethostname():
+        return False
+    if started.pid == os.getpid():
+        return False
+    try:
+        os.kill(started.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _finish(

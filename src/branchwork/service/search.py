@@ -27,7 +27,21 @@ def session_view(ctx: ServiceContext, session: Session, *, progress: Any = None)
     project = get_project(ctx, session.project_id)
     worktree = Path(session.worktree)
     tree = gitops.snapshot_tree(worktree, project.config.copy_files)
-    return code_index(ctx).index_view(worktree, tree, progress=progress)
+    report = code_index(ctx).index_view(worktree, tree, progress=progress)
+    _forget_previous_view(ctx, session, tree)
+    return report
+
+
+def _forget_previous_view(ctx: ServiceContext, session: Session, tree: str) -> None:
+    """A session keeps one snapshot view in the index: the newest (old ones would pile up
+    with every edit). The contents stay; `branchwork index` collects unused ones."""
+    key = f"index_view:{session.id}"
+    previous = ctx.store.get_state(key)
+    if previous == tree:
+        return
+    if previous is not None:
+        code_index(ctx).forget_view(previous)
+    ctx.store.set_state(key, tree)
 
 
 def project_view(ctx: ServiceContext, project: Project, *, progress: Any = None) -> IndexReport:
@@ -35,6 +49,11 @@ def project_view(ctx: ServiceContext, project: Project, *, progress: Any = None)
     repo = Path(project.path)
     tree = gitops.run_git(["rev-parse", f"{project.main_branch}^{{tree}}"], repo).strip()
     return code_index(ctx).index_view(repo, tree, progress=progress)
+
+
+def collect_garbage(ctx: ServiceContext) -> int:
+    """Drop indexed contents that no view and no document uses any more."""
+    return code_index(ctx).collect_garbage()
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:

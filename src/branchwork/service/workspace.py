@@ -245,6 +245,10 @@ class Workspace:
             return search.session_view(self._ctx, ref, progress=progress)
         return search.project_view(self._ctx, self.project(ref), progress=progress)
 
+    def collect_index_garbage(self) -> int:
+        """Remove indexed contents no view or document uses; returns how many."""
+        return search.collect_garbage(self._ctx)
+
     def search(
         self,
         query: str,
