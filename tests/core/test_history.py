@@ -182,3 +182,14 @@ def test_a_command_whose_process_died_is_recorded_as_interrupted(
     [interrupted] = ws.events(session, kinds=["interrupted"])
     assert "did not finish" in interrupted.payload.model_dump()["reason"]
     assert ws.session_state(session).open_commands == ()
+
+
+def test_checkpoints_ignore_the_repositorys_hooks(ws: Workspace, repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho hook ran >&2\nexit 1\n")
+    hook.chmod(0o755)
+    ws.add_project(repo)
+    session = ws.new_session()
+    saved = ws.write_file(session, "x.txt", "x\n").checkpoint
+    assert saved is not None
+    assert git(Path(session.worktree), "log", "-1", "--format=%s").strip() == "write x.txt"
