@@ -164,3 +164,19 @@ def _wait_for(condition: object, timeout: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_a_turn_running_in_another_process_refuses_a_second_one(
+    ws: Workspace, session: Session, tmp_path: Path
+) -> None:
+    import pytest
+
+    from branchwork import TurnInProgress
+
+    script = _script(tmp_path, "slow", [{"text": "slow", "delay_s": 60}])
+    proc = _ask(session, script, "take your time")
+    _wait_for(lambda: ws.context.store.get_lease(session.id) is not None)
+    with pytest.raises(TurnInProgress, match=f"process {proc.pid}"):
+        ws.send_message(session, "me too", model=ScriptedModel(["no"]))
+    proc.terminate()
+    proc.communicate(timeout=30)
