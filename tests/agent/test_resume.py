@@ -180,3 +180,22 @@ def test_a_turn_running_in_another_process_refuses_a_second_one(
         ws.send_message(session, "me too", model=ScriptedModel(["no"]))
     proc.terminate()
     proc.communicate(timeout=30)
+
+
+def test_cancel_turn_stops_a_turn_running_in_another_process(
+    ws: Workspace, session: Session, tmp_path: Path
+) -> None:
+    script = _script(tmp_path, "long", [
+        {"tool_calls": [{"name": "run_command", "arguments": {"command": "sleep 60"}}]},
+    ])  # fmt: skip
+    proc = _ask(session, script, "wait a minute")
+    _wait_for(lambda: bool(ws.events(session, kinds=["command_started"])))
+    assert ws.cancel_turn(session) is True
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    statuses = [
+        e.payload.model_dump()["status"]
+        for e in ws.events(session, kinds=["command_finished", "turn_finished"])
+    ]
+    assert statuses == ["cancelled", "cancelled"]
+    assert ws.cancel_turn(session) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -42,4 +43,37 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+    store.close()
+
+
+def test_migrations_are_an_ordered_named_chain() -> None:
+    from branchwork.store import migrations
+
+    versions = Path(migrations.__file__).parent / "versions"
+    names = sorted(p.stem for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert names[-1] == HEAD_REVISION
+    for earlier, later in itertools.pairwise(names):
+        text = (versions / f"{later}.py").read_text()
+        assert f'down_revision = "{earlier}"' in text
+
+
+def test_a_database_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+
+    from branchwork.store.engine import make_engine
+    from branchwork.store.migrate import _config
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    config = _config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001_initial")
+        conn.commit()
+    assert current_revision(engine) == "0001_initial"
+    engine.dispose()
+    store = Store.open(url)
+    assert current_revision(store.engine) == HEAD_REVISION
+    columns = {c["name"] for c in inspect(store.engine).get_columns("leases")}
+    assert "cancel_requested" in columns
     store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from branchwork.agent.policy import decide
@@ -13,6 +14,8 @@ from branchwork.domain.messages import ToolCallPart
 
 if TYPE_CHECKING:
     from branchwork.agent.loop import TurnRun
+
+_log = logging.getLogger(__name__)
 
 
 def execute_call(run: TurnRun, call: ToolCallPart) -> tuple[str, bool]:
@@ -29,6 +32,9 @@ def execute_call(run: TurnRun, call: ToolCallPart) -> tuple[str, bool]:
         return str(exc), True
     except (UserError, InfrastructureError) as exc:
         return exc.message, True
+    except Exception as exc:  # a bug or an OS error in a tool must not end the turn
+        _log.exception("tool %s failed", call.name)
+        return f"internal error in {call.name}: {type(exc).__name__}: {exc}", True
 
 
 def _lookup(call: ToolCallPart) -> Tool:

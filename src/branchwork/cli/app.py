@@ -80,6 +80,23 @@ def _emit_events(events: Iterable[Event], as_json: bool) -> None:
             render.print_event(event)
 
 
+@app.command("cancel")
+def cancel_cmd(
+    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop the agent turn running in a session, from any terminal."""
+    with workspace() as ws:
+        target = ws.session(session)
+        asked = ws.cancel_turn(target)
+    if as_json:
+        render.print_json({"id": target.id, "cancel_requested": asked})
+    elif asked:
+        render.console.print(f"asked the turn in {target.short_id} to stop")
+    else:
+        render.console.print(f"no turn is running in {target.short_id}")
+
+
 @app.command("read")
 def read_cmd(
     path: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -36,6 +37,7 @@ from branchwork.service.sessions import (
 )
 
 LEASE_TTL = timedelta(seconds=30)
+CANCEL_POLL_S = 0.5
 DEFAULT_CONTEXT_TOKENS = 24_000
 
 
@@ -63,7 +65,8 @@ def send_message(
     """Run one agent turn on `text` in the session; refused while another turn runs."""
     session = ensure_worktree(ctx, session)
     project = get_project(ctx, session.project_id)
-    with turn_lease(ctx, session):
+    cancel = cancel or threading.Event()
+    with turn_lease(ctx, session, cancel):
         close_dead_commands(ctx, session)
         chosen = (
             model
@@ -88,12 +91,14 @@ def send_message(
 
 
 @contextmanager
-def turn_lease(ctx: ServiceContext, session: Session) -> Iterator[None]:
-    """Hold the session's turn lease (renewed in the background) for the duration."""
+def turn_lease(ctx: ServiceContext, session: Session, cancel: threading.Event) -> Iterator[None]:
+    """Hold the session's turn lease for the duration. In the background the lease is renewed
+    and a cancel requested from any process (`cancel_turn`) sets `cancel`."""
     holder = new_id()
     _acquire(ctx, session, holder)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(ctx, session.id, holder, stop), daemon=True)
+    args = (ctx, session.id, holder, stop, cancel)
+    beat = threading.Thread(target=_heartbeat, args=args, daemon=True)
     beat.start()
     try:
         yield
@@ -133,10 +138,26 @@ def _holder_is_dead(lease: dict[str, Any]) -> bool:
     return False
 
 
-def _heartbeat(ctx: ServiceContext, session_id: str, holder: str, stop: threading.Event) -> None:
-    interval = LEASE_TTL.total_seconds() / 3
-    while not stop.wait(interval):
-        ctx.store.renew_lease(session_id, holder, LEASE_TTL)
+def _heartbeat(
+    ctx: ServiceContext,
+    session_id: str,
+    holder: str,
+    stop: threading.Event,
+    cancel: threading.Event,
+) -> None:
+    renew_every = LEASE_TTL.total_seconds() / 3
+    last_renewal = time.monotonic()
+    while not stop.wait(CANCEL_POLL_S):
+        if not cancel.is_set() and ctx.store.cancel_requested(session_id, holder):
+            cancel.set()
+        if time.monotonic() - last_renewal >= renew_every:
+            ctx.store.renew_lease(session_id, holder, LEASE_TTL)
+            last_renewal = time.monotonic()
+
+
+def cancel_turn(ctx: ServiceContext, session: Session) -> bool:
+    """Ask the turn running in the session (in any process) to stop; False if none runs."""
+    return ctx.store.request_cancel(session.id)
 
 
 def session_for_chat(

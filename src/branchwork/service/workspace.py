@@ -210,6 +210,11 @@ class Workspace:
             max_steps=max_steps,
         )
 
+    def cancel_turn(self, ref: SessionRef = None) -> bool:
+        """Ask the turn running in the session, in this process or another, to stop (within
+        about half a second); False when no turn is running."""
+        return chat.cancel_turn(self._ctx, self.session(ref))
+
     def chat_session(
         self,
         ref: str | None = None,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0001_initial"
+HEAD_REVISION = "0002_lease_cancel"
 _SCRIPT_LOCATION = "branchwork.store:migrations"
 
 

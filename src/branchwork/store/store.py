@@ -236,6 +236,23 @@ class Store:
                 .values(expires_at=utc_now() + ttl)
             )
 
+    def request_cancel(self, session_id: str) -> bool:
+        """Ask the turn holding the session's lease to stop; False when no turn is running."""
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                update(leases)
+                .where(leases.c.session_id == session_id, leases.c.expires_at > utc_now())
+                .values(cancel_requested=True)
+            )
+        return bool(result.rowcount)
+
+    def cancel_requested(self, session_id: str, holder: str) -> bool:
+        query = select(leases.c.cancel_requested).where(
+            leases.c.session_id == session_id, leases.c.holder == holder
+        )
+        with read_transaction(self.engine) as conn:
+            return bool(conn.execute(query).scalar())
+
     def release_lease(self, session_id: str, holder: str | None = None) -> None:
         query = delete(leases).where(leases.c.session_id == session_id)
         if holder is not None:

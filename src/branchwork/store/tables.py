@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -107,6 +108,7 @@ leases = Table(
     Column("host", String(255), nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
 )
 
 state = Table(
