@@ -27,7 +27,7 @@ git -c user.name=Demo -c user.email=demo@example.com commit -qm "greeter"
 step branchwork project add .
 step branchwork session new --title "try the agent"
 step branchwork run -- python greet.py
-step branchwork ask --mode autopilot --max-steps 4 "Read greet.py and say what it prints."
+step branchwork ask --mode autopilot --max-steps 3 "Read greet.py and say what it prints."
 step branchwork log
 step branchwork session list
 printf '\nDemo data is in %s (BRANCHWORK_HOME=%s).\n' "$DEMO" "$BRANCHWORK_HOME"

@@ -58,6 +58,7 @@ MODEL_ALIASES = frozenset({"", "smollm2", "smollm2-135m", "smollm2-135m-instruct
 DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.2
+DEFAULT_REPEAT_PENALTY = 1.3  # a 135M model otherwise loops on one phrase until max_tokens
 N_CTX_ENV = "BRANCHWORK_LOCAL_N_CTX"
 _INSTALL = "install it with `pip install 'branchwork[local]'`"
 
@@ -167,6 +168,7 @@ def _generation_kwargs(request: ModelRequest) -> dict[str, Any]:
         "temperature": (
             request.temperature if request.temperature is not None else DEFAULT_TEMPERATURE
         ),
+        "repeat_penalty": DEFAULT_REPEAT_PENALTY,
         "stream": True,
     }
     if request.tools:
@@ -211,8 +213,8 @@ def _tool_instructions(tools: Sequence[ToolSpec]) -> str:
         arguments = ", ".join(properties) if isinstance(properties, dict) else ""
         lines.append(f"- {tool.name}({arguments}): {tool.description}")
     lines.append(
-        'Reply with one JSON object: {"answer": "<your reply>"} to answer, or '
-        '{"tool": "<tool name>", "arguments": {...}} to call a tool.'
+        'Reply with one JSON object: {"tool": "<tool name>", "arguments": {...}} to call a '
+        'tool, or {"answer": "<your reply>"} to answer once you know.'
     )
     return "\n".join(lines)
 
