@@ -136,3 +136,29 @@ def test_settings_from_env_and_toml(repo: Path, tmp_path: Path) -> None:
 )
 def test_help_works(command: list[str], tmp_path: Path) -> None:
     assert re.search(r"Usage", bw(*command, cwd=tmp_path).stdout)
+
+
+def test_log_follow_prints_events_appended_by_another_process(repo: Path) -> None:
+    import time
+
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    follower = subprocess.Popen(
+        [str(BIN / "branchwork"), "log", "--follow", "--json"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        bw("run", "--", "echo", "followed", cwd=repo)
+        time.sleep(1.5)
+    finally:
+        follower.terminate()
+        out, _ = follower.communicate(timeout=10)
+    kinds = [json.loads(line)["kind"] for line in out.splitlines()]
+    assert kinds[0] == "session_created"
+    assert kinds[1:4] == ["command_started", "command_output", "command_finished"]
