@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from branchwork import Workspace
 
 RepoFactory = Callable[..., Path]
+BIN = Path(sys.executable).parent
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test User",
@@ -74,3 +76,22 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
     workspace = Workspace(home=tmp_path / "home")
     yield workspace
     workspace.close()
+
+
+def bw(
+    *args: str, cwd: Path, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, in a subprocess; raises with its stderr when it fails."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "200"}
+    proc = subprocess.run(
+        [str(BIN / "branchwork"), *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"branchwork {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc

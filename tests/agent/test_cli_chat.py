@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from tests.conftest import BIN, bw
 
 
 def _run(args: list[str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [str(BIN / "branchwork"), *args],
-        cwd=cwd,
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return bw(*args, cwd=cwd, stdin=stdin, check=False)
 
 
 def _script(tmp_path: Path, replies: list[object]) -> str:

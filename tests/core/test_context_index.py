@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from branchwork import Session, Workspace
 from branchwork.providers import ScriptedModel, ScriptedReply
-from tests.conftest import RepoFactory
+from tests.conftest import RepoFactory, bw
 
 BIN = Path(sys.executable).parent
 FILES = {
@@ -89,36 +87,26 @@ def test_index_search_symbols_and_context_from_the_cli(
     repo_factory: RepoFactory, tmp_path: Path
 ) -> None:
     repo = repo_factory(FILES)
-    env = {**os.environ, "COLUMNS": "200"}
 
-    def bw(*args: str) -> str:
-        out = subprocess.run(
-            [str(BIN / "branchwork"), *args],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+    def run(*args: str) -> str:
+        return bw(*args, cwd=repo).stdout
 
-    bw("project", "add", ".")
-    report = json.loads(bw("index", "--json"))
+    run("project", "add", ".")
+    report = json.loads(run("index", "--json"))
     assert report["files_total"] == 3 and report["indexed"] == 3
-    again = json.loads(bw("index", "--json"))
+    again = json.loads(run("index", "--json"))
     assert again["indexed"] == 0
-    assert "3 files" in bw("index")
-    hits = json.loads(bw("search", "sum_prices", "--json"))
+    assert "3 files" in run("index")
+    hits = json.loads(run("search", "sum_prices", "--json"))
     assert {h["path"] for h in hits} == {"shop/cart.py", "shop/prices.py"}
-    assert json.loads(bw("search", "sum_pr[a-z]+", "--regex", "--path", "shop/p*", "--json"))
-    bw("session", "new")
-    symbols = json.loads(bw("symbols", "total", "--json"))
+    assert json.loads(run("search", "sum_pr[a-z]+", "--regex", "--path", "shop/p*", "--json"))
+    run("session", "new")
+    symbols = json.loads(run("symbols", "total", "--json"))
     assert symbols[0]["kind"] == "method" and symbols[0]["container"] == "Cart"
-    refs = json.loads(bw("symbols", "sum_prices", "--references", "--json"))
+    refs = json.loads(run("symbols", "sum_prices", "--references", "--json"))
     assert {r["path"] for r in refs} == {"shop/cart.py", "shop/prices.py"}
     (tmp_path / "notes.md").write_text("# Notes\nkeep it simple\n")
-    added = json.loads(bw("context", "add", str(tmp_path / "notes.md"), "--json"))
-    assert json.loads(bw("context", "list", "--json"))[0]["id"] == added["id"]
-    bw("context", "remove", "Notes")
-    assert json.loads(bw("context", "list", "--json")) == []
+    added = json.loads(run("context", "add", str(tmp_path / "notes.md"), "--json"))
+    assert json.loads(run("context", "list", "--json"))[0]["id"] == added["id"]
+    run("context", "remove", "Notes")
+    assert json.loads(run("context", "list", "--json")) == []
