@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -10,8 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, SessionOpt, workspace
-from branchwork.index import IndexReport
 from branchwork.service import Workspace
+
+if TYPE_CHECKING:
+    from branchwork.index import IndexReport
 
 context_app = typer.Typer(
     rich_markup_mode="markdown",

@@ -14,9 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 from branchwork.domain.errors import InvalidInput, NotFound
 from branchwork.domain.ids import new_id
 from branchwork.index._chunks import count_lines, is_binary, split_chunks
@@ -172,6 +169,9 @@ def _read(path: Path) -> tuple[str, str, str]:
 
 
 def _read_pdf(path: Path) -> tuple[str, str, str]:
+    from pypdf import PdfReader  # imported on first use: it costs every command 60 ms
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:

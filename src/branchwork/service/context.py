@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchwork.domain.errors import Conflict
 from branchwork.domain.events import Actor, Event, Payload, parse_payload
 from branchwork.domain.models import Project, Session
-from branchwork.index import CodeIndex
 from branchwork.sandbox import Redactor
 from branchwork.settings import Settings
 from branchwork.store import SecretStore, Store
+
+if TYPE_CHECKING:
+    from branchwork.index import CodeIndex
 
 
 @dataclass
@@ -36,8 +38,10 @@ class ServiceContext:
         return stop
 
     def code_index(self) -> CodeIndex:
-        """The code index of this data directory (opened on first use)."""
+        """The code index of this data directory (opened, and imported, on first use)."""
         if self._index is None:
+            from branchwork.index import CodeIndex
+
             self._index = CodeIndex(self.home / "index.sqlite")
         return self._index
 

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchwork import gitops
 from branchwork.domain.events import Actor, ContextRef
 from branchwork.domain.models import Project, Session
-from branchwork.index import CodeIndex, Document, IndexReport, Reference, SearchHit, Symbol
 from branchwork.service.context import ServiceContext
 from branchwork.service.projects import get_project
 from branchwork.service.sessions import ensure_worktree
+
+if TYPE_CHECKING:  # the index (tree-sitter, grammars) is imported when first used
+    from branchwork.index import CodeIndex, Document, IndexReport, Reference, SearchHit, Symbol
 
 REPO_MAP_TOKENS = 800
 
@@ -63,9 +65,9 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 def _ref_results(items: list[SearchHit] | list[Symbol] | list[Reference]) -> list[dict[str, Any]]:
     results = []
     for item in items:
-        entry = {"path": item.path, "line": item.line, "blob_sha": item.blob_sha}
-        if isinstance(item, SearchHit | Symbol):
-            entry.update(start_line=item.start_line, end_line=item.end_line)
+        entry: dict[str, Any] = {"path": item.path, "line": item.line, "blob_sha": item.blob_sha}
+        if hasattr(item, "start_line"):  # hits and symbols have a range; references a line
+            entry.update(start_line=item.start_line, end_line=getattr(item, "end_line", item.line))
         results.append(entry)
     return results
 

@@ -6,19 +6,21 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchwork.agent import Approver, TurnHooks, TurnResult
 from branchwork.domain.events import Checkpoint, CommandFinished, Event, Reverted
 from branchwork.domain.models import ActionMode, CheckpointInfo, Project, Session
 from branchwork.domain.replay import SessionState
-from branchwork.index import Document, IndexReport
 from branchwork.providers import Model
 from branchwork.service import chat, commands, files, history, projects, search, sessions
 from branchwork.service.context import ServiceContext
 from branchwork.service.projects import EnvEntry
 from branchwork.settings import Settings, load_settings
 from branchwork.store import SecretStore, Store
+
+if TYPE_CHECKING:
+    from branchwork.index import Document, IndexReport
 
 SessionRef = Session | str | None
 ProjectRef = Project | str | None
