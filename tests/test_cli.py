@@ -142,3 +142,24 @@ def test_log_follow_prints_events_appended_by_another_process(repo: Path) -> Non
     kinds = [json.loads(line)["kind"] for line in out.splitlines()]
     assert kinds[0] == "session_created"
     assert kinds[1:4] == ["command_started", "command_output", "command_finished"]
+
+
+def test_ctrl_c_during_run_stops_the_command_and_records_it_cancelled(repo: Path) -> None:
+    import signal
+    import time
+
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    proc = subprocess.Popen(
+        [str(BIN / "branchwork"), "run", "--", "sleep 30"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    lines = bw("log", "--json", "--kind", "command_finished", cwd=repo).stdout.splitlines()
+    assert json.loads(lines[-1])["payload"]["status"] == "cancelled"

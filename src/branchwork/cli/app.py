@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -161,14 +164,26 @@ def run_cmd(
     """
     line: str | list[str] = command[0] if len(command) == 1 else command
     stream = None if as_json else _write_through
-    with workspace() as ws:
-        outcome = ws.run(session, line, timeout=timeout, on_output=stream)
+    with workspace() as ws, _ctrl_c_cancels() as cancel:
+        outcome = ws.run(session, line, timeout=timeout, on_output=stream, cancel=cancel)
     finished = outcome.finished
     if as_json:
         render.print_json({**finished.model_dump(mode="json"), "id": finished.command_id})
     elif finished.status != "ok":
         render.err_console.print(f"[red]{finished.status}[/] (exit code {finished.exit_code})")
     raise typer.Exit(_run_exit_code(finished.status, finished.exit_code))
+
+
+@contextmanager
+def _ctrl_c_cancels() -> Iterator[threading.Event]:
+    """While the block runs, Ctrl-C stops the command (recorded as cancelled) instead of
+    interrupting Branchwork mid-write."""
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_through(text: str) -> None:
