@@ -17,6 +17,7 @@ cut off by `max_tokens` (default 256) before the JSON closes becomes plain answe
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import re
@@ -101,8 +102,20 @@ def _load(path: Path, n_ctx: int) -> _Loaded:
     with _CACHE_LOCK:
         key = (str(path), n_ctx)
         if key not in _CACHE:
+            if not _CACHE:
+                atexit.register(_close_all)
             _CACHE[key] = _Loaded(llm=_new_llama(path, n_ctx))
         return _CACHE[key]
+
+
+def _close_all() -> None:
+    """Free the models before interpreter shutdown: llama_cpp's own finalizer, run later,
+    finds its library already unloaded and prints a TypeError."""
+    with _CACHE_LOCK:
+        for loaded in _CACHE.values():
+            with loaded.lock:
+                loaded.llm.close()
+        _CACHE.clear()
 
 
 def _new_llama(path: Path, n_ctx: int) -> Any:
