@@ -152,3 +152,17 @@ def test_unknown_session_says_what_to_do(ws: Workspace, repo: Path, tmp_path: Pa
         ws.session(cwd=tmp_path)
     with pytest.raises(NotFound, match="session list"):
         ws.session("zzzzzzzz")
+
+
+def test_restore_recreates_a_deleted_branch_at_its_last_recorded_head(
+    ws: Workspace, repo: Path
+) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    ws.write_file(session, "work.txt", "precious\n")
+    ws.archive_session(session)
+    git(repo, "branch", "-D", session.branch)
+    restored = ws.restore_session(session.id)
+    assert (Path(restored.worktree) / "work.txt").read_text() == "precious\n"
+    notes = [e.payload.model_dump()["text"] for e in ws.events(session, kinds=["note"])]
+    assert any("was missing; recreated" in n for n in notes)

@@ -59,7 +59,7 @@ def _apply(state: SessionState, event: Event) -> SessionState:
     elif isinstance(p, Checkpoint | Reverted):
         update.update(head=p.commit, checkpoints=(*state.checkpoints, p.commit))
     elif isinstance(p, Archived | Restored):
-        update.update(archived=isinstance(p, Archived))
+        update.update(archived=isinstance(p, Archived), head=p.head)
     elif isinstance(p, TodoUpdated):
         update.update(todos=_upsert_todo(state.todos, p))
     elif isinstance(p, TurnStarted | TurnFinished):

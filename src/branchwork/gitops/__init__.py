@@ -3,7 +3,9 @@
 from branchwork.gitops.git import COMMITTER_EMAIL, COMMITTER_NAME, run_git, run_git_bytes
 from branchwork.gitops.repo import (
     RepoInfo,
+    branch_exists,
     clone,
+    commit_exists,
     detect_main_branch,
     inspect_repo,
     is_url,
@@ -32,9 +34,11 @@ __all__ = [
     "CommitInfo",
     "RepoInfo",
     "add_worktree",
+    "branch_exists",
     "changed_files",
     "checkpoint",
     "clone",
+    "commit_exists",
     "delete_branch",
     "detect_main_branch",
     "diff",

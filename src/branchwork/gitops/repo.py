@@ -58,13 +58,13 @@ def detect_main_branch(root: Path) -> str:
     remote_head = run_git(
         ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], root, check=False
     ).strip()
-    if remote_head.startswith("origin/") and _branch_exists(root, remote_head[7:]):
+    if remote_head.startswith("origin/") and branch_exists(root, remote_head[7:]):
         return remote_head[7:]
     for name in _MAIN_CANDIDATES:
-        if _branch_exists(root, name):
+        if branch_exists(root, name):
             return name
     current = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], root, check=False).strip()
-    if current and _branch_exists(root, current):
+    if current and branch_exists(root, current):
         return current
     raise NotAGitRepository(
         f"{root} has no commits yet; make a first commit (`git commit --allow-empty -m init`) "
@@ -72,7 +72,12 @@ def detect_main_branch(root: Path) -> str:
     )
 
 
-def _branch_exists(root: Path, name: str) -> bool:
+def commit_exists(root: Path, sha: str) -> bool:
+    out = run_git(["cat-file", "-t", sha], root, check=False).strip()
+    return out == "commit"
+
+
+def branch_exists(root: Path, name: str) -> bool:
     out = run_git(
         ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}"], root, check=False
     )

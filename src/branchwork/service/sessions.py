@@ -10,6 +10,7 @@ from branchwork.domain.errors import BranchworkError, Conflict, InvalidInput, No
 from branchwork.domain.events import Archived, Note, Restored, SessionCreated, utc_now
 from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import Project, Session
+from branchwork.domain.replay import replay
 from branchwork.service.context import ServiceContext, require_active
 from branchwork.service.projects import get_project, project_for_path
 
@@ -188,14 +189,44 @@ def restore_session(ctx: ServiceContext, session: Session) -> Session:
     with gitops.repo_lock(ctx.lock_dir, repo):
         if Path(session.worktree).exists():
             raise Conflict(f"{session.worktree} exists but is not this session's worktree; move it")
+        recreated = _ensure_branch(ctx, session, repo)
         gitops.restore_worktree(repo, Path(session.worktree), session.branch)
     head = gitops.head_commit(Path(session.worktree))
+    if recreated:
+        ctx.record(
+            session,
+            Note(
+                level="warning",
+                text=f"branch {session.branch} was missing; "
+                f"recreated at {head[:12]}, its last recorded head",
+            ),
+        )
     ports = (ctx.settings.port_base, ctx.settings.port_block)
     restored_event = Restored(head=head, worktree=session.worktree)
     ctx.store.set_status(session.id, "active", restored_event, ports=ports)
     restored = ctx.store.get_session(session.id)
     _reapply_copies(ctx, project, restored)
     return restored
+
+
+def _ensure_branch(ctx: ServiceContext, session: Session, repo: Path) -> bool:
+    """Recreate a deleted session branch at the last head the history recorded; True if so."""
+    if gitops.branch_exists(repo, session.branch):
+        return False
+    head = _last_recorded_head(ctx, session)
+    if head is None or not gitops.commit_exists(repo, head):
+        raise Conflict(
+            f"branch {session.branch} no longer exists and its last commit is gone; "
+            "the session's files cannot be restored (its history stays readable)"
+        )
+    gitops.run_git(["branch", session.branch, head], repo)
+    return True
+
+
+def _last_recorded_head(ctx: ServiceContext, session: Session) -> str | None:
+    kinds = ["session_created", "checkpoint", "reverted", "archived", "restored"]
+    events = ctx.store.events(session.id, kinds=kinds)
+    return replay(events).head or None if events else None
 
 
 def _reapply_copies(ctx: ServiceContext, project: Project, session: Session) -> None:
