@@ -121,3 +121,12 @@ def test_repo_config_file_seeds_project_config(ws: Workspace, repo_factory: Repo
 def test_invalid_repo_config_names_the_file(ws: Workspace, repo_factory: RepoFactory) -> None:
     with pytest.raises(InvalidInput, match=r"\.branchwork\.toml is invalid"):
         ws.add_project(repo_factory({".branchwork.toml": "mode = 'yolo'\n"}))
+
+
+def test_a_moved_repository_is_reported_with_what_to_do(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    repo.rename(repo.with_name("moved"))
+    with pytest.raises(NotFound, match="no longer at"):
+        ws.new_session(project)
+    ws.remove_project(project.name, force=True)
+    assert ws.projects() == []

@@ -114,6 +114,17 @@ def parse_repo_config(text: str) -> tuple[ProjectConfig, dict[str, str]]:
         ) from exc
 
 
+def repo_path(project: Project) -> Path:
+    """The project's repository, which must still be where it was registered."""
+    path = Path(project.path)
+    if not (path / ".git").exists():
+        raise NotFound(
+            f"the repository of project {project.name!r} is no longer at {path}; move it back, "
+            f"or `branchwork project remove {project.name} --force` and add it again"
+        )
+    return path
+
+
 def get_project(ctx: ServiceContext, key: str) -> Project:
     project = ctx.store.find_project(key)
     if project is None:

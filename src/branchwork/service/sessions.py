@@ -12,7 +12,7 @@ from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import replay
 from branchwork.service.context import ServiceContext, require_active
-from branchwork.service.projects import get_project, project_for_path
+from branchwork.service.projects import get_project, project_for_path, repo_path
 
 CURRENT_KEY = "current_session"
 
@@ -21,7 +21,7 @@ def new_session(
     ctx: ServiceContext, project: Project, *, title: str | None = None, from_ref: str | None = None
 ) -> Session:
     """Create the session's branch from main (or `from_ref`) and its own worktree."""
-    repo = Path(project.path)
+    repo = repo_path(project)
     ref = from_ref or project.main_branch
     base = gitops.resolve_commit(repo, ref)
     session_id = new_id()
@@ -185,7 +185,7 @@ def restore_session(ctx: ServiceContext, session: Session) -> Session:
     if session.status == "active" and Path(session.worktree).exists():
         raise Conflict(f"session {session.short_id} is already active; nothing to restore")
     project = get_project(ctx, session.project_id)
-    repo = Path(project.path)
+    repo = repo_path(project)
     with gitops.repo_lock(ctx.lock_dir, repo):
         if Path(session.worktree).exists():
             raise Conflict(f"{session.worktree} exists but is not this session's worktree; move it")
