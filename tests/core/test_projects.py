@@ -130,3 +130,12 @@ def test_a_moved_repository_is_reported_with_what_to_do(ws: Workspace, repo: Pat
         ws.new_session(project)
     ws.remove_project(project.name, force=True)
     assert ws.projects() == []
+
+
+@pytest.mark.parametrize("pattern", ["/etc/passwd", "../outside/*", ".git/config", ""])
+def test_copy_patterns_must_stay_inside_the_repository(
+    ws: Workspace, repo: Path, pattern: str
+) -> None:
+    ws.add_project(repo)
+    with pytest.raises(InvalidInput, match="relative glob"):
+        ws.configure_project(copy_files=[pattern])

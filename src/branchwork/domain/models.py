@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from branchwork.domain.ids import short_id
 
@@ -41,6 +42,28 @@ class ProjectConfig(BaseModel):
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",
     )
+
+    @field_validator("copy_files")
+    @classmethod
+    def _relative_globs(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            parts = pattern.replace("\\", "/").split("/")
+            if not pattern or pattern.startswith("/") or ".." in parts or ".git" in parts:
+                raise ValueError(
+                    f"copy pattern {pattern!r} must be a relative glob inside the repository "
+                    "(no leading /, no .., not .git), such as '.env' or 'config/*.local'"
+                )
+        return patterns
+
+    @field_validator("dangerous_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"dangerous pattern {pattern!r} is not a regex: {exc}") from exc
+        return patterns
 
 
 class Project(BaseModel):
