@@ -166,3 +166,37 @@ def test_restore_recreates_a_deleted_branch_at_its_last_recorded_head(
     assert (Path(restored.worktree) / "work.txt").read_text() == "precious\n"
     notes = [e.payload.model_dump()["text"] for e in ws.events(session, kinds=["note"])]
     assert any("was missing; recreated" in n for n in notes)
+
+
+def test_sessions_created_by_parallel_processes_get_distinct_branches_and_ports(
+    ws: Workspace, repo: Path
+) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import BIN
+
+    ws.add_project(repo)
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "branchwork"),
+                "session",
+                "new",
+                "--title",
+                f"p{i}",
+                "--no-switch",
+                "--json",
+            ],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    created = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len({s["port"] for s in created}) == 4
+    assert len({s["branch"] for s in created}) == 4
+    for s in created:
+        assert git(Path(s["worktree"]), "rev-parse", "--abbrev-ref", "HEAD").strip() == s["branch"]
