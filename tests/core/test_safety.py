@@ -10,6 +10,7 @@ import pytest
 
 from branchwork import InvalidPath, Workspace
 from branchwork.domain.events import CommandFinished
+from tests.conftest import git
 from tests.sandbox.procs import is_running
 
 SECRET = "sk-live-9f8e7d6c5b4a"
@@ -43,6 +44,9 @@ def test_secret_never_reaches_the_database_or_blobs(ws: Workspace, repo: Path) -
     outcome = ws.run(session, "echo token=$API_TOKEN; printf '%s' \"$API_TOKEN\" >&2")
     assert "[secret:API_TOKEN]" in ws.command_output(outcome.finished)
     ws.write_file(session, "config.txt", f"token = {SECRET}\n")
+    ws.run(session, f"echo {SECRET} > typed.txt")
+    log = git(Path(session.worktree), "log", "--format=%B")
+    assert SECRET not in log and "[secret:API_TOKEN]" in log
     ws.run(session, ["python3", "-c", f"print('{SECRET}' * 3000)"])
     ws.context.store.engine.dispose()
     for path in ws.settings.home.glob("branchwork.db*"):

@@ -25,6 +25,7 @@ def take_checkpoint(
 ) -> Checkpoint | None:
     """Commit the worktree's state to the session branch; None when nothing changed."""
     session = ensure_worktree(ctx, session)
+    message = ctx.redactor(session.project_id).redact(message)  # commit messages are shared
     info = gitops.checkpoint(Path(session.worktree), message, _exclude(ctx, session))
     if info is None:
         return None
