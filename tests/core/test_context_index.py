@@ -110,3 +110,20 @@ def test_index_search_symbols_and_context_from_the_cli(
     assert json.loads(run("context", "list", "--json"))[0]["id"] == added["id"]
     run("context", "remove", "Notes")
     assert json.loads(run("context", "list", "--json")) == []
+
+
+def test_session_index_report_counts_ignored_and_binary_files(
+    ws: Workspace, repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory({**FILES, ".gitignore": "build/\n*.log\n", "logo.png": "\0PNG"})
+    session, _ = _two_sessions(ws, repo)
+    worktree = Path(session.worktree)
+    (worktree / "build").mkdir()
+    (worktree / "build" / "out.js").write_text("const ignored_marker_text = 1;\n")
+    (worktree / "debug.log").write_text("x")
+    report = ws.index(session)
+    assert report.skipped["ignored"] == 2
+    assert report.skipped["binary"] == 1
+    assert ws.search("ignored_marker_text", session=session) == []
+    (worktree / "kept.js").write_text("const ignored_marker_text = 2;\n")
+    assert [h["path"] for h in ws.search("ignored_marker_text", session=session)] == ["kept.js"]

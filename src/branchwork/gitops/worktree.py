@@ -76,6 +76,14 @@ def _seed_index(worktree: Path, temp_index: Path, env: dict[str, str]) -> None:
         run_git(["read-tree", "HEAD"], worktree, env=env)
 
 
+def count_ignored(worktree: Path) -> int:
+    """Untracked paths `.gitignore` excludes (an ignored directory counts once)."""
+    out = run_git(
+        ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], worktree
+    )
+    return len([p for p in out.split("\0") if p])
+
+
 def checkpoint(worktree: Path, message: str, exclude: Sequence[str] = ()) -> CommitInfo | None:
     """Commit every change of the worktree to its branch; None when nothing changed."""
     run_git(_add_all(exclude), worktree)

@@ -31,7 +31,8 @@ def session_view(ctx: ServiceContext, session: Session, *, progress: Any = None)
     tree = gitops.snapshot_tree(worktree, project.config.copy_files)
     report = code_index(ctx).index_view(worktree, tree, progress=progress)
     _forget_previous_view(ctx, session, tree)
-    return report
+    skipped = {**report.skipped, "ignored": gitops.count_ignored(worktree)}
+    return report.model_copy(update={"skipped": skipped})
 
 
 def _forget_previous_view(ctx: ServiceContext, session: Session, tree: str) -> None:
