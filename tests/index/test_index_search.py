@@ -175,3 +175,24 @@ def test_every_text_a_regex_matches_contains_its_required_literals(
     branches = required_literals(pattern)
     if branches is not None:
         assert any(all(lit.lower() in text.lower() for lit in branch) for branch in branches)
+
+
+def test_regex_without_a_long_literal_scans_and_finds_matches(tmp_path: Path) -> None:
+    from branchwork.index import CodeIndex
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "a.py").write_text("def get_user(id):\n    return price(5.00)\n")
+    import subprocess
+
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "i"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    with CodeIndex(tmp_path / "i.sqlite") as index:
+        tree = index.index_view(repo, "HEAD").tree
+        for pattern, line in ((r"\bid\b", 1), (r"\d+\.\d+", 2), (r"r.t", 2)):
+            hits = index.search(tree, pattern, regex=True)
+            assert [h.line for h in hits] == [line], pattern

@@ -139,8 +139,9 @@ def search(
     hits: list[SearchHit] = []
     if limit <= 0:
         return hits
+    scan_literal = None if regex else query  # a regex's source is no literal of its matches
     candidates = _candidates(
-        store, view_id, project_id, expression, query, ranked=True, first_batch=limit + 4
+        store, view_id, project_id, expression, scan_literal, ranked=True, first_batch=limit + 4
     )
     for candidate in candidates:
         if not filters.accepts(candidate.path, candidate.language):
