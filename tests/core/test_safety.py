@@ -107,3 +107,38 @@ def test_command_that_changes_files_is_checkpointed(ws: Workspace, repo: Path) -
     outcome = ws.run(session, "echo generated > gen.txt")
     assert outcome.checkpoint is not None and outcome.checkpoint.files == ["gen.txt"]
     assert ws.run(session, "true").checkpoint is None
+
+
+def test_model_keys_never_reach_commands_and_secret_looking_env_is_redacted(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-do-not-leak-1")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_ambient_token_value")
+    with Workspace(home=tmp_path / "h2") as ws:
+        ws.add_project(repo)
+        session = ws.new_session()
+        out = ws.command_output(ws.run(session, "env").finished)
+        assert "sk-openai-do-not-leak-1" not in out and "OPENAI_API_KEY" not in out
+        assert "GITHUB_TOKEN=[secret:GITHUB_TOKEN]" in out
+        for event in ws.events(session):
+            assert "ghp_ambient_token_value" not in event.model_dump_json()
+
+
+def test_a_secret_in_a_session_title_is_redacted_from_title_and_branch(
+    ws: Workspace, repo: Path
+) -> None:
+    project = ws.add_project(repo)
+    ws.set_env(project, "TOKEN", "hunter2-secret", secret=True)
+    session = ws.new_session(title="rotate hunter2-secret now")
+    assert "hunter2" not in session.title and "hunter2" not in session.branch
+    assert "[secret:TOKEN]" in session.title
+
+
+def test_setting_a_secret_again_without_the_flag_keeps_it_secret(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    ws.set_env(project, "TOKEN", "first-value", secret=True)
+    project = ws.set_env(project, "TOKEN", "second-value")
+    assert "TOKEN" in project.secret_names and "TOKEN" not in project.env
+    ws.context.store.engine.dispose()
+    db = (ws.settings.home / "branchwork.db").read_bytes()
+    assert b"second-value" not in db

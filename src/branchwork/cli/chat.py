@@ -17,6 +17,7 @@ from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import ApprovalRequested, Event
 from branchwork.domain.models import ActionMode
+from branchwork.sandbox import RedactingStream, Redactor
 from branchwork.service import Workspace
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="provider:name")]
@@ -40,6 +41,7 @@ class TurnDriver:
     _asks: queue.Queue[tuple[ApprovalRequested, queue.Queue[Answer]]] = field(
         default_factory=queue.Queue
     )
+    _text: RedactingStream = field(default_factory=lambda: Redactor({}).stream())
 
     def run(
         self,
@@ -50,6 +52,8 @@ class TurnDriver:
         max_steps: int | None = None,
     ) -> TurnResult:
         self.cancel = threading.Event()
+        project_id = self.ws.session(session).project_id
+        self._text = self.ws.context.redactor(project_id).stream()
         outcome: list[TurnResult | BaseException] = []
         done = threading.Event()
         worker = threading.Thread(
@@ -59,6 +63,7 @@ class TurnDriver:
         )
         worker.start()
         self._supervise(done)
+        _show_text(self._text.flush())
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
@@ -140,7 +145,9 @@ class TurnDriver:
         if self.as_json:
             return TurnHooks(on_event=_print_event_json)
         return TurnHooks(
-            on_event=render.print_chat_event, on_text=_show_text, on_output=_show_output
+            on_event=render.print_chat_event,
+            on_text=lambda text: _show_text(self._text.feed(text)),
+            on_output=_show_output,
         )
 
 

@@ -24,7 +24,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import replay
 from branchwork.sandbox import CommandResult, CommandSpec, make_runner
-from branchwork.service.context import ServiceContext
+from branchwork.service.context import MODEL_KEY_VARS, ServiceContext
 from branchwork.service.projects import command_env, get_project
 from branchwork.service.sessions import ensure_worktree
 
@@ -75,7 +75,11 @@ class _OutputRecorder:
 
 def session_env(ctx: ServiceContext, project: Project, session: Session) -> dict[str, str]:
     """The environment of every command of a session."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHWORK_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BRANCHWORK_") and k not in MODEL_KEY_VARS
+    }
     env.update(command_env(ctx, project))
     last_port = session.port + ctx.settings.port_block - 1
     env.update(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,22 @@ from branchwork.store import SecretStore, Store
 
 if TYPE_CHECKING:
     from branchwork.index import CodeIndex
+
+
+# Branchwork's own model keys: never handed to a project's commands.
+MODEL_KEY_VARS = frozenset({"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"})
+_SECRET_NAME = re.compile(r"(?i)(api_?key|token|secret|passw(or)?d|credential|private_?key)")
+AMBIENT_MIN_LENGTH = 8
+
+
+def ambient_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """Values of this process's environment whose names say they are secret: redacted from
+    everything recorded, as project secrets are."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if _SECRET_NAME.search(name) and len(value) >= AMBIENT_MIN_LENGTH
+    }
 
 
 @dataclass
@@ -69,7 +87,8 @@ class ServiceContext:
         stamp = self.secrets.stamp(project_id)
         cached = self._redactors.get(project_id)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, Redactor(self.secrets.load(project_id)))
+            values = {**ambient_secrets(os.environ), **self.secrets.load(project_id)}
+            cached = (stamp, Redactor(values))
             self._redactors[project_id] = cached
         return cached[1]
 

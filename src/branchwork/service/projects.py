@@ -204,6 +204,7 @@ def set_env(
 ) -> Project:
     if not _ENV_KEY.match(key):
         raise InvalidInput(f"{key!r} is not a valid variable name; use letters, digits and _")
+    secret = secret or key in project.secret_names  # a secret stays one until it is unset
     env = {k: v for k, v in project.env.items() if k != key}
     names = [n for n in project.secret_names if n != key]
     if secret:

@@ -22,6 +22,7 @@ def new_session(
 ) -> Session:
     """Create the session's branch from main (or `from_ref`) and its own worktree."""
     repo = repo_path(project)
+    title = ctx.redactor(project.id).redact(title) if title else title
     ref = from_ref or project.main_branch
     base = gitops.resolve_commit(repo, ref)
     session_id = new_id()
