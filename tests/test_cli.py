@@ -163,3 +163,45 @@ def test_ctrl_c_during_run_stops_the_command_and_records_it_cancelled(repo: Path
     assert proc.returncode == 130
     lines = bw("log", "--json", "--kind", "command_finished", cwd=repo).stdout.splitlines()
     assert json.loads(lines[-1])["payload"]["status"] == "cancelled"
+
+
+def test_markup_like_text_and_bad_input_never_give_a_traceback(repo: Path) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    bw("project", "env", "set", "ODD=[/]", cwd=repo)
+    assert "ODD=[/]" in bw("project", "env", "list", cwd=repo).stdout
+    for args, stdin in (
+        (["read", "[/]"], None),
+        (["write", "app.py/x"], "x"),
+        (["write", "dir/"], "x"),
+        (["write", "app.py"], None),
+    ):
+        data = "caf\udce9" if stdin is None and args[0] == "write" else stdin
+        proc = subprocess.run(
+            [str(BIN / "branchwork"), *args],
+            cwd=repo,
+            capture_output=True,
+            input=(data or "").encode("utf-8", "surrogateescape"),
+            timeout=60,
+        )
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert b"Traceback" not in proc.stderr and proc.stderr.startswith(b"error: ")
+    worktree = Path(json.loads(bw("session", "show", "--json", cwd=repo).stdout)["worktree"])
+    assert (worktree / "app.py").read_text() == "print('hello')\n"
+    out = bw("run", "--", "echo", "a", "--debug", "b", cwd=repo).stdout
+    assert out == "a --debug b\n"
+
+
+def test_edit_refuses_a_file_that_is_not_utf8_and_leaves_it_intact(repo: Path) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    bw(
+        "run",
+        "--",
+        "python3 -c \"open('latin.py','wb').write(b'n = \\'caf\\\\xe9\\'\\\\nx = 1\\\\n')\"",
+        cwd=repo,
+    )
+    proc = bw("edit", "latin.py", "--old", "x = 1", "--new", "x = 2", cwd=repo, check=False)
+    assert proc.returncode == 2 and "not UTF-8" in proc.stderr
+    worktree = Path(json.loads(bw("session", "show", "--json", cwd=repo).stdout)["worktree"])
+    assert (worktree / "latin.py").read_bytes() == b"n = 'caf\xe9'\nx = 1\n"

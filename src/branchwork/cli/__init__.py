@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import sys
 
-from branchwork.cli._common import debug_enabled, exit_code_for
+from rich.markup import escape
+
+from branchwork.cli._common import EXIT_INFRA, debug_enabled, exit_code_for
 from branchwork.cli.render import err_console
 from branchwork.domain.errors import BranchworkError
+
+
+def _split_debug(argv: list[str]) -> tuple[bool, list[str]]:
+    """`--debug` is ours only before a `--` (after it, it belongs to the command being run)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    ours = [a for a in argv[:end] if a != "--debug"]
+    return len(ours) != end or debug_enabled(), ours + argv[end:]
 
 
 def main() -> None:
     """Entry point: errors become one red line and an exit code (tracebacks with --debug)."""
     from branchwork.cli.app import app
 
-    argv = sys.argv[1:]
-    debug = "--debug" in argv or debug_enabled()
-    args = [a for a in argv if a != "--debug"]
+    debug, args = _split_debug(sys.argv[1:])
     try:
         app(args=args, prog_name="branchwork")
     except BranchworkError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/] {exc.message}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/] {escape(exc.message)}")
         raise SystemExit(exit_code_for(exc)) from None
+    except OSError as exc:
+        if debug:
+            raise
+        err_console.print(f"[red]error:[/] {escape(str(exc))} (rerun with --debug for details)")
+        raise SystemExit(EXIT_INFRA) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise SystemExit(130) from None

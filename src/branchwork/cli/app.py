@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, SessionOpt, workspace
@@ -48,7 +49,7 @@ def config_cmd(as_json: JsonOpt = False) -> None:
         render.print_json(data)
         return
     for key, value in data.items():
-        render.console.print(f"[bold]{key}[/] = {value}")
+        render.console.print(f"[bold]{key}[/] = {escape(str(value))}")
 
 
 @app.command("log")
@@ -119,8 +120,15 @@ def read_cmd(
 
 @app.command("write")
 def write_cmd(path: str, session: SessionOpt = None, as_json: JsonOpt = False) -> None:
-    """Write stdin to a file of the session's worktree (recorded with its diff)."""
-    content = sys.stdin.read()
+    """Write stdin (UTF-8 text) to a file of the session's worktree (recorded with its diff)."""
+    raw = sys.stdin.buffer.read()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"stdin is not UTF-8 text (byte {exc.start}); `write` handles text files, copy other "
+            "files into the worktree with `branchwork run -- cp SOURCE PATH`"
+        ) from exc
     with workspace() as ws:
         outcome = ws.write_file(session, path, content)
     _print_write(outcome, as_json)

@@ -245,7 +245,7 @@ class _ChatState:
                 self.session, project=self.project, first_message=text, new=self.new
             )
             self.session, self.new = created.id, False
-            render.console.print(f"[dim]session {created.short_id} ({created.branch})[/]")
+            render.console.print(f"[dim]session {created.short_id} ({escape(created.branch)})[/]")
         try:
             _finish_line(driver.run(self.session, text, self.model, self.mode))
         except BranchworkError as exc:
@@ -272,7 +272,7 @@ class _ChatState:
             render.console.print(f"reverted to {reverted.to_checkpoint[:10]}")
         elif name == "/model":
             self.model = rest[0] if rest else self.model
-            render.console.print(f"model: {self.model or 'default'}")
+            render.console.print(f"model: {escape(self.model or 'default')}")
         elif name == "/mode":
             self.mode = parse_mode(rest[0]) if rest else self.mode
             render.console.print(f"mode: {self.mode or 'project default'}")

@@ -116,7 +116,9 @@ def symbols_cmd(
         what = item.get("kind") or ("definition" if item.get("is_definition") else "reference")
         render.console.print(f"{where} {what} {escape(item.get('text') or item['name'])}")
     if not found:
-        render.console.print(f"no {'references to' if references else 'definition of'} {name}")
+        render.console.print(
+            f"no {'references to' if references else 'definition of'} {escape(name)}"
+        )
 
 
 @context_app.command("add")

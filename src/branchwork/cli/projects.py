@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
@@ -38,7 +39,8 @@ def add_cmd(
         render.print_json(render.project_json(project))
     else:
         render.console.print(
-            f"project [bold]{project.name}[/] ({project.path}), main branch {project.main_branch}"
+            f"project [bold]{escape(project.name)}[/] ({escape(project.path)}), "
+            f"main branch {escape(project.main_branch)}"
         )
 
 
@@ -78,7 +80,9 @@ def remove_cmd(
     if as_json:
         render.print_json({"id": project.id, "removed": True})
     else:
-        render.console.print(f"removed project {project.name}; {project.path} is untouched")
+        render.console.print(
+            f"removed project {escape(project.name)}; {escape(project.path)} is untouched"
+        )
 
 
 @project_app.command("config")
@@ -140,4 +144,4 @@ def env_list_cmd(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         render.print_json([{"key": e.key, "value": e.value, "secret": e.secret} for e in entries])
         return
     for e in entries:
-        render.console.print(f"{e.key}={e.value}{'  [dim](secret)[/]' if e.secret else ''}")
+        render.console.print(f"{e.key}={escape(e.value)}{'  [dim](secret)[/]' if e.secret else ''}")

@@ -42,7 +42,7 @@ from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import SessionState
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -70,7 +70,7 @@ def _when(value: datetime) -> str:
 def projects_table(projects: list[Project]) -> Table:
     table = Table("name", "main", "path", "origin", title="projects")
     for p in projects:
-        table.add_row(p.name, p.main_branch, p.path, p.origin or "")
+        table.add_row(escape(p.name), escape(p.main_branch), escape(p.path), escape(p.origin or ""))
     return table
 
 
@@ -81,9 +81,9 @@ def sessions_table(sessions: list[Session], current: str | None, names: dict[str
             "*" if s.id == current else "",
             s.short_id,
             escape(s.title),
-            names.get(s.project_id, "?"),
+            escape(names.get(s.project_id, "?")),
             s.status,
-            s.branch,
+            escape(s.branch),
             s.base_commit[:10],
             _when(s.last_activity),
         )
@@ -94,12 +94,12 @@ def session_details(session: Session, project: Project, state: SessionState) -> 
     table = Table.grid(padding=(0, 2))
     rows = [
         ("session", f"{session.short_id}  {escape(session.title)}"),
-        ("project", project.name),
+        ("project", escape(project.name)),
         ("status", session.status),
-        ("branch", session.branch),
+        ("branch", escape(session.branch)),
         ("base", session.base_commit),
         ("head", state.head),
-        ("worktree", session.worktree),
+        ("worktree", escape(session.worktree)),
         ("port", f"{session.port}"),
         ("events", str(state.last_seq)),
         ("checkpoints", str(len(state.checkpoints))),
@@ -204,7 +204,7 @@ def print_chat_event(event: Event) -> None:
     """How a chat shows the events of a turn (answer text and command output are streamed)."""
     p = event.payload
     if isinstance(p, ToolCall):
-        console.print(f"\n[cyan]⏺ {p.name}[/]({_compact_args(p.arguments)})")
+        console.print(f"\n[cyan]⏺ {escape(p.name)}[/]({_compact_args(p.arguments)})")
     elif isinstance(p, ToolResult):
         console.print(_result_preview(p))
     elif isinstance(p, FileWritten):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
@@ -112,7 +113,7 @@ def switch_cmd(
     if as_json:
         render.print_json(render.session_json(target))
     else:
-        render.console.print(f"current session: {target.short_id} ({target.branch})")
+        render.console.print(f"current session: {target.short_id} ({escape(target.branch)})")
 
 
 @session_app.command("archive")
@@ -123,7 +124,7 @@ def archive_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
     if as_json:
         render.print_json(render.session_json(target))
     else:
-        render.console.print(f"archived {target.short_id}; branch {target.branch} kept")
+        render.console.print(f"archived {target.short_id}; branch {escape(target.branch)} kept")
 
 
 @session_app.command("restore")
@@ -137,4 +138,4 @@ def restore_cmd(
     if as_json:
         render.print_json(render.session_json(target))
     else:
-        render.console.print(f"restored {target.short_id} at {target.worktree}")
+        render.console.print(f"restored {target.short_id} at {escape(target.worktree)}")

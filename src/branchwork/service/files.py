@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +27,17 @@ class WriteOutcome:
 
 
 def _locate(ctx: ServiceContext, session: Session, path: str) -> tuple[Session, Path, str]:
+    if path.endswith(("/", "\\")):
+        raise InvalidPath(f"{path!r} names a directory; give the path of a file")
     session = ensure_worktree(ctx, session)
     root = Path(session.worktree)
     target = resolve_in_worktree(root, path)
     return session, target, relative_to_worktree(root, target)
 
 
-def _read_text(target: Path, shown: str) -> str:
+def _read_text(target: Path, shown: str, *, strict: bool = False) -> str:
+    """The file as text. `strict` (for edits) refuses bytes that are not UTF-8, which would
+    otherwise be replaced, and so damaged, when the file is written back."""
     if not target.exists():
         raise NotFound(f"{shown} does not exist in the session's worktree; check the path")
     if not target.is_file():
@@ -41,7 +47,15 @@ def _read_text(target: Path, shown: str) -> str:
         raise InvalidInput(f"{shown} is larger than 5 MB; read it with `branchwork run -- head`")
     if b"\0" in data[:8192]:
         raise InvalidInput(f"{shown} is a binary file; inspect it with `branchwork run`")
-    return data.decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if strict:
+            raise InvalidInput(
+                f"{shown} is not UTF-8 text (byte {exc.start}); edit it with `branchwork run` "
+                "and a tool that knows its encoding"
+            ) from exc
+        return data.decode("utf-8", errors="replace")
 
 
 def read_file(
@@ -97,7 +111,7 @@ def preview_write(ctx: ServiceContext, session: Session, path: str, content: str
 def preview_edit(ctx: ServiceContext, session: Session, path: str, old: str, new: str) -> str:
     """The diff an edit would make (refused like the edit itself), without making it."""
     _, target, shown = _locate(ctx, session, path)
-    current = _read_text(target, shown)
+    current = _read_text(target, shown, strict=True)
     return unified_diff(shown, current, _replace_once(current, old, new, shown))
 
 
@@ -113,7 +127,7 @@ def edit_file(
 ) -> WriteOutcome:
     """Replace the one occurrence of `old_text`; refuse when it is absent or not unique."""
     session, target, shown = _locate(ctx, session, path)
-    current = _read_text(target, shown)
+    current = _read_text(target, shown, strict=True)
     updated = _replace_once(current, old_text, new_text, shown)
     return _apply_write(ctx, session, target, shown, current, updated, "edit", actor, checkpoint)
 
@@ -148,8 +162,7 @@ def _apply_write(
 ) -> WriteOutcome:
     from branchwork.service.history import take_checkpoint
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(new, encoding="utf-8")
+    _write_atomically(target, shown, new)
     payload = FileWritten(
         path=shown,
         operation="edit" if operation == "edit" else "write",
@@ -162,6 +175,34 @@ def _apply_write(
     if checkpoint:
         saved = take_checkpoint(ctx, session, f"{operation} {shown}", automatic=True)
     return WriteOutcome(written=event.payload, checkpoint=saved)
+
+
+def _write_atomically(target: Path, shown: str, text: str) -> None:
+    """Replace the file in one step (a failure leaves it as it was), keeping its mode."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"the new content of {shown} is not valid text; nothing written"
+        ) from exc
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".bw")
+    except OSError as exc:
+        raise _cannot_write(shown, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _cannot_write(shown, exc) from exc
+
+
+def _cannot_write(shown: str, exc: OSError) -> InvalidPath:
+    return InvalidPath(f"cannot write {shown}: {exc.strerror or exc}; check the path")
 
 
 def unified_diff(path: str, old: str | None, new: str) -> str:
