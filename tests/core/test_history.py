@@ -147,12 +147,12 @@ def test_follow_sees_events_appended_later(ws: Workspace, repo: Path) -> None:
     assert [e.kind for e in followed][:2] == ["command_started", "command_finished"]
 
 
-def test_a_command_whose_process_died_is_recorded_as_interrupted(
+def test_a_command_whose_process_died_is_stopped_and_recorded_as_interrupted(
     ws: Workspace, repo: Path, tmp_path: Path
 ) -> None:
-    import os
-    import signal
     import time
+
+    from tests.sandbox.procs import is_running
 
     ws.add_project(repo)
     session = ws.new_session()
@@ -176,9 +176,15 @@ def test_a_command_whose_process_died_is_recorded_as_interrupted(
         time.sleep(0.05)
     proc.kill()
     proc.wait(10)
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    orphan = int(pid_file.read_text())
+    assert is_running(orphan)
     assert ws.session_state(session).open_commands
     ws.run(session, "true")
+    for _ in range(50):
+        if not is_running(orphan):
+            break
+        time.sleep(0.05)
+    assert not is_running(orphan)
     [interrupted] = ws.events(session, kinds=["interrupted"])
     assert "did not finish" in interrupted.payload.model_dump()["reason"]
     assert ws.session_state(session).open_commands == ()

@@ -200,3 +200,33 @@ def test_sessions_created_by_parallel_processes_get_distinct_branches_and_ports(
     assert len({s["branch"] for s in created}) == 4
     for s in created:
         assert git(Path(s["worktree"]), "rev-parse", "--abbrev-ref", "HEAD").strip() == s["branch"]
+
+
+def test_archive_is_refused_while_a_command_runs_in_another_process(
+    ws: Workspace, repo: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import time
+
+    import pytest
+
+    from branchwork import Conflict
+    from tests.conftest import BIN
+
+    ws.add_project(repo)
+    session = ws.new_session()
+    proc = subprocess.Popen(
+        [str(BIN / "branchwork"), "run", "--session", session.id, "--", "sleep 30"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            if ws.events(session, kinds=["command_started"]):
+                break
+            time.sleep(0.05)
+        with pytest.raises(Conflict, match="still running"):
+            ws.archive_session(session)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -117,10 +117,14 @@ def switch_cmd(
 
 
 @session_app.command("archive")
-def archive_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
+def archive_cmd(
+    session: SessionArg = None,
+    force: Annotated[bool, typer.Option(help="Even while a command seems to run.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Remove the worktree; the branch and the history are kept."""
     with workspace() as ws:
-        target = ws.archive_session(session)
+        target = ws.archive_session(session, force=force)
     if as_json:
         render.print_json(render.session_json(target))
     else:

@@ -119,6 +119,7 @@ class Runner(Protocol):
         redactor: Redactor,
         on_output: OutputCallback | None = None,
         cancel: threading.Event | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> CommandResult: ...
 
 
@@ -139,8 +140,10 @@ class ExecTemplate:
         redactor: Redactor,
         on_output: OutputCallback | None = None,
         cancel: threading.Event | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> CommandResult:
-        """Run `spec` to its end; `on_output` gets redacted text as it arrives (caller's thread)."""
+        """Run `spec` to its end; `on_output` gets redacted text as it arrives (caller's thread);
+        `on_start` gets the process group id once the command runs."""
         started = time.monotonic()
         output_path, file = self._open_output_file()
         try:
@@ -148,6 +151,8 @@ class ExecTemplate:
                 proc, problem = self._launch(spec)
                 if proc is None:
                     return _error_result(redactor.redact(problem), output_path, started)
+                if on_start is not None:
+                    on_start(proc.pid)  # its own session: the pid is the group id
                 capture = HeadTail(spec.output_cap)
                 sink = OutputSink(redactor.stream(), file, capture, on_output)
                 status = _supervise(Child(proc, sink), started + spec.timeout_s, cancel)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import socket
 import threading
 import time
@@ -113,7 +115,17 @@ def run_command(
     ctx.record(session, _started(spec, command, command_id, purpose), actor)
     recorder = _OutputRecorder(ctx, session, command_id, ctx.settings.output_cap // 2, on_output)
     runner = make_runner(ctx.settings.sandbox, hide=[ctx.home])
-    result = runner.run(spec, redactor=ctx.redactor(project.id), on_output=recorder, cancel=cancel)
+    pidfile = _pidfile(ctx, command_id)
+    try:
+        result = runner.run(
+            spec,
+            redactor=ctx.redactor(project.id),
+            on_output=recorder,
+            cancel=cancel,
+            on_start=lambda pgid: _write_pidfile(pidfile, pgid),
+        )
+    finally:
+        pidfile.unlink(missing_ok=True)
     recorder.flush()
     finished = _finish(ctx, session, command_id, result)
     saved = None
@@ -162,20 +174,51 @@ def _started(
     )
 
 
-def close_dead_commands(ctx: ServiceContext, session: Session) -> list[str]:
-    """Record as interrupted the commands whose Branchwork process died before they finished
-    (a crash, a kill -9); commands still running elsewhere are left alone."""
+def _open_commands(ctx: ServiceContext, session: Session) -> list[CommandStarted]:
     kinds = ["command_started", "command_finished", "interrupted"]
     events = ctx.store.events(session.id, kinds=kinds)
     open_ids = set(replay(events).open_commands)
+    return [
+        e.payload
+        for e in events
+        if isinstance(e.payload, CommandStarted) and e.payload.command_id in open_ids
+    ]
+
+
+def running_commands(ctx: ServiceContext, session: Session) -> list[str]:
+    """The command lines still running in the session (their Branchwork process is alive)."""
+    return [p.command for p in _open_commands(ctx, session) if not _runner_is_dead(p)]
+
+
+def close_dead_commands(ctx: ServiceContext, session: Session) -> list[str]:
+    """Record as interrupted the commands whose Branchwork process died before they finished
+    (a crash, a kill -9); commands still running elsewhere are left alone."""
     closed = []
-    for event in events:
-        p = event.payload
-        if isinstance(p, CommandStarted) and p.command_id in open_ids and _runner_is_dead(p):
+    for p in _open_commands(ctx, session):
+        if _runner_is_dead(p):
+            _kill_orphan(ctx, p.command_id)
             reason = f"`{p.command}` did not finish: the process running it stopped"
             ctx.record(session, Interrupted(reason=reason, call_id=p.command_id))
             closed.append(p.command_id)
     return closed
+
+
+def _pidfile(ctx: ServiceContext, command_id: str) -> Path:
+    return ctx.home / "running" / command_id
+
+
+def _write_pidfile(path: Path, pgid: int) -> None:
+    """Where a command's process group is noted while it runs, so that a later process can
+    stop what a crashed Branchwork left running."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(pgid))
+
+
+def _kill_orphan(ctx: ServiceContext, command_id: str) -> None:
+    pidfile = _pidfile(ctx, command_id)
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
 
 
 def _runner_is_dead(started: CommandStarted) -> bool:

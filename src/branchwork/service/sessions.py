@@ -158,13 +158,34 @@ def switch_session(ctx: ServiceContext, session: Session) -> Session:
     return session
 
 
-def archive_session(ctx: ServiceContext, session: Session) -> Session:
-    """Checkpoint pending changes, remove the worktree; branch and history stay."""
+def archive_session(ctx: ServiceContext, session: Session, *, force: bool = False) -> Session:
+    """Checkpoint pending changes, remove the worktree; branch and history stay. Refused while
+    a turn or a command runs in the session, unless `force`."""
     require_active(session)
+    if not force:
+        _refuse_if_busy(ctx, session)
     project = get_project(ctx, session.project_id)
     head = drop_worktree(ctx, project, session)
     ctx.store.set_status(session.id, "archived", Archived(head=head, worktree=session.worktree))
     return ctx.store.get_session(session.id)
+
+
+def _refuse_if_busy(ctx: ServiceContext, session: Session) -> None:
+    """A session is not archived under a running turn or command."""
+    from branchwork.service.commands import running_commands
+
+    lease = ctx.store.get_lease(session.id)
+    if lease is not None and lease["expires_at"] > utc_now():
+        raise Conflict(
+            f"a turn is running in session {session.short_id}; stop it with "
+            f"`branchwork cancel {session.short_id}` or wait for it, then archive"
+        )
+    running = running_commands(ctx, session)
+    if running:
+        raise Conflict(
+            f"`{running[0]}` is still running in session {session.short_id}; stop it (Ctrl-C "
+            "where it runs) or wait for it, then archive (or archive --force)"
+        )
 
 
 def drop_worktree(ctx: ServiceContext, project: Project, session: Session) -> str:
@@ -238,6 +259,7 @@ def _reapply_copies(ctx: ServiceContext, project: Project, session: Session) -> 
 
 def ensure_worktree(ctx: ServiceContext, session: Session) -> Session:
     """An active session whose worktree vanished (evicted, deleted) gets it back, losslessly."""
+    session = ctx.store.get_session(session.id)  # the caller's copy may predate an archive
     require_active(session)
     if Path(session.worktree).exists():
         return session

@@ -131,8 +131,8 @@ class Workspace:
         current = self._ctx.store.get_state(sessions.CURRENT_KEY)
         return self._ctx.store.get_session(current) if current else None
 
-    def archive_session(self, ref: SessionRef = None) -> Session:
-        return sessions.archive_session(self._ctx, self.session(ref))
+    def archive_session(self, ref: SessionRef = None, *, force: bool = False) -> Session:
+        return sessions.archive_session(self._ctx, self.session(ref), force=force)
 
     def restore_session(self, ref: SessionRef = None) -> Session:
         return sessions.restore_session(self._ctx, self.session(ref))
