@@ -13,15 +13,20 @@ from branchwork.domain.ids import short_id
 ActionMode = Literal["ask", "auto-edit", "autopilot"]
 SessionStatus = Literal["active", "archived"]
 
+# A guard-rail for autopilot, not a sandbox: a determined command can always be spelled another
+# way (use the bubblewrap runner to confine commands).
 DEFAULT_DANGEROUS_PATTERNS: tuple[str, ...] = (
-    r"\bgit\s+push\b",
-    r"\brm\s+-[a-zA-Z]*r[a-zA-Z]*f?\s+/(\s|$)",
-    r"\brm\s+-[a-zA-Z]*f[a-zA-Z]*r[a-zA-Z]*\s+/(\s|$)",
+    r"\bgit\b(?![^;&|\n]*\sstash\s)[^;&|\n]*\spush\b",
+    r"\bgit\b[^;&|\n]*\sreset\s+--hard\b",
+    r"\bgit\b[^;&|\n]*\sclean\s+-[a-zA-Z]*f",
+    r"\bgit\b[^;&|\n]*\s(filter-branch|filter-repo|update-ref)\b",
+    r"\bpush\s+(--force|-f|origin|upstream)\b",
+    r"\brm\s+(-[a-zA-Z]+\s+)*(/|~|\$HOME)(\s|/?\*?$|/\s)",
     r"\bsudo\b",
-    r"\bcurl\b[^|]*\|\s*(ba)?sh\b",
+    r"\b(curl|wget)\b[^|]*\|\s*(ba|z)?sh\b",
     r"\bmkfs\b",
-    r"\bdd\s+.*\bof=/dev/",
-    r"\bgit\s+reset\s+--hard\b",
+    r"\bdd\b[^;&|]*\bof=/dev/",
+    r"\bchmod\s+(-[a-zA-Z]+\s+)*[0-7]*777\s+/",
 )
 
 
