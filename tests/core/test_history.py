@@ -199,3 +199,18 @@ def test_checkpoints_ignore_the_repositorys_hooks(ws: Workspace, repo: Path) -> 
     saved = ws.write_file(session, "x.txt", "x\n").checkpoint
     assert saved is not None
     assert git(Path(session.worktree), "log", "-1", "--format=%s").strip() == "write x.txt"
+
+
+def test_a_revert_that_changes_nothing_does_not_shift_checkpoint_numbers(
+    ws: Workspace, repo: Path
+) -> None:
+    ws.add_project(repo)
+    session = ws.new_session()
+    first = ws.write_file(session, "a.txt", "1\n").checkpoint
+    ws.write_file(session, "a.txt", "2\n")
+    assert first is not None
+    ws.revert(session, to=first.commit)
+    ws.revert(session, to=first.commit)
+    commits = [c.commit for c in ws.checkpoints(session)]
+    assert len(commits) == 3 and len(set(commits)) == 3
+    assert "-2\n+1\n" in ws.diff(session, against="-1")

@@ -139,3 +139,17 @@ def test_copy_patterns_must_stay_inside_the_repository(
     ws.add_project(repo)
     with pytest.raises(InvalidInput, match="relative glob"):
         ws.configure_project(copy_files=[pattern])
+
+
+def test_detached_head_and_bare_repositories_get_the_right_explanation(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "detached", {"a.txt": "a"}, branch="feature")
+    git(repo, "checkout", "-q", "--detach")
+    git(repo, "branch", "-q", "-D", "feature")
+    with pytest.raises(NotAGitRepository, match="detached HEAD"):
+        ws.add_project(repo)
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(make_repo(tmp_path / "src", {"a": "a"})), str(bare))
+    with pytest.raises(NotAGitRepository, match="bare repository"):
+        ws.add_project(bare)

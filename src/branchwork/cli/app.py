@@ -105,8 +105,8 @@ def cancel_cmd(
 def read_cmd(
     path: str,
     session: SessionOpt = None,
-    start: Annotated[int | None, typer.Option(help="First line (1-based).")] = None,
-    end: Annotated[int | None, typer.Option(help="Last line (inclusive).")] = None,
+    start: Annotated[int | None, typer.Option(min=1, help="First line (1-based).")] = None,
+    end: Annotated[int | None, typer.Option(min=1, help="Last line (inclusive).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a file of the session's worktree."""

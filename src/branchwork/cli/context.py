@@ -66,7 +66,7 @@ def search_cmd(
         str | None, typer.Option("--path", help="Only paths matching this glob.")
     ] = None,
     language: Annotated[str | None, typer.Option("--lang", help="Only this language.")] = None,
-    limit: Annotated[int, typer.Option(help="Most results.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="Most results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Search code and context documents: the current session's files by default, else the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ulid import ULID
 
@@ -20,6 +21,7 @@ def short_id(full_id: str) -> str:
 
 
 def slugify(text: str, *, max_length: int = 40) -> str:
-    """A branch-safe slug: lowercase ASCII letters, digits and dashes."""
-    slug = _SLUG_STRIP.sub("-", text.lower()).strip("-")
+    """A branch-safe slug: lowercase ASCII letters, digits and dashes (accents dropped)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _SLUG_STRIP.sub("-", ascii_text.lower()).strip("-")
     return slug[:max_length].rstrip("-") or "session"

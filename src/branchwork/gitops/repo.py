@@ -36,6 +36,11 @@ def inspect_repo(path: Path) -> RepoInfo:
 
 def _toplevel(path: Path) -> Path:
     try:
+        if run_git(["rev-parse", "--is-bare-repository"], path).strip() == "true":
+            raise NotAGitRepository(
+                f"{path} is a bare repository (no working files); clone it "
+                f"(`git clone {path} DIR`) and add the clone, or add its URL"
+            )
         out = run_git(["rev-parse", "--show-toplevel"], path)
     except GitError as exc:
         raise _explain_repo_error(path, exc) from exc
@@ -66,6 +71,11 @@ def detect_main_branch(root: Path) -> str:
     current = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], root, check=False).strip()
     if current and branch_exists(root, current):
         return current
+    if not current and run_git(["rev-parse", "--verify", "--quiet", "HEAD"], root, check=False):
+        raise NotAGitRepository(
+            f"{root} has a detached HEAD and no main, master, trunk or develop branch; check out "
+            "your main branch (`git switch NAME`) and retry"
+        )
     raise NotAGitRepository(
         f"{root} has no commits yet; make a first commit (`git commit --allow-empty -m init`) "
         "and retry"

@@ -36,6 +36,8 @@ def git_blob_sha(data: bytes) -> str:
 
 def add_document(store: Store, project_id: str, path: Path) -> Document:
     source = path.expanduser().resolve()
+    if source.is_dir():
+        raise InvalidInput(f"{path} is a directory; add its documents one file at a time")
     if not source.is_file():
         raise NotFound(f"document {path} does not exist; check the path and add it again")
     text, kind, title = _read(source)

@@ -107,7 +107,7 @@ class Matcher:
         except re.error as exc:
             raise InvalidInput(
                 f"invalid regular expression {query!r}: {exc}; fix the pattern, or search "
-                "with regex=False for the literal text"
+                "for the literal text (without --regex)"
             ) from exc
         self.literal = None if regex else (query if case_sensitive else query.lower())
         self.fold = not case_sensitive

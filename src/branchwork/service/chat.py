@@ -116,7 +116,8 @@ def _acquire(ctx: ServiceContext, session: Session, holder: str) -> None:
     if current is not None:
         raise TurnInProgress(
             f"session {session.short_id} is busy with another turn (process {current['pid']} on "
-            f"{current['host']}); wait for it to finish, or cancel it there (Ctrl-C)"
+            f"{current['host']}); wait for it, or stop it with `branchwork cancel "
+            f"{session.short_id}`"
         )
 
 

@@ -68,6 +68,10 @@ def read_file(
     actor: Actor = "user",
 ) -> str:
     """The file's text (or lines `start_line`..`end_line`, 1-based, inclusive)."""
+    if (start_line is not None and start_line < 1) or (end_line is not None and end_line < 1):
+        raise InvalidInput("line numbers start at 1; give --start/--end of 1 or more")
+    if start_line is not None and end_line is not None and end_line < start_line:
+        raise InvalidInput(f"the range {start_line}-{end_line} is empty; give end ≥ start")
     session, target, shown = _locate(ctx, session, path)
     text = _read_text(target, shown)
     if start_line is not None or end_line is not None:

@@ -54,7 +54,17 @@ def list_checkpoints(ctx: ServiceContext, session: Session) -> list[CheckpointIn
             found.append(
                 CheckpointInfo(commit=p.commit, message=message, files=p.files, seq=event.seq)
             )
-    return found
+    return _without_repeats(found)
+
+
+def _without_repeats(found: list[CheckpointInfo]) -> list[CheckpointInfo]:
+    """A revert that changed nothing names the commit it stood on: listed once, so `-N`
+    counts real states."""
+    kept: list[CheckpointInfo] = []
+    for info in found:
+        if not kept or kept[-1].commit != info.commit:
+            kept.append(info)
+    return kept
 
 
 def resolve_checkpoint(ctx: ServiceContext, session: Session, ref: str) -> str:
