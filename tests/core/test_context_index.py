@@ -100,6 +100,8 @@ def test_index_search_symbols_and_context_from_the_cli(
     hits = json.loads(run("search", "sum_prices", "--json"))
     assert {h["path"] for h in hits} == {"shop/cart.py", "shop/prices.py"}
     assert json.loads(run("search", "sum_pr[a-z]+", "--regex", "--path", "shop/p*", "--json"))
+    on_main = json.loads(run("symbols", "sum_prices", "--json"))
+    assert [(d["path"], d["line"]) for d in on_main] == [("shop/prices.py", 1)]
     run("session", "new")
     symbols = json.loads(run("symbols", "total", "--json"))
     assert symbols[0]["kind"] == "method" and symbols[0]["container"] == "Cart"

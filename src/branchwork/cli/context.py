@@ -100,14 +100,17 @@ def _scope(ws: Workspace, session: str | None, project: str | None) -> dict[str,
 def symbols_cmd(
     name: str,
     session: SessionOpt = None,
+    project: ProjectOpt = None,
     references: Annotated[
         bool, typer.Option("--references", "-r", help="Find uses, not definitions.")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Go to definition (or find references by name) in the session's files."""
+    """Go to definition (or find references by name): the current session's files by default,
+    else the main branch of the current directory's project."""
     with workspace() as ws:
-        found = (ws.references if references else ws.definitions)(name, session=session)
+        lookup = ws.references if references else ws.definitions
+        found = lookup(name, **_scope(ws, session, project))
     if as_json:
         render.print_json(found)
         return

@@ -147,6 +147,17 @@ def find_references(
     return [r.model_dump(mode="json") for r in found]
 
 
+def main_definitions(ctx: ServiceContext, project: Project, name: str) -> list[dict[str, Any]]:
+    tree = project_view(ctx, project).tree
+    return [s.model_dump(mode="json") for s in code_index(ctx).definitions(name, tree)]
+
+
+def main_references(ctx: ServiceContext, project: Project, name: str) -> list[dict[str, Any]]:
+    tree = project_view(ctx, project).tree
+    found = code_index(ctx).references(name, tree, project_id=project.id)
+    return [r.model_dump(mode="json") for r in found]
+
+
 def repo_map(ctx: ServiceContext, session: Session, tokens: int = REPO_MAP_TOKENS) -> str:
     report = session_view(ctx, session)
     return code_index(ctx).repo_map(report.tree, token_budget=tokens)

@@ -292,10 +292,21 @@ class Workspace:
             limit=limit,
         )
 
-    def definitions(self, name: str, *, session: SessionRef = None) -> list[dict[str, Any]]:
+    def definitions(
+        self, name: str, *, session: SessionRef = None, project: ProjectRef = None
+    ) -> list[dict[str, Any]]:
+        """Where `name` is defined: in a session (recorded as a context reference), or on the
+        main branch of `project` when only a project is given."""
+        if project is not None and session is None:
+            return search.main_definitions(self._ctx, self.project(project), name)
         return search.find_definitions(self._ctx, self.session(session), name)
 
-    def references(self, name: str, *, session: SessionRef = None) -> list[dict[str, Any]]:
+    def references(
+        self, name: str, *, session: SessionRef = None, project: ProjectRef = None
+    ) -> list[dict[str, Any]]:
+        """Uses of `name` by name, in a session or on the main branch of `project`."""
+        if project is not None and session is None:
+            return search.main_references(self._ctx, self.project(project), name)
         return search.find_references(self._ctx, self.session(session), name)
 
     def add_document(self, path: str | Path, *, project: ProjectRef = None) -> Document:
