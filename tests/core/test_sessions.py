@@ -230,3 +230,12 @@ def test_archive_is_refused_while_a_command_runs_in_another_process(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_inside_a_sessions_worktree_that_session_is_the_default(ws: Workspace, repo: Path) -> None:
+    ws.add_project(repo)
+    a = ws.new_session(title="a")
+    b = ws.new_session(title="b")
+    ws.switch_session(b)
+    assert ws.session(cwd=Path(a.worktree) / "sub").id == a.id
+    assert ws.session(cwd=repo).id == b.id

@@ -133,9 +133,13 @@ def find_session(ctx: ServiceContext, key: str) -> Session:
 
 
 def resolve_session(ctx: ServiceContext, key: str | None, cwd: Path) -> Session:
-    """The named session, else the current one, else the newest of the cwd's project."""
+    """The named session; else the one whose worktree holds `cwd` (you are in it); else the
+    current one; else the newest of the cwd's project."""
     if key:
         return find_session(ctx, key)
+    inside = session_at(ctx, cwd)
+    if inside is not None:
+        return inside
     current = ctx.store.get_state(CURRENT_KEY)
     if current:
         try:
@@ -151,6 +155,15 @@ def resolve_session(ctx: ServiceContext, key: str | None, cwd: Path) -> Session:
         "no session given and none current; run `branchwork session new`, or pick one with "
         "`branchwork session switch ID`"
     )
+
+
+def session_at(ctx: ServiceContext, path: Path) -> Session | None:
+    """The session whose worktree contains `path`, if any."""
+    path = path.resolve()
+    for session in ctx.store.list_sessions(include_archived=True):
+        if path.is_relative_to(Path(session.worktree).resolve()):
+            return session
+    return None
 
 
 def switch_session(ctx: ServiceContext, session: Session) -> Session:
