@@ -9,6 +9,7 @@ project: adding the same path again replaces its content and keeps its id.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,6 +174,8 @@ def _read(path: Path) -> tuple[str, str, str]:
 def _read_pdf(path: Path) -> tuple[str, str, str]:
     from pypdf import PdfReader  # imported on first use: it costs every command 60 ms
     from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are ours to phrase
 
     try:
         reader = PdfReader(path)
