@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from branchwork.domain.errors import TurnInProgress
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import ActionMode, Project, Session
 from branchwork.providers import Model, resolve_model
+from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service.agent_port import ServiceSessionPort
 from branchwork.service.commands import close_dead_commands
 from branchwork.service.context import ServiceContext
@@ -110,7 +110,7 @@ def turn_lease(ctx: ServiceContext, session: Session, cancel: threading.Event) -
 
 def _acquire(ctx: ServiceContext, session: Session, holder: str) -> None:
     current = _try_acquire(ctx, session, holder)
-    if current is not None and _holder_is_dead(current):
+    if current is not None and process_is_gone(int(current["pid"]), current["host"]):
         ctx.store.release_lease(session.id, current["holder"])
         current = _try_acquire(ctx, session, holder)
     if current is not None:
@@ -123,20 +123,8 @@ def _acquire(ctx: ServiceContext, session: Session, holder: str) -> None:
 
 def _try_acquire(ctx: ServiceContext, session: Session, holder: str) -> dict[str, Any] | None:
     return ctx.store.acquire_lease(
-        session.id, holder, pid=os.getpid(), host=socket.gethostname(), ttl=LEASE_TTL
+        session.id, holder, pid=os.getpid(), host=this_host(), ttl=LEASE_TTL
     )
-
-
-def _holder_is_dead(lease: dict[str, Any]) -> bool:
-    if lease["host"] != socket.gethostname():
-        return False
-    try:
-        os.kill(int(lease["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _heartbeat(

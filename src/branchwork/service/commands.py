@@ -6,7 +6,6 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import replay
 from branchwork.sandbox import CommandResult, CommandSpec, make_runner
+from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service.context import MODEL_KEY_VARS, ServiceContext
 from branchwork.service.projects import command_env, get_project
 from branchwork.service.sessions import ensure_worktree
@@ -170,7 +170,7 @@ def _started(
         timeout_s=spec.timeout_s,
         purpose=purpose,
         pid=os.getpid(),
-        host=socket.gethostname(),
+        host=this_host(),
     )
 
 
@@ -222,8 +222,7 @@ def _kill_orphan(ctx: ServiceContext, command_id: str) -> None:
 
 
 def _runner_is_dead(started: CommandStarted) -> bool:
-    if started.pid is None or started.host != socket.gethostname():
-        return False
+    return process_is_gone(started.pid, started.host)
     if started.pid == os.getpid():
         return False
     try:
