@@ -24,6 +24,8 @@ SessionOpt = Annotated[
     str | None,
     typer.Option("--session", "-s", help="Session id, short id or branch (default: current)."),
 ]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model, provider:name.")]
+ModeOpt = Annotated[str | None, typer.Option(help="Action policy: ask | auto-edit | autopilot")]
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name (default: the current dir's).")
 ]

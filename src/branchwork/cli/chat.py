@@ -13,15 +13,13 @@ from rich.markup import escape
 
 from branchwork.agent import Answer, TurnHooks, TurnResult
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
+from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, parse_mode, workspace
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import ApprovalRequested, Event
 from branchwork.domain.models import ActionMode
 from branchwork.sandbox import RedactingStream, Redactor
 from branchwork.service import Workspace
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="provider:name")]
-ModeOpt = Annotated[str | None, typer.Option(help="ask | auto-edit | autopilot")]
 NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for this chat.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
 StepsOpt = Annotated[int | None, typer.Option(help="Most model calls in one turn.")]

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ProjectOpt, parse_mode, workspace
+from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, parse_mode, workspace
 
 session_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -26,12 +26,8 @@ def new_cmd(
         str | None, typer.Option("--from", help="Start from this ref instead of main.")
     ] = None,
     switch: Annotated[bool, typer.Option(help="Make it the current session.")] = True,
-    mode: Annotated[
-        str | None, typer.Option(help="Action policy: ask | auto-edit | autopilot")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model for this session, provider:name.")
-    ] = None,
+    mode: ModeOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a session: its own branch from main's tip and its own worktree."""
@@ -83,12 +79,8 @@ def show_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
 @session_app.command("config")
 def config_cmd(
     session: SessionArg = None,
-    mode: Annotated[
-        str | None, typer.Option(help="Action policy: ask | auto-edit | autopilot")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model for this session, provider:name.")
-    ] = None,
+    mode: ModeOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show or set the session's own mode and model (they override the project's)."""
