@@ -15,18 +15,15 @@ from branchwork.gitops.repo import (
 from branchwork.gitops.worktree import (
     CommitInfo,
     add_worktree,
-    changed_files,
     checkpoint,
     count_ignored,
     delete_branch,
     diff,
     head_commit,
-    is_ancestor,
     remove_worktree,
     restore_worktree,
     revert_to,
     snapshot_tree,
-    worktree_is_registered,
 )
 
 __all__ = [
@@ -36,7 +33,6 @@ __all__ = [
     "RepoInfo",
     "add_worktree",
     "branch_exists",
-    "changed_files",
     "checkpoint",
     "clone",
     "commit_exists",
@@ -46,7 +42,6 @@ __all__ = [
     "diff",
     "head_commit",
     "inspect_repo",
-    "is_ancestor",
     "is_url",
     "remove_worktree",
     "repo_lock",
@@ -56,5 +51,4 @@ __all__ = [
     "run_git",
     "run_git_bytes",
     "snapshot_tree",
-    "worktree_is_registered",
 ]

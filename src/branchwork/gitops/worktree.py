@@ -105,12 +105,6 @@ def diff(worktree: Path, against: str, *, exclude: Sequence[str] = (), stat: boo
     return run_git([*args, against, tree, "--"], worktree)
 
 
-def changed_files(worktree: Path, against: str, exclude: Sequence[str] = ()) -> list[str]:
-    tree = snapshot_tree(worktree, exclude)
-    out = run_git(["diff", "--name-only", "-z", against, tree, "--"], worktree)
-    return [f for f in out.split("\0") if f]
-
-
 def revert_to(
     worktree: Path, commit: str, message: str, exclude: Sequence[str] = ()
 ) -> CommitInfo | None:
@@ -124,23 +118,3 @@ def revert_to(
         ) from exc
     run_git(["read-tree", "-u", "--reset", commit], worktree)
     return checkpoint(worktree, message, exclude)
-
-
-def is_ancestor(worktree: Path, commit: str, of: str = "HEAD") -> bool:
-    return _exit_ok(["merge-base", "--is-ancestor", commit, of], worktree)
-
-
-def _exit_ok(args: list[str], cwd: Path) -> bool:
-    try:
-        run_git(args, cwd)
-    except GitError:
-        return False
-    return True
-
-
-def worktree_is_registered(root: Path, path: Path) -> bool:
-    out = run_git(["worktree", "list", "--porcelain"], root)
-    target = str(path.resolve())
-    return any(
-        line == f"worktree {target}" for line in out.splitlines() if line.startswith("worktree ")
-    )

@@ -88,20 +88,18 @@ class ServiceSessionPort:
         outcome = files.write_file(
             self._ctx, self._session, path, content, actor="agent", checkpoint=False
         )
-        self._sync()
         return outcome.written
 
     def edit_file(self, path: str, old: str, new: str) -> FileWritten:
         outcome = files.edit_file(
             self._ctx, self._session, path, old, new, actor="agent", checkpoint=False
         )
-        self._sync()
         return outcome.written
 
     def search(
         self, query: str, *, regex: bool, path_glob: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        hits = search.search_session(
+        return search.search_session(
             self._ctx,
             self._session,
             query,
@@ -110,13 +108,9 @@ class ServiceSessionPort:
             limit=limit,
             actor="agent",
         )
-        self._sync()
-        return hits
 
     def find_definition(self, name: str) -> list[dict[str, Any]]:
-        found = search.find_definitions(self._ctx, self._session, name, actor="agent")
-        self._sync()
-        return found
+        return search.find_definitions(self._ctx, self._session, name, actor="agent")
 
     def run_command(
         self,
@@ -136,7 +130,6 @@ class ServiceSessionPort:
             purpose="agent",
             checkpoint=False,
         )
-        self._sync()
         return outcome.finished
 
     def command_output(self, finished: CommandFinished) -> str:
@@ -146,12 +139,7 @@ class ServiceSessionPort:
         return history.session_diff(self._ctx, self._session, "base")
 
     def checkpoint(self, message: str) -> Checkpoint | None:
-        saved = history.take_checkpoint(self._ctx, self._session, message, automatic=True)
-        self._sync()
-        return saved
-
-    def _sync(self) -> None:
-        """Events the use-cases record themselves join the cached history on its next read."""
+        return history.take_checkpoint(self._ctx, self._session, message, automatic=True)
 
 
 def file_tree_summary(names: list[str], *, limit: int = 60) -> str:

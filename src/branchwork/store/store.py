@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from branchwork.domain.errors import NotFound, StoreError
@@ -264,10 +264,6 @@ class Store:
         with read_transaction(self.engine) as conn:
             row = conn.execute(select(leases).where(leases.c.session_id == session_id)).first()
         return dict(row._mapping) if row else None
-
-    def count_events(self) -> int:
-        with read_transaction(self.engine) as conn:
-            return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
 
 
 # Built once: executing a constant statement with parameters skips SQL compilation.
