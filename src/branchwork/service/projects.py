@@ -21,7 +21,7 @@ from branchwork.domain.errors import (
 )
 from branchwork.domain.events import utc_now
 from branchwork.domain.ids import new_id, slugify
-from branchwork.domain.models import Project, ProjectConfig
+from branchwork.domain.models import Project, ProjectConfig, Session
 from branchwork.service.context import ServiceContext
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -141,9 +141,16 @@ def project_for_path(ctx: ServiceContext, path: Path) -> Project | None:
     for project in ctx.store.list_projects():
         if path.is_relative_to(Path(project.path)):
             return project
+    session = session_at(ctx, path)
+    return get_project(ctx, session.project_id) if session else None
+
+
+def session_at(ctx: ServiceContext, path: Path) -> Session | None:
+    """The session whose worktree contains `path`, if any."""
+    path = path.resolve()
     for session in ctx.store.list_sessions(include_archived=True):
-        if path.is_relative_to(Path(session.worktree)):
-            return get_project(ctx, session.project_id)
+        if path.is_relative_to(Path(session.worktree).resolve()):
+            return session
     return None
 
 

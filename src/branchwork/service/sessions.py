@@ -12,7 +12,7 @@ from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import replay
 from branchwork.service.context import ServiceContext, require_active
-from branchwork.service.projects import get_project, project_for_path, repo_path
+from branchwork.service.projects import get_project, project_for_path, repo_path, session_at
 
 CURRENT_KEY = "current_session"
 
@@ -155,15 +155,6 @@ def resolve_session(ctx: ServiceContext, key: str | None, cwd: Path) -> Session:
         "no session given and none current; run `branchwork session new`, or pick one with "
         "`branchwork session switch ID`"
     )
-
-
-def session_at(ctx: ServiceContext, path: Path) -> Session | None:
-    """The session whose worktree contains `path`, if any."""
-    path = path.resolve()
-    for session in ctx.store.list_sessions(include_archived=True):
-        if path.is_relative_to(Path(session.worktree).resolve()):
-            return session
-    return None
 
 
 def switch_session(ctx: ServiceContext, session: Session) -> Session:
