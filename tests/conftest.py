@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from branchwork import Workspace
+from branchwork.store import Store
 
 RepoFactory = Callable[..., Path]
 BIN = Path(sys.executable).parent
@@ -95,3 +96,12 @@ def bw(
     if check and proc.returncode != 0:
         raise AssertionError(f"branchwork {args} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def store(ws: Workspace) -> Iterator[Store]:
+    """The store of `ws`'s data directory, opened separately (for what the facade does not
+    show: leases, raw appends)."""
+    opened = Store.open(ws.settings.resolved_database_url)
+    yield opened
+    opened.close()

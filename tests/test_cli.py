@@ -65,7 +65,8 @@ def test_errors_are_one_line_with_a_remedy_and_exit_code(tmp_path: Path) -> None
     assert proc.stderr.startswith("error: ") and "git init" in proc.stderr
     assert "Traceback" not in proc.stderr
     proc = bw("session", "show", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "session new" in proc.stderr
+    assert proc.returncode == 2 and "belongs to no project" in proc.stderr
+    assert "project add" in proc.stderr
 
 
 def test_write_reads_stdin_and_read_prints_the_file(repo: Path) -> None:

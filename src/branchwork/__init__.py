@@ -1,76 +1,176 @@
 """Branchwork: persistent, branch-scoped sessions for AI coding agents on real git projects.
 
-The public API is this module: `Workspace` (every use-case), the domain models, the event
-types and the error tree. Everything else is private to the package.
+The public API is this module: `Workspace` (every use-case), what its methods take and return,
+the domain models, the event types and the error tree. Everything else is private to the
+package.
+
+Names are loaded on first use (PEP 562), so that `import branchwork` (and every CLI command)
+pays only for what it touches: reading a session list does not load the agent or the index.
 """
 
-from branchwork.domain.errors import (
-    AlreadyExists,
-    ApprovalRequired,
-    BranchworkError,
-    Cancelled,
-    Conflict,
-    ControlSignal,
-    GitError,
-    InfrastructureError,
-    InvalidInput,
-    InvalidPath,
-    NotAGitRepository,
-    NotFound,
-    PolicyRefused,
-    ProviderError,
-    SandboxError,
-    StoreError,
-    TurnInProgress,
-    UserError,
-)
-from branchwork.domain.events import (
-    EVENT_KINDS,
-    SCHEMA_VERSION,
-    Event,
-    Payload,
-    parse_event,
-)
-from branchwork.domain.models import ActionMode, CheckpointInfo, Project, ProjectConfig, Session
-from branchwork.domain.replay import SessionState, replay
-from branchwork.service import Workspace
-from branchwork.settings import Settings, load_settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EVENT_KINDS",
-    "SCHEMA_VERSION",
-    "ActionMode",
-    "AlreadyExists",
-    "ApprovalRequired",
-    "BranchworkError",
-    "Cancelled",
-    "CheckpointInfo",
-    "Conflict",
-    "ControlSignal",
-    "Event",
-    "GitError",
-    "InfrastructureError",
-    "InvalidInput",
-    "InvalidPath",
-    "NotAGitRepository",
-    "NotFound",
-    "Payload",
-    "PolicyRefused",
-    "Project",
-    "ProjectConfig",
-    "ProviderError",
-    "SandboxError",
-    "Session",
-    "SessionState",
-    "Settings",
-    "StoreError",
-    "TurnInProgress",
-    "UserError",
-    "Workspace",
-    "__version__",
-    "load_settings",
-    "parse_event",
-    "replay",
-]
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "branchwork.domain.errors": (
+        "AlreadyExists",
+        "ApprovalRequired",
+        "BranchworkError",
+        "Cancelled",
+        "Conflict",
+        "ControlSignal",
+        "GitError",
+        "InfrastructureError",
+        "InvalidInput",
+        "InvalidPath",
+        "NotAGitRepository",
+        "NotFound",
+        "PolicyRefused",
+        "ProviderError",
+        "SandboxError",
+        "StoreError",
+        "TurnInProgress",
+        "UserError",
+    ),
+    "branchwork.domain.events": (
+        "EVENT_KINDS",
+        "SCHEMA_VERSION",
+        "Checkpoint",
+        "CommandFinished",
+        "Event",
+        "FileWritten",
+        "Payload",
+        "Reverted",
+        "parse_event",
+    ),
+    "branchwork.domain.messages": ("Usage",),
+    "branchwork.domain.models": (
+        "ActionMode",
+        "CheckpointInfo",
+        "Project",
+        "ProjectConfig",
+        "Session",
+        "SessionStatus",
+    ),
+    "branchwork.domain.replay": ("SessionState", "TodoItem", "replay"),
+    "branchwork.settings": ("Settings", "load_settings"),
+    "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef"),
+    "branchwork.service.commands": ("CommandOutcome",),
+    "branchwork.service.files": ("WriteOutcome",),
+    "branchwork.service.projects": ("EnvEntry",),
+    "branchwork.service.results": ("SessionDetails", "SessionListing"),
+    "branchwork.agent.approvals": ("Answer", "Approver"),
+    "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
+    "branchwork.providers.base": ("Model",),
+    "branchwork.index._models": ("Document", "IndexReport", "Reference", "SearchHit", "Symbol"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted([*_MODULE_OF, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'branchwork' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
+    from branchwork.agent.approvals import (
+        Answer as Answer,
+        Approver as Approver,
+    )
+    from branchwork.agent.turn import (
+        TurnHooks as TurnHooks,
+        TurnResult as TurnResult,
+    )
+    from branchwork.domain.errors import (
+        AlreadyExists as AlreadyExists,
+        ApprovalRequired as ApprovalRequired,
+        BranchworkError as BranchworkError,
+        Cancelled as Cancelled,
+        Conflict as Conflict,
+        ControlSignal as ControlSignal,
+        GitError as GitError,
+        InfrastructureError as InfrastructureError,
+        InvalidInput as InvalidInput,
+        InvalidPath as InvalidPath,
+        NotAGitRepository as NotAGitRepository,
+        NotFound as NotFound,
+        PolicyRefused as PolicyRefused,
+        ProviderError as ProviderError,
+        SandboxError as SandboxError,
+        StoreError as StoreError,
+        TurnInProgress as TurnInProgress,
+        UserError as UserError,
+    )
+    from branchwork.domain.events import (
+        EVENT_KINDS as EVENT_KINDS,
+        SCHEMA_VERSION as SCHEMA_VERSION,
+        Checkpoint as Checkpoint,
+        CommandFinished as CommandFinished,
+        Event as Event,
+        FileWritten as FileWritten,
+        Payload as Payload,
+        Reverted as Reverted,
+        parse_event as parse_event,
+    )
+    from branchwork.domain.messages import (
+        Usage as Usage,
+    )
+    from branchwork.domain.models import (
+        ActionMode as ActionMode,
+        CheckpointInfo as CheckpointInfo,
+        Project as Project,
+        ProjectConfig as ProjectConfig,
+        Session as Session,
+        SessionStatus as SessionStatus,
+    )
+    from branchwork.domain.replay import (
+        SessionState as SessionState,
+        TodoItem as TodoItem,
+        replay as replay,
+    )
+    from branchwork.index._models import (
+        Document as Document,
+        IndexReport as IndexReport,
+        Reference as Reference,
+        SearchHit as SearchHit,
+        Symbol as Symbol,
+    )
+    from branchwork.providers.base import (
+        Model as Model,
+    )
+    from branchwork.service.commands import (
+        CommandOutcome as CommandOutcome,
+    )
+    from branchwork.service.files import (
+        WriteOutcome as WriteOutcome,
+    )
+    from branchwork.service.projects import (
+        EnvEntry as EnvEntry,
+    )
+    from branchwork.service.results import (
+        SessionDetails as SessionDetails,
+        SessionListing as SessionListing,
+    )
+    from branchwork.service.workspace import (
+        ProjectRef as ProjectRef,
+        SessionRef as SessionRef,
+        Workspace as Workspace,
+    )
+    from branchwork.settings import (
+        Settings as Settings,
+        load_settings as load_settings,
+    )

@@ -2,23 +2,24 @@
 
 Sources, highest priority first: keyword arguments, `BRANCHWORK_*` environment variables, the
 TOML file (`BRANCHWORK_CONFIG`, else `<home>/branchwork.toml`), the defaults below.
+
+Decision: the sources are merged here (a dozen lines) instead of with pydantic-settings, whose
+import alone costs ~140 ms, more than a whole `branchwork session list` may take. pydantic
+still validates and converts every value (environment strings in lax mode).
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from branchwork.domain.errors import InvalidInput
+
+ENV_PREFIX = "BRANCHWORK_"
 
 
 def default_home() -> Path:
@@ -37,10 +38,10 @@ def config_file_path() -> Path:
     return Path(raw).expanduser() if raw else _home_from_env() / "branchwork.toml"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Where Branchwork keeps its data and how it runs commands."""
 
-    model_config = SettingsConfigDict(env_prefix="BRANCHWORK_", extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     home: Path = Field(default_factory=default_home, description="Data directory.")
     database_url: str | None = Field(
@@ -75,18 +76,6 @@ class Settings(BaseSettings):
             raise ValueError("must be a git ref fragment such as 'bw/'")
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
-        return (init_settings, env_settings, toml)
-
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'branchwork.db'}"
@@ -100,24 +89,44 @@ class Settings(BaseSettings):
 
 
 def _mask_url_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as given
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
         return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _from_environment() -> dict[str, str]:
+    known = Settings.model_fields
+    values = {}
+    for key, value in os.environ.items():
+        name = key[len(ENV_PREFIX) :].lower()
+        if key.startswith(ENV_PREFIX) and name in known:
+            values[name] = value
+    return values
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or remove it") from exc
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Load and validate the settings; a bad value raises InvalidInput naming the variable."""
+    path = config_file_path()
+    merged = {**_from_file(path), **_from_environment(), **overrides}
     try:
-        return Settings(**overrides)
+        return Settings.model_validate(merged)
     except ValidationError as exc:
         problems = "; ".join(
             f"BRANCHWORK_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             for err in exc.errors()
         )
         raise InvalidInput(
-            f"invalid configuration: {problems}. Fix the environment variable or "
-            f"{config_file_path()} and retry"
+            f"invalid configuration: {problems}. Fix the environment variable or {path} and retry"
         ) from exc

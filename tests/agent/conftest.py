@@ -11,5 +11,5 @@ from branchwork import Session, Workspace
 
 @pytest.fixture
 def session(ws: Workspace, repo: Path) -> Session:
-    ws.add_project(repo)
-    return ws.new_session(title="agent")
+    project = ws.add_project(repo)
+    return ws.new_session(project, title="agent")

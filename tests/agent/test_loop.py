@@ -13,6 +13,7 @@ from branchwork.agent import Answer, FixedApprover, TurnHooks
 from branchwork.domain.events import ApprovalRequested, CommandFinished, ToolResult
 from branchwork.domain.messages import ModelRequest, ToolResultTurn, UserTurn
 from branchwork.providers import ScriptedModel, ScriptedReply
+from branchwork.store import Store
 from tests.sandbox.procs import is_running
 
 call = ScriptedReply.call
@@ -121,7 +122,7 @@ def test_cancel_while_the_model_is_answering(ws: Workspace, session: Session) ->
     assert result.status == "cancelled"
 
 
-def test_second_concurrent_turn_is_refused(ws: Workspace, session: Session) -> None:
+def test_second_concurrent_turn_is_refused(store: Store, ws: Workspace, session: Session) -> None:
     slow = ScriptedModel([ScriptedReply(text="done", delay_s=30)])
     cancel = threading.Event()
     worker = threading.Thread(
@@ -129,7 +130,7 @@ def test_second_concurrent_turn_is_refused(ws: Workspace, session: Session) -> N
     )
     worker.start()
     for _ in range(100):
-        if ws.context.store.get_lease(session.id):
+        if store.get_lease(session.id):
             break
         time.sleep(0.05)
     with pytest.raises(TurnInProgress, match="busy with another turn"):

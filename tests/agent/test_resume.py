@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 from branchwork import Session, Workspace
-from branchwork.domain.events import ToolCall, TurnFinished, TurnStarted
+from branchwork.domain.events import ToolCall, TurnFinished, TurnStarted, UserMessage
 from branchwork.domain.messages import AssistantTurn, ToolResultTurn, UserTurn
 from branchwork.providers import ScriptedModel, ScriptedReply
+from branchwork.store import Store
 
 BIN = Path(sys.executable).parent
 
@@ -70,7 +71,7 @@ def test_a_fresh_process_continues_the_conversation(
 
 
 def test_a_crash_between_steps_shows_as_interrupted_and_the_next_turn_works(
-    ws: Workspace, session: Session, tmp_path: Path
+    store: Store, ws: Workspace, session: Session, tmp_path: Path
 ) -> None:
     script = _script(
         tmp_path,
@@ -89,7 +90,7 @@ def test_a_crash_between_steps_shows_as_interrupted_and_the_next_turn_works(
     time.sleep(0.3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
-    assert ws.context.store.get_lease(session.id) is not None
+    assert store.get_lease(session.id) is not None
     result = ws.send_message(session, "carry on", model=ScriptedModel(["resumed"]))
     assert result.status == "completed"
     finished = [e.payload for e in ws.events(session, kinds=["turn_finished"])]
@@ -99,26 +100,23 @@ def test_a_crash_between_steps_shows_as_interrupted_and_the_next_turn_works(
     ]
     assert ws.events(session, kinds=["interrupted"])
     assert (Path(session.worktree) / "half.txt").read_text() == "1"
-    assert ws.context.store.get_lease(session.id) is None
+    assert store.get_lease(session.id) is None
 
 
 def test_a_tool_call_left_open_by_a_crash_gets_an_interrupted_result(
-    ws: Workspace, session: Session
+    store: Store, ws: Workspace, session: Session
 ) -> None:
-    store = ws.context.store
-    store.append(session.id, TurnStarted(turn_id="T0", model="scripted", mode="autopilot"))
-    store.append(
-        session.id,
-        ToolCall(
-            call_id="c0", name="run_command", arguments={"command": "sleep 100"}, turn_id="T0"
-        ),
-        "agent",
+    started = TurnStarted(turn_id="T0", model="scripted", mode="autopilot")
+    call = ToolCall(
+        call_id="c0", name="run_command", arguments={"command": "sleep 100"}, turn_id="T0"
     )
+    asked = UserMessage(text="run it", turn_id="T0")
+    store.append(session.id, [(started, "system"), (asked, "user"), (call, "agent")])
     model = ScriptedModel(["ok"])
     ws.send_message(session, "next", model=model)
     results = ws.events(session, kinds=["tool_result"])
     assert results[0].payload.model_dump()["output"].startswith("interrupted")
-    call_and_result = model.requests[0].messages[:2]
+    call_and_result = model.requests[0].messages[1:3]
     assert isinstance(call_and_result[1], ToolResultTurn) and call_and_result[1].is_error
 
 
@@ -167,7 +165,7 @@ def _wait_for(condition: object, timeout: float = 30) -> None:
 
 
 def test_a_turn_running_in_another_process_refuses_a_second_one(
-    ws: Workspace, session: Session, tmp_path: Path
+    store: Store, ws: Workspace, session: Session, tmp_path: Path
 ) -> None:
     import pytest
 
@@ -175,7 +173,7 @@ def test_a_turn_running_in_another_process_refuses_a_second_one(
 
     script = _script(tmp_path, "slow", [{"text": "slow", "delay_s": 60}])
     proc = _ask(session, script, "take your time")
-    _wait_for(lambda: ws.context.store.get_lease(session.id) is not None)
+    _wait_for(lambda: store.get_lease(session.id) is not None)
     with pytest.raises(TurnInProgress, match=f"process {proc.pid}"):
         ws.send_message(session, "me too", model=ScriptedModel(["no"]))
     proc.terminate()

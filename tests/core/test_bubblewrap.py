@@ -19,7 +19,7 @@ def test_session_command_in_bubblewrap_writes_worktree_but_cannot_read_secrets(
     with Workspace(home=tmp_path / "bwhome", sandbox="bubblewrap") as ws:
         project = ws.add_project(repo)
         ws.set_env(project, "TOKEN", "hidden-value-123", secret=True)
-        session = ws.new_session()
+        session = ws.new_session(project)
         secrets = ws.settings.home / "secrets"
         outcome = ws.run(session, f"echo made > made.txt; cat {secrets}/*.json || echo no-access")
         output = ws.command_output(outcome.finished)

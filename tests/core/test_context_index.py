@@ -19,8 +19,8 @@ FILES = {
 
 
 def _two_sessions(ws: Workspace, repo: Path) -> tuple[Session, Session]:
-    ws.add_project(repo)
-    return ws.new_session(title="a"), ws.new_session(title="b")
+    project = ws.add_project(repo)
+    return ws.new_session(project, title="a"), ws.new_session(project, title="b")
 
 
 def test_search_in_one_session_never_returns_anothers_uncommitted_content(
@@ -30,7 +30,7 @@ def test_search_in_one_session_never_returns_anothers_uncommitted_content(
     (Path(b.worktree) / "shop" / "secret_plan.py").write_text("def zebra_discount(): pass\n")
     assert ws.search("zebra_discount", session=a) == []
     [hit] = ws.search("zebra_discount", session=b)
-    assert hit["path"] == "shop/secret_plan.py" and hit["line"] == 1
+    assert hit.path == "shop/secret_plan.py" and hit.line == 1
 
 
 def test_search_and_definitions_are_recorded_as_context_refs(
@@ -38,9 +38,9 @@ def test_search_and_definitions_are_recorded_as_context_refs(
 ) -> None:
     a, _ = _two_sessions(ws, repo_factory(FILES))
     hits = ws.search("sum_prices", session=a)
-    assert {h["path"] for h in hits} == {"shop/cart.py", "shop/prices.py"}
+    assert {h.path for h in hits} == {"shop/cart.py", "shop/prices.py"}
     [definition] = ws.definitions("sum_prices", session=a)
-    assert (definition["path"], definition["start_line"]) == ("shop/prices.py", 1)
+    assert (definition.path, definition.start_line) == ("shop/prices.py", 1)
     refs = [e.payload.model_dump() for e in ws.events(a, kinds=["context_ref"])]
     assert [r["lookup"] for r in refs] == ["search", "definition"]
     assert {r["path"] for r in refs[0]["results"]} == {"shop/cart.py", "shop/prices.py"}
@@ -72,15 +72,15 @@ def test_context_documents_are_searched_and_listed_in_the_prompt(
     session, _ = _two_sessions(ws, repo_factory(FILES))
     spec = tmp_path / "pricing.md"
     spec.write_text("# Pricing rules\nDiscounts never stack with coupons.\n")
-    doc = ws.add_document(spec)
-    assert [d.title for d in ws.documents()] == ["Pricing rules"]
+    doc = ws.add_document(spec, project=session.project_id)
+    assert [d.title for d in ws.documents(session.project_id)] == ["Pricing rules"]
     hits = ws.search("never stack", session=session)
-    assert hits and hits[0]["source"] == "document"
+    assert hits and hits[0].source == "document"
     model = ScriptedModel(["ok"])
     ws.send_message(session, "hi", model=model)
     assert "Pricing rules" in model.requests[0].system
-    ws.remove_document(doc.id)
-    assert ws.documents() == []
+    ws.remove_document(doc.id, project=session.project_id)
+    assert ws.documents(session.project_id) == []
 
 
 def test_index_search_symbols_and_context_from_the_cli(
@@ -123,9 +123,9 @@ def test_session_index_report_counts_ignored_and_binary_files(
     (worktree / "build").mkdir()
     (worktree / "build" / "out.js").write_text("const ignored_marker_text = 1;\n")
     (worktree / "debug.log").write_text("x")
-    report = ws.index(session)
+    report = ws.index(session=session)
     assert report.skipped["ignored"] == 2
     assert report.skipped["binary"] == 1
     assert ws.search("ignored_marker_text", session=session) == []
     (worktree / "kept.js").write_text("const ignored_marker_text = 2;\n")
-    assert [h["path"] for h in ws.search("ignored_marker_text", session=session)] == ["kept.js"]
+    assert [h.path for h in ws.search("ignored_marker_text", session=session)] == ["kept.js"]

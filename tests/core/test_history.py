@@ -11,6 +11,7 @@ import pytest
 
 from branchwork import InvalidInput, Workspace
 from branchwork.domain.events import Checkpoint, FileWritten
+from branchwork.store import Store
 from tests.conftest import git
 
 _READ_LOG = """
@@ -22,18 +23,19 @@ with Workspace() as ws:
 
 _APPEND_MANY = """
 import sys
-from branchwork import Workspace
+from branchwork import load_settings
 from branchwork.domain.events import Note
-with Workspace() as ws:
-    session = ws.session(sys.argv[1])
-    for i in range(int(sys.argv[2])):
-        ws.context.store.append(session.id, Note(text=f"{sys.argv[3]}-{i}"))
+from branchwork.store import Store
+store = Store.open(load_settings().resolved_database_url)
+for i in range(int(sys.argv[2])):
+    store.append(sys.argv[1], [(Note(text=f"{sys.argv[3]}-{i}"), "system")])
+store.close()
 """
 
 
 def test_history_survives_reopening_in_a_new_process(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session(title="durable")
+    project = ws.add_project(repo)
+    session = ws.new_session(project, title="durable")
     ws.write_file(session, "a.txt", "a\n")
     ws.run(session, "echo hi")
     expected = [e.to_json_dict() for e in ws.events(session)]
@@ -44,23 +46,25 @@ def test_history_survives_reopening_in_a_new_process(ws: Workspace, repo: Path) 
     assert json.loads(out.stdout) == json.loads(json.dumps(expected))
 
 
-def test_concurrent_appends_from_two_processes_stay_gap_free(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+def test_concurrent_appends_from_two_processes_stay_gap_free(
+    store: Store, ws: Workspace, repo: Path
+) -> None:
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     procs = [
         subprocess.Popen([sys.executable, "-c", _APPEND_MANY, session.id, "40", name])
         for name in ("left", "right")
     ]
     for _ in range(40):
-        ws.context.store.append(session.id, Checkpoint(commit="c", parent="p", message="m"))
+        store.append(session.id, [(Checkpoint(commit="c", parent="p", message="m"), "system")])
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     seqs = [e.seq for e in ws.events(session)]
     assert seqs == list(range(1, 1 + 1 + 120))
 
 
 def test_events_carry_identity_fields_set_at_creation(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     ws.write_file(session, "x.txt", "x\n")
     events = ws.events(session)
     assert len({e.id for e in events}) == len(events)
@@ -73,8 +77,8 @@ def test_events_carry_identity_fields_set_at_creation(ws: Workspace, repo: Path)
 
 
 def test_write_records_the_unified_diff_and_checkpoints(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     outcome = ws.edit_file(session, "app.py", "hello", "bonjour")
     assert isinstance(outcome.written, FileWritten)
     assert "-print('hello')\n+print('bonjour')\n" in outcome.written.diff
@@ -85,8 +89,8 @@ def test_write_records_the_unified_diff_and_checkpoints(ws: Workspace, repo: Pat
 
 
 def test_edit_refuses_missing_or_ambiguous_text(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     ws.write_file(session, "twice.txt", "x\nx\n")
     with pytest.raises(InvalidInput, match="not found"):
         ws.edit_file(session, "app.py", "absent", "y")
@@ -95,8 +99,8 @@ def test_edit_refuses_missing_or_ambiguous_text(ws: Workspace, repo: Path) -> No
 
 
 def test_diff_against_base_main_and_checkpoint(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     first = ws.write_file(session, "one.txt", "1\n").checkpoint
     assert first is not None
     ws.write_file(session, "two.txt", "2\n")
@@ -112,8 +116,8 @@ def test_diff_against_base_main_and_checkpoint(ws: Workspace, repo: Path) -> Non
 
 
 def test_revert_restores_files_as_a_new_checkpoint(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     first = ws.write_file(session, "keep.txt", "v1\n").checkpoint
     assert first is not None
     ws.write_file(session, "keep.txt", "v2\n")
@@ -132,15 +136,15 @@ def test_revert_restores_files_as_a_new_checkpoint(ws: Workspace, repo: Path) ->
 
 
 def test_revert_to_unknown_checkpoint_is_refused(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     with pytest.raises(InvalidInput, match="not a checkpoint"):
         ws.revert(session, to="deadbeef")
 
 
 def test_follow_sees_events_appended_later(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     last = ws.events(session)[-1].seq
     ws.run(session, "true")
     followed = list(ws.follow(session, after_seq=last, stop_after=0.5))
@@ -154,8 +158,8 @@ def test_a_command_whose_process_died_is_stopped_and_recorded_as_interrupted(
 
     from tests.sandbox.procs import is_running
 
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     pid_file = tmp_path / "pid"
     bin_dir = Path(sys.executable).parent
     proc = subprocess.Popen(
@@ -194,8 +198,8 @@ def test_checkpoints_ignore_the_repositorys_hooks(ws: Workspace, repo: Path) -> 
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\necho hook ran >&2\nexit 1\n")
     hook.chmod(0o755)
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     saved = ws.write_file(session, "x.txt", "x\n").checkpoint
     assert saved is not None
     assert git(Path(session.worktree), "log", "-1", "--format=%s").strip() == "write x.txt"
@@ -204,8 +208,8 @@ def test_checkpoints_ignore_the_repositorys_hooks(ws: Workspace, repo: Path) -> 
 def test_a_revert_that_changes_nothing_does_not_shift_checkpoint_numbers(
     ws: Workspace, repo: Path
 ) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     first = ws.write_file(session, "a.txt", "1\n").checkpoint
     ws.write_file(session, "a.txt", "2\n")
     assert first is not None

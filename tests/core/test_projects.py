@@ -72,14 +72,14 @@ def test_same_repository_or_name_twice_is_refused(
     ws.add_project(repo, name="one")
     with pytest.raises(AlreadyExists, match="already registered"):
         ws.add_project(repo, name="two")
-    with pytest.raises(AlreadyExists, match="--name"):
+    with pytest.raises(AlreadyExists, match="another name"):
         ws.add_project(repo_factory(), name="one")
 
 
 def test_remove_refuses_active_sessions_unless_forced(ws: Workspace, repo: Path) -> None:
     project = ws.add_project(repo)
     session = ws.new_session(project)
-    with pytest.raises(Conflict, match="--force"):
+    with pytest.raises(Conflict, match="force the removal"):
         ws.remove_project(project.name)
     ws.remove_project(project.name, force=True)
     assert ws.projects() == []
@@ -95,7 +95,7 @@ def test_env_vars_reach_commands_and_secrets_are_masked(ws: Workspace, repo: Pat
     entries = {e.key: e for e in ws.env(project)}
     assert entries["MODE"].value == "dev" and not entries["MODE"].secret
     assert entries["TOKEN"].value == "********" and entries["TOKEN"].secret
-    session = ws.new_session()
+    session = ws.new_session(project)
     out = ws.run(session, "echo $MODE ${#TOKEN}")
     assert ws.command_output(out.finished).split() == ["dev", "12"]
     with pytest.raises(InvalidInput, match="valid variable name"):
@@ -136,9 +136,9 @@ def test_a_moved_repository_is_reported_with_what_to_do(ws: Workspace, repo: Pat
 def test_copy_patterns_must_stay_inside_the_repository(
     ws: Workspace, repo: Path, pattern: str
 ) -> None:
-    ws.add_project(repo)
+    project = ws.add_project(repo)
     with pytest.raises(InvalidInput, match="relative glob"):
-        ws.configure_project(copy_files=[pattern])
+        ws.configure_project(project, copy_files=[pattern])
 
 
 def test_detached_head_and_bare_repositories_get_the_right_explanation(

@@ -16,11 +16,11 @@ def _index_digest(repo: Path) -> str:
 
 
 def test_second_session_never_sees_first_sessions_write(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
+    project = ws.add_project(repo)
     main_before = git(repo, "rev-parse", "main")
     index_before = _index_digest(repo)
-    a = ws.new_session(title="a")
-    b = ws.new_session(title="b")
+    a = ws.new_session(project, title="a")
+    b = ws.new_session(project, title="b")
     ws.write_file(a, "app.py", "print('from a')\n")
     ws.write_file(b, "app.py", "print('from b')\n")
     assert ws.read_file(a, "app.py") == "print('from a')\n"
@@ -47,16 +47,16 @@ def test_session_from_ref_starts_elsewhere(ws: Workspace, repo: Path) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "feature")
     git(repo, "checkout", "-q", "main")
-    ws.add_project(repo)
-    session = ws.new_session(from_ref="feature")
+    project = ws.add_project(repo)
+    session = ws.new_session(project, from_ref="feature")
     assert (Path(session.worktree) / "feature.txt").exists()
     with pytest.raises(Exception, match="not a branch, tag or commit"):
-        ws.new_session(from_ref="no-such-ref")
+        ws.new_session(project, from_ref="no-such-ref")
 
 
 def test_archive_then_restore_gives_back_identical_files(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session(title="keep")
+    project = ws.add_project(repo)
+    session = ws.new_session(project, title="keep")
     ws.write_file(session, "notes/todo.md", "- one\n")
     Path(session.worktree, "uncommitted.txt").write_text("typed by a person\n")
     before = _tree_contents(Path(session.worktree))
@@ -80,16 +80,16 @@ def _tree_contents(root: Path) -> dict[str, str]:
 
 
 def test_archived_session_refuses_work_until_restored(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     ws.archive_session(session)
     with pytest.raises(Conflict, match="session restore"):
         ws.write_file(session.id, "x.txt", "x")
 
 
 def test_deleted_worktree_is_restored_on_demand(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     ws.write_file(session, "kept.txt", "kept\n")
     git(repo, "worktree", "remove", "--force", session.worktree)
     assert ws.read_file(session, "kept.txt") == "kept\n"
@@ -97,14 +97,14 @@ def test_deleted_worktree_is_restored_on_demand(ws: Workspace, repo: Path) -> No
 
 
 def test_live_sessions_get_distinct_ports_and_ids_in_env(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    a, b = ws.new_session(), ws.new_session()
+    project = ws.add_project(repo)
+    a, b = ws.new_session(project), ws.new_session(project)
     assert a.port != b.port
     out = ws.run(a, "echo $PORT $BRANCHWORK_SESSION_ID $BRANCHWORK_PORT_RANGE")
     text = ws.command_output(out.finished)
     assert text.split() == [str(a.port), a.id, f"{a.port}-{a.port + 9}"]
     ws.archive_session(a)
-    c = ws.new_session()
+    c = ws.new_session(project)
     assert c.port == a.port
 
 
@@ -114,8 +114,8 @@ def test_session_environment_copies_files_and_runs_setup(
     config = '[session]\ncopy = [".env"]\nsetup = "cat .env > setup-ran.txt && echo setup done"\n'
     repo = repo_factory({".branchwork.toml": config, ".gitignore": "setup-ran.txt\n"})
     (repo / ".env").write_text("API_URL=http://localhost\n")
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     worktree = Path(session.worktree)
     assert (worktree / ".env").read_text() == "API_URL=http://localhost\n"
     assert (worktree / "setup-ran.txt").read_text() == "API_URL=http://localhost\n"
@@ -128,37 +128,45 @@ def test_session_environment_copies_files_and_runs_setup(
 
 def test_failing_setup_is_shown_and_session_kept(ws: Workspace, repo_factory: RepoFactory) -> None:
     repo = repo_factory({".branchwork.toml": 'setup = "exit 3"\n'})
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     assert ws.session(session.id).status == "active"
     notes = ws.events(session, kinds=["note"])
     assert any("setup command failed" in n.payload.model_dump()["text"] for n in notes)
 
 
-def test_default_session_is_current_then_newest_of_cwd_project(
-    ws: Workspace, repo: Path, tmp_path: Path
-) -> None:
-    ws.add_project(repo)
-    older = ws.new_session(title="older")
-    newer = ws.new_session(title="newer")
-    assert ws.session(cwd=repo).id == newer.id
+def test_default_session_is_the_projects_current_then_its_newest(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    older = ws.new_session(project, title="older", current=False)
+    newer = ws.new_session(project, title="newer", current=False)
+    at_repo = Workspace(home=ws.settings.home, cwd=repo)
+    assert at_repo.session().id == newer.id
     ws.switch_session(older.short_id)
-    assert ws.session(cwd=tmp_path).id == older.id
-    assert ws.session(newer.branch).id == newer.id
+    assert at_repo.session().id == older.id
+    assert at_repo.session(newer.branch).id == newer.id
+    at_repo.close()
 
 
 def test_unknown_session_says_what_to_do(ws: Workspace, repo: Path, tmp_path: Path) -> None:
+    outside = Workspace(home=ws.settings.home, cwd=tmp_path)
+    with pytest.raises(NotFound, match="belongs to no project"):
+        outside.session()
+    project = ws.add_project(repo)
+    at_repo = Workspace(home=ws.settings.home, cwd=repo)
     with pytest.raises(NotFound, match="session new"):
-        ws.session(cwd=tmp_path)
+        at_repo.session()
     with pytest.raises(NotFound, match="session list"):
-        ws.session("zzzzzzzz")
+        at_repo.session("zzzzzzzz")
+    assert at_repo.project().id == project.id
+    outside.close()
+    at_repo.close()
 
 
 def test_restore_recreates_a_deleted_branch_at_its_last_recorded_head(
     ws: Workspace, repo: Path
 ) -> None:
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     ws.write_file(session, "work.txt", "precious\n")
     ws.archive_session(session)
     git(repo, "branch", "-D", session.branch)
@@ -213,8 +221,8 @@ def test_archive_is_refused_while_a_command_runs_in_another_process(
     from branchwork import Conflict
     from tests.conftest import BIN
 
-    ws.add_project(repo)
-    session = ws.new_session()
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
     proc = subprocess.Popen(
         [str(BIN / "branchwork"), "run", "--session", session.id, "--", "sleep 30"],
         stdout=subprocess.DEVNULL,
@@ -233,9 +241,13 @@ def test_archive_is_refused_while_a_command_runs_in_another_process(
 
 
 def test_inside_a_sessions_worktree_that_session_is_the_default(ws: Workspace, repo: Path) -> None:
-    ws.add_project(repo)
-    a = ws.new_session(title="a")
-    b = ws.new_session(title="b")
+    project = ws.add_project(repo)
+    a = ws.new_session(project, title="a")
+    b = ws.new_session(project, title="b")
     ws.switch_session(b)
-    assert ws.session(cwd=Path(a.worktree) / "sub").id == a.id
-    assert ws.session(cwd=repo).id == b.id
+    inside_a = Workspace(home=ws.settings.home, cwd=Path(a.worktree) / "sub")
+    assert inside_a.session().id == a.id
+    at_repo = Workspace(home=ws.settings.home, cwd=repo)
+    assert at_repo.session().id == b.id
+    inside_a.close()
+    at_repo.close()

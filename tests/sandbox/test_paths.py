@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from branchwork.domain.errors import InvalidPath
 from branchwork.sandbox import relative_to_worktree, resolve_in_worktree

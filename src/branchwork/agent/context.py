@@ -23,6 +23,10 @@ from branchwork.domain.messages import (
 )
 
 CHARS_PER_TOKEN = 4
+# What a conversation is rebuilt from: at most the newest CONTEXT_EVENTS of these kinds (the
+# model's window holds far less; older exchanges would be cut by `Conversation.fitted` anyway).
+CONVERSATION_KINDS = ("user_message", "agent_message", "reasoning", "tool_call", "tool_result")
+CONTEXT_EVENTS = 2000
 KEEP_RECENT_RESULTS = 4
 ELIDED_RESULT_CHARS = 400
 
@@ -61,11 +65,16 @@ def system_prompt(brief: ProjectBrief, *, budget_tokens: int) -> str:
 
 
 def conversation(events: Iterable[Event]) -> list[Message]:
-    """User messages, the assistant's answers and tool calls, and tool results, in order."""
+    """User messages, the assistant's answers and tool calls, and tool results, in order,
+    starting at the first user message (a tail of a long log may begin mid-exchange)."""
     messages: list[Message] = []
     pending: AssistantTurn | None = None
+    started = False
     for event in events:
         p = event.payload
+        started = started or isinstance(p, UserMessage)
+        if not started:
+            continue
         if isinstance(p, Reasoning | AgentMessage | ToolCall):
             pending = _extend(pending or AssistantTurn(), p)
             continue

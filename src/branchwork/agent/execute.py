@@ -13,7 +13,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.messages import ToolCallPart
 
 if TYPE_CHECKING:
-    from branchwork.agent.loop import TurnRun
+    from branchwork.agent.turn import TurnRun
 
 _log = logging.getLogger(__name__)
 

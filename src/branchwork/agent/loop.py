@@ -10,22 +10,25 @@ turn at the start of the next one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from branchwork.agent.approvals import Approver
-from branchwork.agent.context import Conversation, conversation, system_prompt
+from branchwork.agent.context import (
+    CONTEXT_EVENTS,
+    CONVERSATION_KINDS,
+    Conversation,
+    conversation,
+    system_prompt,
+)
 from branchwork.agent.execute import execute_call
 from branchwork.agent.ports import SessionPort
 from branchwork.agent.recovery import recover_interrupted
-from branchwork.agent.tools import BUILTIN_SPECS, ToolEnv
+from branchwork.agent.tools import BUILTIN_SPECS
+from branchwork.agent.turn import TurnHooks, TurnResult, TurnRun, TurnSettings
 from branchwork.domain.errors import Cancelled, ProviderError
 from branchwork.domain.events import (
-    Actor,
     AgentMessage,
-    Checkpoint,
-    Event,
     Payload,
     Reasoning,
     ToolCall,
@@ -35,7 +38,6 @@ from branchwork.domain.events import (
     TurnStatus,
     UserMessage,
 )
-from branchwork.domain.ids import new_id
 from branchwork.domain.messages import (
     ModelRequest,
     ModelResponse,
@@ -43,68 +45,9 @@ from branchwork.domain.messages import (
     TextDelta,
     ToolCallPart,
     ToolResultTurn,
-    Usage,
     UserTurn,
 )
-from branchwork.domain.models import ActionMode
 from branchwork.providers.base import Model
-
-
-@dataclass(frozen=True)
-class TurnSettings:
-    mode: ActionMode = "auto-edit"
-    max_steps: int = 30
-    context_tokens: int = 24_000
-    max_output_tokens: int | None = None
-    dangerous_patterns: tuple[str, ...] = ()
-
-
-@dataclass
-class TurnHooks:
-    """Live views of a turn (the CLI prints them; the API streams them)."""
-
-    on_event: Callable[[Event], None] | None = None
-    on_text: Callable[[str], None] | None = None
-    on_reasoning: Callable[[str], None] | None = None
-    on_output: Callable[[str], None] | None = None
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    turn_id: str
-    status: TurnStatus
-    steps: int
-    text: str
-    usage: Usage
-    checkpoint: Checkpoint | None
-    detail: str = ""
-
-
-@dataclass
-class TurnRun:
-    """The mutable state of one turn, shared by the steps."""
-
-    port: SessionPort
-    model: Model
-    settings: TurnSettings
-    approver: Approver
-    hooks: TurnHooks
-    cancel: threading.Event
-    turn_id: str = field(default_factory=new_id)
-    message: str = ""
-    system: str = ""
-    conversation: Conversation = field(default_factory=lambda: Conversation([]))
-    steps: int = 0
-    usage: Usage = field(default_factory=Usage)
-    text: str = ""
-    last_denial: str = ""
-    result: TurnResult | None = None
-
-    def record(self, payload: Payload, actor: Actor = "agent") -> Event:
-        return self.port.record(payload, actor)
-
-    def tool_env(self) -> ToolEnv:
-        return ToolEnv(self.port, self.turn_id, self.cancel, self.hooks.on_output)
 
 
 class Step(Protocol):
@@ -117,13 +60,13 @@ class PrepareTurn:
 
     def __call__(self, run: TurnRun) -> Step | None:
         recover_interrupted(run.port)
-        history = run.port.history()
+        history = run.port.recent_events(CONVERSATION_KINDS, CONTEXT_EVENTS)
         run.message = self.message
         run.conversation = Conversation([*conversation(history), UserTurn(text=self.message)])
-        run.record(
-            TurnStarted(turn_id=run.turn_id, model=run.model.name, mode=run.settings.mode), "system"
+        started = TurnStarted(turn_id=run.turn_id, model=run.model.name, mode=run.settings.mode)
+        run.port.record_many(
+            [(started, "system"), (UserMessage(text=self.message, turn_id=run.turn_id), "user")]
         )
-        run.record(UserMessage(text=self.message, turn_id=run.turn_id), "user")
         run.system = system_prompt(run.port.brief(), budget_tokens=run.settings.context_tokens // 4)
         return CallModel()
 
@@ -157,9 +100,11 @@ class CallModel:
         )
 
     def _record(self, run: TurnRun, response: ModelResponse) -> None:
+        """The response's reasoning, answer and tool calls, recorded in one transaction."""
         run.usage = run.usage + response.usage
+        items: list[Payload] = []
         if response.reasoning:
-            run.record(
+            items.append(
                 Reasoning(
                     text=response.reasoning,
                     turn_id=run.turn_id,
@@ -168,20 +113,13 @@ class CallModel:
             )
         if response.text:
             run.text = response.text
-            run.record(
-                AgentMessage(
-                    text=response.text, turn_id=run.turn_id, model=response.model or run.model.name
-                )
-            )
-        for call in response.tool_calls:
-            run.record(
-                ToolCall(
-                    call_id=call.call_id,
-                    name=call.name,
-                    arguments=call.arguments,
-                    turn_id=run.turn_id,
-                )
-            )
+            model = response.model or run.model.name
+            items.append(AgentMessage(text=response.text, turn_id=run.turn_id, model=model))
+        items += [
+            ToolCall(call_id=c.call_id, name=c.name, arguments=c.arguments, turn_id=run.turn_id)
+            for c in response.tool_calls
+        ]
+        run.port.record_many([(item, "agent") for item in items])
         run.conversation.append(response.as_turn())
 
 

@@ -7,12 +7,16 @@ imports the service: the service hands it a `SessionPort` bound to one session.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from branchwork.domain.events import Actor, Checkpoint, CommandFinished, Event, FileWritten, Payload
+from branchwork.domain.replay import SessionState
+
+if TYPE_CHECKING:
+    from branchwork.index import SearchHit, Symbol
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,22 @@ class SessionPort(Protocol):
 
     def record(self, payload: Payload, actor: Actor) -> Event: ...
 
+    def record_many(self, items: Sequence[tuple[Payload, Actor]]) -> list[Event]:
+        """Record several events at once (one transaction, consecutive seqs)."""
+        ...
+
     def observe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Deliver every event recorded in the session (by the agent or by the tools it calls)
         to `callback`, until the returned function is called."""
         ...
 
-    def history(self) -> list[Event]: ...
+    def state(self) -> SessionState:
+        """The session's state: the fold of its whole log."""
+        ...
+
+    def recent_events(self, kinds: Sequence[str], limit: int) -> list[Event]:
+        """The newest `limit` events of these kinds, oldest first."""
+        ...
 
     def brief(self) -> ProjectBrief: ...
 
@@ -60,9 +74,9 @@ class SessionPort(Protocol):
 
     def search(
         self, query: str, *, regex: bool, path_glob: str | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[SearchHit]: ...
 
-    def find_definition(self, name: str) -> list[dict[str, Any]]: ...
+    def find_definition(self, name: str) -> list[Symbol]: ...
 
     def run_command(
         self,

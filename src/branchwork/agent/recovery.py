@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from branchwork.agent.ports import SessionPort
-from branchwork.domain.events import Event, Interrupted, ToolCall, ToolResult, TurnFinished
-from branchwork.domain.replay import replay
+from branchwork.domain.events import (
+    Actor,
+    Event,
+    Interrupted,
+    Payload,
+    ToolCall,
+    ToolResult,
+    TurnFinished,
+)
+
+RECENT_CALLS = 200
 
 
 def recover_interrupted(port: SessionPort) -> list[Event]:
     """If the log has an open turn, give its unanswered tool calls a synthetic "interrupted"
     result and end the turn as interrupted. Returns the events it appended."""
-    history = port.history()
-    state = replay(history)
+    state = port.state()
     if state.open_turn is None:
         return []
-    names = {e.payload.call_id: e.payload.name for e in history if isinstance(e.payload, ToolCall)}
-    appended: list[Event] = []
+    calls = port.recent_events(["tool_call"], RECENT_CALLS)
+    names = {e.payload.call_id: e.payload.name for e in calls if isinstance(e.payload, ToolCall)}
+    items: list[tuple[Payload, Actor]] = []
     for call_id in state.open_calls:
         result = ToolResult(
             call_id=call_id,
@@ -24,9 +33,8 @@ def recover_interrupted(port: SessionPort) -> list[Event]:
             is_error=True,
             turn_id=state.open_turn,
         )
-        appended.append(port.record(result, "system"))
+        items.append((result, "system"))
     reason = "the process running this turn stopped before the turn finished"
-    appended.append(port.record(Interrupted(reason=reason, turn_id=state.open_turn), "system"))
-    finished = TurnFinished(turn_id=state.open_turn, status="interrupted", steps=0)
-    appended.append(port.record(finished, "system"))
-    return appended
+    items.append((Interrupted(reason=reason, turn_id=state.open_turn), "system"))
+    items.append((TurnFinished(turn_id=state.open_turn, status="interrupted", steps=0), "system"))
+    return port.record_many(items)

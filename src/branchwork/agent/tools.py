@@ -17,7 +17,6 @@ from branchwork.agent.policy import GuardedAction
 from branchwork.agent.ports import SessionPort
 from branchwork.domain.events import CommandFinished, TodoUpdated
 from branchwork.domain.messages import ToolSpec
-from branchwork.domain.replay import replay
 
 MAX_RESULT_CHARS = 12_000
 
@@ -152,7 +151,7 @@ def _search(env: ToolEnv, args: SearchArgs) -> str:
     hits = env.port.search(args.query, regex=args.regex, path_glob=args.path, limit=30)
     if not hits:
         return "no matches"
-    lines = [f"{h['path']}:{h['line']}: {_first_line(h['snippet'])}" for h in hits]
+    lines = [f"{h.path}:{h.line}: {_first_line(h.snippet)}" for h in hits]
     return clip("\n".join(lines), env.max_result_chars)
 
 
@@ -166,8 +165,8 @@ def _find_definition(env: ToolEnv, args: FindDefinitionArgs) -> str:
     if not found:
         return f"no definition of {args.name} found"
     return "\n".join(
-        f"{d['path']}:{d['start_line']}-{d['end_line']}: {d['kind']} "
-        f"{d['container'] + '.' if d.get('container') else ''}{d['name']}"
+        f"{d.path}:{d.start_line}-{d.end_line}: {d.kind} "
+        f"{d.container + '.' if d.container else ''}{d.name}"
         for d in found
     )
 
@@ -193,7 +192,7 @@ def _git_diff(env: ToolEnv, args: NoArgs) -> str:
 
 
 def _todo(env: ToolEnv, args: TodoArgs) -> str:
-    todos = replay(env.port.history()).todos
+    todos = env.port.state().todos
     if args.action == "add":
         if not args.text:
             raise ToolFailure("todo add needs `text`: the sub-task to add")

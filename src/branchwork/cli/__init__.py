@@ -6,9 +6,10 @@ import sys
 
 from rich.markup import escape
 
+import branchwork as bw
 from branchwork.cli._common import EXIT_INFRA, debug_enabled, exit_code_for
+from branchwork.cli.app import app
 from branchwork.cli.render import err_console
-from branchwork.domain.errors import BranchworkError
 
 
 def _split_debug(argv: list[str]) -> tuple[bool, list[str]]:
@@ -20,12 +21,10 @@ def _split_debug(argv: list[str]) -> tuple[bool, list[str]]:
 
 def main() -> None:
     """Entry point: errors become one red line and an exit code (tracebacks with --debug)."""
-    from branchwork.cli.app import app
-
     debug, args = _split_debug(sys.argv[1:])
     try:
         app(args=args, prog_name="branchwork")
-    except BranchworkError as exc:
+    except bw.BranchworkError as exc:
         if debug:
             raise
         err_console.print(f"[red]error:[/] {escape(exc.message)}")

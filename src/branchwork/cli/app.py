@@ -5,23 +5,23 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
+import branchwork as bw
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, SessionOpt, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.sessions import session_app
-from branchwork.domain.errors import InvalidInput
-from branchwork.domain.events import EVENT_KINDS, Event
-from branchwork.service.files import WriteOutcome
-from branchwork.settings import load_settings
+
+if TYPE_CHECKING:
+    from branchwork import WriteOutcome
 
 app = typer.Typer(
     rich_markup_mode="markdown",
@@ -41,10 +41,26 @@ app.command("search")(search_cmd)
 app.command("symbols")(symbols_cmd)
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"branchwork {bw.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Persistent, branch-scoped sessions for AI coding agents on real git projects."""
+
+
 @app.command("config")
 def config_cmd(as_json: JsonOpt = False) -> None:
     """Show the deployment settings in effect (env vars BRANCHWORK_*, branchwork.toml)."""
-    data = load_settings().public_dict()
+    data = bw.load_settings().public_dict()
     if as_json:
         render.print_json(data)
         return
@@ -54,7 +70,9 @@ def config_cmd(as_json: JsonOpt = False) -> None:
 
 @app.command("log")
 def log_cmd(
-    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    session: Annotated[
+        str | None, typer.Argument(help="Session (default: the current dir's).")
+    ] = None,
     kind: Annotated[
         list[str] | None, typer.Option("--kind", "-k", help="Only these kinds.")
     ] = None,
@@ -63,30 +81,20 @@ def log_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
-    """Show a session's history as a timeline (or JSON lines)."""
-    unknown = [k for k in kind or [] if k not in EVENT_KINDS]
-    if unknown:
-        raise InvalidInput(f"unknown kind(s) {unknown}; known: {', '.join(EVENT_KINDS)}")
+    """Show a session's history as a timeline (or JSON lines), streamed from the store."""
     with workspace() as ws:
-        target = ws.session(session)
-        shown = ws.events(target, kinds=kind)
-        _emit_events(shown, as_json)
-        if follow:
-            after = ws.context.store.last_seq(target.id)
-            _emit_events(ws.follow(target, kinds=kind, after_seq=after), as_json)
-
-
-def _emit_events(events: Iterable[Event], as_json: bool) -> None:
-    for event in events:
         if as_json:
-            render.print_json_lines([event.to_json_dict()])
-        else:
+            render.print_json_lines(ws.event_dicts(session, kinds=kind, follow=follow))
+            return
+        for event in ws.iter_events(session, kinds=kind, follow=follow):
             render.print_event(event)
 
 
 @app.command("cancel")
 def cancel_cmd(
-    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    session: Annotated[
+        str | None, typer.Argument(help="Session (default: the current dir's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stop the agent turn running in a session, from any terminal."""
@@ -125,7 +133,7 @@ def write_cmd(path: str, session: SessionOpt = None, as_json: JsonOpt = False) -
     try:
         content = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
+        raise bw.InvalidInput(
             f"stdin is not UTF-8 text (byte {exc.start}); `write` handles text files, copy other "
             "files into the worktree with `branchwork run -- cp SOURCE PATH`"
         ) from exc
@@ -226,7 +234,9 @@ def checkpoint_cmd(
 
 @app.command("diff")
 def diff_cmd(
-    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    session: Annotated[
+        str | None, typer.Argument(help="Session (default: the current dir's).")
+    ] = None,
     against: Annotated[
         str, typer.Option(help="`base` (default), `main`, or a checkpoint (sha prefix, -N).")
     ] = "base",
@@ -244,7 +254,9 @@ def diff_cmd(
 @app.command("revert")
 def revert_cmd(
     to: Annotated[str, typer.Option("--to", help="Checkpoint sha prefix, -N, or base.")],
-    session: Annotated[str | None, typer.Argument(help="Session (default: current).")] = None,
+    session: Annotated[
+        str | None, typer.Argument(help="Session (default: the current dir's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore the files of a checkpoint, as a new checkpoint (history is kept)."""

@@ -6,19 +6,17 @@ import queue
 import shlex
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from branchwork.agent import Answer, TurnHooks, TurnResult
+import branchwork as bw
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, parse_mode, workspace
-from branchwork.domain.errors import BranchworkError, InvalidInput
-from branchwork.domain.events import ApprovalRequested, Event
-from branchwork.domain.models import ActionMode
-from branchwork.sandbox import RedactingStream, Redactor
-from branchwork.service import Workspace
+from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, workspace
+
+if TYPE_CHECKING:
+    from branchwork import Answer, Event, TurnHooks, TurnResult, Workspace
 
 NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for this chat.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
@@ -36,22 +34,17 @@ class TurnDriver:
     as_json: bool = False
     approve_all: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
-    _asks: queue.Queue[tuple[ApprovalRequested, queue.Queue[Answer]]] = field(
-        default_factory=queue.Queue
-    )
-    _text: RedactingStream = field(default_factory=lambda: Redactor({}).stream())
+    _asks: queue.Queue[tuple[Any, queue.Queue[Answer]]] = field(default_factory=queue.Queue)
 
     def run(
         self,
         session: str,
         text: str,
         model: str | None,
-        mode: ActionMode | None,
+        mode: str | None,
         max_steps: int | None = None,
     ) -> TurnResult:
         self.cancel = threading.Event()
-        project_id = self.ws.session(session).project_id
-        self._text = self.ws.context.redactor(project_id).stream()
         outcome: list[TurnResult | BaseException] = []
         done = threading.Event()
         worker = threading.Thread(
@@ -61,7 +54,6 @@ class TurnDriver:
         )
         worker.start()
         self._supervise(done)
-        _show_text(self._text.flush())
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
@@ -71,7 +63,7 @@ class TurnDriver:
         session: str,
         text: str,
         model: str | None,
-        mode: ActionMode | None,
+        mode: str | None,
         max_steps: int | None,
         outcome: list[TurnResult | BaseException],
         done: threading.Event,
@@ -113,14 +105,14 @@ class TurnDriver:
         try:
             reply.put(self._prompt(request))
         except (KeyboardInterrupt, EOFError):
-            reply.put(Answer(False, "cancelled"))
+            reply.put(bw.Answer(False, "cancelled"))
             self.cancel.set()
 
-    def _approve(self, request: ApprovalRequested) -> Answer:
+    def _approve(self, request: Any) -> Answer:
         if self.approve_all:
-            return Answer(True, "approved in advance (--yes)", by="system")
+            return bw.Answer(True, "approved in advance (--yes)", by="system")
         if not self.interactive:
-            return Answer(
+            return bw.Answer(
                 False,
                 "no one can approve in a non-interactive run; rerun with "
                 "--yes, or with --mode autopilot",
@@ -130,22 +122,20 @@ class TurnDriver:
         self._asks.put((request, reply))
         return reply.get()
 
-    def _prompt(self, request: ApprovalRequested) -> Answer:
+    def _prompt(self, request: Any) -> Answer:
         render.console.print(f"\n[bold yellow]approve?[/] {escape(request.summary)}")
         if request.action == "run_command":
             render.console.print(f"  [bold]$ {escape(request.detail)}[/]")
         else:
             render.print_diff(request.detail)
         answer = input("allow this? [y/N] ").strip().lower()
-        return Answer(answer in ("y", "yes"), "" if answer in ("y", "yes") else "denied")
+        return bw.Answer(answer in ("y", "yes"), "" if answer in ("y", "yes") else "denied")
 
     def _hooks(self) -> TurnHooks:
         if self.as_json:
-            return TurnHooks(on_event=_print_event_json)
-        return TurnHooks(
-            on_event=render.print_chat_event,
-            on_text=lambda text: _show_text(self._text.feed(text)),
-            on_output=_show_output,
+            return bw.TurnHooks(on_event=_print_event_json)
+        return bw.TurnHooks(  # streamed text arrives redacted by the service
+            on_event=render.print_chat_event, on_text=_show_text, on_output=_show_output
         )
 
 
@@ -183,12 +173,16 @@ def ask_cmd(
     """Run one agent turn non-interactively. Actions the mode would ask about are refused
     unless --yes. With --json, prints the turn's events as JSON lines."""
     if len(args) > 2 or not args:
-        raise InvalidInput('give the message (and optionally a session first): ask [SESSION] "…"')
+        raise bw.InvalidInput(
+            'give the message (and optionally a session first): ask [SESSION] "…"'
+        )
     key, text = (args[0], args[1]) if len(args) == 2 else (None, args[0])
     with workspace() as ws:
-        session = ws.chat_session(key, project=project, first_message=text, new=new)
+        session = ws.chat_session(
+            key, project=project, first_message=text, new=new, mode=mode, model=model
+        )
         driver = TurnDriver(ws, interactive=False, as_json=as_json, approve_all=yes)
-        result = driver.run(session.id, text, model, parse_mode(mode), max_steps)
+        result = driver.run(session.id, text, model, mode, max_steps)
     if not as_json:
         _finish_line(result)
     raise typer.Exit(STATUS_EXIT.get(result.status, 1))
@@ -208,7 +202,7 @@ def chat_cmd(
     happen. Commands: /diff, /log, /revert [CHECKPOINT], /model [SPEC], /mode [MODE], /exit.
     Ctrl-C cancels the running turn."""
     with workspace() as ws:
-        state = _ChatState(ws, session, model, parse_mode(mode), new, project)
+        state = _ChatState(ws, session, model, ws.check_mode(mode) if mode else None, new, project)
         driver = TurnDriver(ws, interactive=True, approve_all=yes)
         render.console.print("[dim]branchwork chat: /exit to leave, Ctrl-C to cancel a turn[/]")
         while (line := _read_line()) is not None:
@@ -233,7 +227,7 @@ class _ChatState:
     ws: Workspace
     session: str | None
     model: str | None
-    mode: ActionMode | None
+    mode: str | None
     new: bool
     project: str | None
 
@@ -246,14 +240,14 @@ class _ChatState:
             render.console.print(f"[dim]session {created.short_id} ({escape(created.branch)})[/]")
         try:
             _finish_line(driver.run(self.session, text, self.model, self.mode))
-        except BranchworkError as exc:
+        except bw.BranchworkError as exc:
             render.err_console.print(f"[red]error:[/] {escape(exc.message)}")
 
     def command(self, line: str) -> bool:
         name, *rest = shlex.split(line)
         try:
             return self._dispatch(name, rest)
-        except BranchworkError as exc:
+        except bw.BranchworkError as exc:
             render.err_console.print(f"[red]error:[/] {escape(exc.message)}")
             return True
 
@@ -263,7 +257,7 @@ class _ChatState:
         if name == "/diff":
             render.print_diff(self.ws.diff(self._current()))
         elif name == "/log":
-            for event in self.ws.events(self._current())[-30:]:
+            for event in self.ws.recent_events(self._current(), 30):
                 render.print_event(event)
         elif name == "/revert":
             reverted = self.ws.revert(self._current(), to=rest[0] if rest else "-1")
@@ -272,7 +266,7 @@ class _ChatState:
             self.model = rest[0] if rest else self.model
             render.console.print(f"model: {escape(self.model or 'default')}")
         elif name == "/mode":
-            self.mode = parse_mode(rest[0]) if rest else self.mode
+            self.mode = self.ws.check_mode(rest[0]) if rest else self.mode
             render.console.print(f"mode: {self.mode or 'project default'}")
         else:
             render.err_console.print(

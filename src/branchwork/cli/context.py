@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, SessionOpt, workspace
-from branchwork.service import Workspace
 
 if TYPE_CHECKING:
-    from branchwork.index import IndexReport
+    from branchwork import IndexReport, Reference, Symbol, Workspace
 
 context_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -24,15 +22,15 @@ context_app = typer.Typer(
 
 def index_cmd(
     project: Annotated[
-        str | None, typer.Argument(help="Project (default: the current dir's).")
+        str | None, typer.Argument(help="Project whose main branch to index.")
     ] = None,
     session: SessionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index a project's main branch (or a session's working state) for search and symbols."""
+    """Index a project's main branch (named), or a session's working state (the current dir's
+    session by default), for search and symbols."""
     with workspace() as ws:
-        target: Any = ws.session(session) if session else ws.project(project)
-        report = ws.index(target) if as_json else _index_with_progress(ws, target)
+        report = _index(ws, session, project, show_progress=not as_json)
         ws.collect_index_garbage()
     if as_json:
         render.print_json(report.model_dump(mode="json") | {"id": report.tree})
@@ -44,15 +42,13 @@ def index_cmd(
     )
 
 
-def _index_with_progress(ws: Workspace, target: Any) -> IndexReport:
-    columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=render.err_console, transient=True) as bar:
-        task = bar.add_task("index", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return ws.index(target, progress=progress)
+def _index(
+    ws: Workspace, session: str | None, project: str | None, *, show_progress: bool
+) -> IndexReport:
+    if not show_progress:
+        return ws.index(session=session, project=project)
+    with render.progress_bar("indexing") as progress:
+        return ws.index(session=session, project=project, progress=progress)
 
 
 def search_cmd(
@@ -69,32 +65,27 @@ def search_cmd(
     limit: Annotated[int, typer.Option(min=1, help="Most results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search code and context documents: the current session's files by default, else the
-    main branch of the current directory's project. Recorded in the session's history."""
+    """Search code and context documents: the files of the session the current directory
+    means (recorded in its history), or the main branch of a project named with --project (or
+    of the current directory's project when it has no session)."""
     with workspace() as ws:
-        scope = _scope(ws, session, project)
         hits = ws.search(
-            query, regex=regex, path_glob=path, language=language, limit=limit, **scope
+            query,
+            session=session,
+            project=project,
+            regex=regex,
+            path_glob=path,
+            language=language,
+            limit=limit,
         )
     if as_json:
-        render.print_json(hits)
+        render.print_json([hit.model_dump(mode="json") for hit in hits])
         return
     for hit in hits:
-        render.console.print(f"[cyan]{escape(hit['path'])}[/]:[bold]{hit['line']}[/]")
-        render.console.print(escape(hit["snippet"].rstrip()), style="dim")
+        render.console.print(f"[cyan]{escape(hit.path)}[/]:[bold]{hit.line}[/]")
+        render.console.print(escape(hit.snippet.rstrip()), style="dim")
     if not hits:
         render.console.print("no matches")
-
-
-def _scope(ws: Workspace, session: str | None, project: str | None) -> dict[str, Any]:
-    if session:
-        return {"session": session}
-    if project:
-        return {"project": project}
-    current = ws.current_session()
-    if current is not None:
-        return {"session": current}
-    return {"project": ws.project(None)}
 
 
 def symbols_cmd(
@@ -106,18 +97,19 @@ def symbols_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Go to definition (or find references by name): the current session's files by default,
-    else the main branch of the current directory's project."""
+    """Go to definition (or find references by name), in the files `search` would search."""
     with workspace() as ws:
-        lookup = ws.references if references else ws.definitions
-        found = lookup(name, **_scope(ws, session, project))
+        if references:
+            found: list[Symbol] | list[Reference] = ws.references(
+                name, session=session, project=project
+            )
+        else:
+            found = ws.definitions(name, session=session, project=project)
     if as_json:
-        render.print_json(found)
+        render.print_json([item.model_dump(mode="json") for item in found])
         return
     for item in found:
-        where = f"[cyan]{escape(item['path'])}[/]:[bold]{item['line']}[/]"
-        what = item.get("kind") or ("definition" if item.get("is_definition") else "reference")
-        render.console.print(f"{where} {what} {escape(item.get('text') or item['name'])}")
+        render.console.print(render.symbol_line(item))
     if not found:
         render.console.print(
             f"no {'references to' if references else 'definition of'} {escape(name)}"

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+import branchwork as bw
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
-from branchwork.domain.errors import InvalidInput
 
 project_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -75,8 +75,7 @@ def remove_cmd(
 ) -> None:
     """Forget a project. Your repository and the session branches in it are kept."""
     with workspace() as ws:
-        project = ws.project(name)
-        ws.remove_project(project, force=force)
+        project = ws.remove_project(name, force=force)
     if as_json:
         render.print_json({"id": project.id, "removed": True})
     else:
@@ -100,7 +99,7 @@ def config_cmd(
     """Show or change the project's session configuration."""
     with workspace() as ws:
         project = ws.configure_project(
-            name, reload=reload, setup=setup, copy_files=copy, mode=mode, model=model
+            name, setup=setup, copy_files=copy, mode=mode, model=model, reload=reload
         )
     if as_json:
         render.print_json(project.config.model_dump(mode="json") | {"id": project.id})
@@ -118,7 +117,7 @@ def env_set_cmd(
     """Set a variable passed to every command of the project's sessions."""
     key, sep, value = assignment.partition("=")
     if not sep:
-        raise InvalidInput(f"{assignment!r} is not KEY=VALUE; write it as KEY=VALUE")
+        raise bw.InvalidInput(f"{assignment!r} is not KEY=VALUE; write it as KEY=VALUE")
     with workspace() as ws:
         ws.set_env(project, key, value, secret=secret)
     if as_json:

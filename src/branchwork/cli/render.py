@@ -3,46 +3,58 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
-from branchwork.domain.events import (
-    AgentMessage,
-    ApprovalDecided,
-    ApprovalRequested,
-    Archived,
-    Checkpoint,
-    CommandFinished,
-    CommandOutput,
-    CommandStarted,
-    ContextRef,
-    Event,
-    FileRead,
-    FileWritten,
-    Interrupted,
-    Note,
-    Reasoning,
-    Restored,
-    Reverted,
-    SessionCreated,
-    TodoUpdated,
-    ToolCall,
-    ToolResult,
-    TurnFinished,
-    TurnStarted,
-    UserMessage,
-)
-from branchwork.domain.models import Project, Session
-from branchwork.domain.replay import SessionState
+from branchwork._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from rich import progress as rich_progress, syntax as rich_syntax
+
+    # rendering dispatches on `kind`: no models are loaded for --help
+    from branchwork import (
+        Event,
+        Project,
+        Reference,
+        Session,
+        SessionDetails,
+        SessionListing,
+        Symbol,
+    )
+else:  # loaded on first use (pygments alone is ~10 ms of start-up)
+    rich_progress = lazy_module("rich.progress")
+    rich_syntax = lazy_module("rich.syntax")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def symbol_line(item: Symbol | Reference) -> str:
+    """A definition (its kind) or a reference (its line of text), with where it is."""
+    where = f"[cyan]{escape(item.path)}[/]:[bold]{item.line}[/]"
+    kind = getattr(item, "kind", None)
+    what = kind or ("definition" if getattr(item, "is_definition", False) else "reference")
+    return f"{where} {what} {escape(getattr(item, 'text', '') or item.name)}"
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on stderr; yields the `progress(done, total)` callback."""
+    p = rich_progress
+    columns = (p.TextColumn(label), p.BarColumn(), p.MofNCompleteColumn(), p.TimeElapsedColumn())
+    with p.Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
 
 
 def print_json(data: Any) -> None:
@@ -74,11 +86,13 @@ def projects_table(projects: list[Project]) -> Table:
     return table
 
 
-def sessions_table(sessions: list[Session], current: str | None, names: dict[str, str]) -> Table:
+def sessions_table(listing: SessionListing) -> Table:
+    """`*` marks each project's current session."""
     table = Table("", "id", "title", "project", "status", "branch", "base", "last activity")
-    for s in sessions:
+    names = listing.project_names
+    for s in listing.sessions:
         table.add_row(
-            "*" if s.id == current else "",
+            "*" if s.id in listing.current_ids else "",
             s.short_id,
             escape(s.title),
             escape(names.get(s.project_id, "?")),
@@ -90,7 +104,8 @@ def sessions_table(sessions: list[Session], current: str | None, names: dict[str
     return table
 
 
-def session_details(session: Session, project: Project, state: SessionState) -> Table:
+def session_details(details: SessionDetails) -> Table:
+    session, project, state = details.session, details.project, details.state
     table = Table.grid(padding=(0, 2))
     rows = [
         ("session", f"{session.short_id}  {escape(session.title)}"),
@@ -115,11 +130,10 @@ def session_details(session: Session, project: Project, state: SessionState) -> 
 
 
 def _event_summary(event: Event) -> str:
-    p = event.payload
-    for kinds, describe in _SUMMARIES:
-        if isinstance(p, kinds):
-            return describe(p)
-    fields = p.model_dump(exclude={"kind"})
+    describe = _SUMMARIES.get(event.kind)
+    if describe is not None:
+        return describe(event.payload)
+    fields = event.payload.model_dump(exclude={"kind"})
     return escape(", ".join(f"{k}={str(v)[:80]}" for k, v in fields.items()))
 
 
@@ -142,27 +156,35 @@ def _decided(p: Any) -> str:
     return verdict + (f" ({escape(p.reason)})" if p.reason else "")
 
 
-_SUMMARIES: list[tuple[Any, Callable[[Any], str]]] = [
-    ((UserMessage, AgentMessage, Note), lambda p: escape(p.text)),
-    (Reasoning, lambda p: f"[dim]{escape(p.text)}[/]"),
-    (SessionCreated, lambda p: f"{p.branch} from {p.from_ref} at {p.base_commit[:10]}"),
-    (CommandStarted, lambda p: f"[bold]$ {escape(p.command)}[/]"),
-    (CommandOutput, lambda p: escape(p.text.rstrip(chr(10)))),
-    (CommandFinished, _finished),
-    ((FileRead, FileWritten), lambda p: escape(p.path)),
-    (Checkpoint, lambda p: f"{p.commit[:10]} {escape(p.message)} ({len(p.files)} file(s))"),
-    (Reverted, lambda p: f"to {p.to_checkpoint[:10]}, as {p.commit[:10]}"),
-    ((Archived, Restored), lambda p: f"head {p.head[:10]}"),
-    (ToolCall, lambda p: f"{p.name}({escape(json.dumps(p.arguments)[:200])})"),
-    (ToolResult, lambda p: ("[red]error[/] " if p.is_error else "") + escape(p.output[:300])),
-    (TurnStarted, lambda p: f"{p.model}, mode {p.mode}"),
-    (TurnFinished, _turn_finished),
-    (ApprovalRequested, lambda p: escape(p.summary)),
-    (ApprovalDecided, _decided),
-    (TodoUpdated, lambda p: f"[{'x' if p.done else ' '}] {escape(p.text)}"),
-    (ContextRef, lambda p: f"{p.lookup} {escape(p.query)!r}: {len(p.results)} result(s)"),
-    (Interrupted, lambda p: escape(p.reason)),
-]
+def _text(p: Any) -> str:
+    return escape(p.text)
+
+
+_SUMMARIES: dict[str, Callable[[Any], str]] = {
+    "user_message": _text,
+    "agent_message": _text,
+    "note": _text,
+    "reasoning": lambda p: f"[dim]{escape(p.text)}[/]",
+    "session_created": lambda p: f"{p.branch} from {p.from_ref} at {p.base_commit[:10]}",
+    "command_started": lambda p: f"[bold]$ {escape(p.command)}[/]",
+    "command_output": lambda p: escape(p.text.rstrip(chr(10))),
+    "command_finished": _finished,
+    "file_read": lambda p: escape(p.path),
+    "file_written": lambda p: escape(p.path),
+    "checkpoint": lambda p: f"{p.commit[:10]} {escape(p.message)} ({len(p.files)} file(s))",
+    "reverted": lambda p: f"to {p.to_checkpoint[:10]}, as {p.commit[:10]}",
+    "archived": lambda p: f"head {p.head[:10]}",
+    "restored": lambda p: f"head {p.head[:10]}",
+    "tool_call": lambda p: f"{p.name}({escape(json.dumps(p.arguments)[:200])})",
+    "tool_result": lambda p: ("[red]error[/] " if p.is_error else "") + escape(p.output[:300]),
+    "turn_started": lambda p: f"{p.model}, mode {p.mode}",
+    "turn_finished": _turn_finished,
+    "approval_requested": lambda p: escape(p.summary),
+    "approval_decided": _decided,
+    "todo_updated": lambda p: f"[{'x' if p.done else ' '}] {escape(p.text)}",
+    "context_ref": lambda p: f"{p.lookup} {escape(p.query)!r}: {len(p.results)} result(s)",
+    "interrupted": lambda p: escape(p.reason),
+}
 
 
 def print_event(event: Event) -> None:
@@ -171,15 +193,16 @@ def print_event(event: Event) -> None:
         f"[dim]{event.seq:>4} {ts}[/] [cyan]{event.kind:<18}[/] [dim]{event.actor:<6}[/] "
         f"{_event_summary(event)}"
     )
-    if isinstance(event.payload, FileWritten) and event.payload.diff:
-        print_diff(event.payload.diff)
+    diff = getattr(event.payload, "diff", "")
+    if diff:
+        print_diff(diff)
 
 
 def print_diff(text: str) -> None:
     if not text.strip():
         console.print("[dim](no changes)[/]")
         return
-    console.print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+    console.print(rich_syntax.Syntax(text, "diff", theme="ansi_dark", background_color="default"))
 
 
 def _compact_args(arguments: dict[str, Any]) -> str:
@@ -191,7 +214,7 @@ def _compact_args(arguments: dict[str, Any]) -> str:
     return escape(", ".join(shown))
 
 
-def _result_preview(p: ToolResult) -> str:
+def _result_preview(p: Any) -> str:
     lines = p.output.splitlines() or [""]
     if p.name == "run_command":
         lines = lines[:1]
@@ -200,20 +223,22 @@ def _result_preview(p: ToolResult) -> str:
     return f"  [{'red' if p.is_error else 'dim'}]⎿ {preview}[/]{more}"
 
 
+_CHAT_VIEWS: dict[str, Callable[[Any], str]] = {
+    "tool_call": lambda p: f"\n[cyan]⏺ {escape(p.name)}[/]({_compact_args(p.arguments)})",
+    "tool_result": _result_preview,
+    "approval_decided": lambda p: f"  {_decided(p)}",
+    "todo_updated": lambda p: f"  {'☑' if p.done else '☐'} {escape(p.text)}",
+    "checkpoint": lambda p: f"[dim]checkpoint {p.commit[:10]} ({len(p.files)} file(s))[/]",
+    "interrupted": lambda p: f"[yellow]{escape(p.reason)}[/]",
+    "note": lambda p: f"[yellow]{escape(p.text)}[/]",
+}
+
+
 def print_chat_event(event: Event) -> None:
     """How a chat shows the events of a turn (answer text and command output are streamed)."""
-    p = event.payload
-    if isinstance(p, ToolCall):
-        console.print(f"\n[cyan]⏺ {escape(p.name)}[/]({_compact_args(p.arguments)})")
-    elif isinstance(p, ToolResult):
-        console.print(_result_preview(p))
-    elif isinstance(p, FileWritten):
-        print_diff(p.diff)
-    elif isinstance(p, ApprovalDecided):
-        console.print(f"  {_decided(p)}")
-    elif isinstance(p, TodoUpdated):
-        console.print(f"  {'☑' if p.done else '☐'} {escape(p.text)}")
-    elif isinstance(p, Checkpoint):
-        console.print(f"[dim]checkpoint {p.commit[:10]} ({len(p.files)} file(s))[/]")
-    elif isinstance(p, Interrupted | Note):
-        console.print(f"[yellow]{escape(getattr(p, 'reason', '') or getattr(p, 'text', ''))}[/]")
+    if event.kind == "file_written":
+        print_diff(getattr(event.payload, "diff", ""))
+        return
+    view = _CHAT_VIEWS.get(event.kind)
+    if view is not None:
+        console.print(view(event.payload))

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, parse_mode, workspace
+from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, workspace
 
 session_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -25,18 +25,18 @@ def new_cmd(
     from_ref: Annotated[
         str | None, typer.Option("--from", help="Start from this ref instead of main.")
     ] = None,
-    switch: Annotated[bool, typer.Option(help="Make it the current session.")] = True,
+    switch: Annotated[
+        bool, typer.Option(help="Make it the current session of its project.")
+    ] = True,
     mode: ModeOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a session: its own branch from main's tip and its own worktree."""
     with workspace() as ws:
-        session = ws.new_session(project, title=title, from_ref=from_ref)
-        if mode or model:
-            session = ws.set_session_defaults(session, mode=parse_mode(mode), model=model)
-        if switch:
-            ws.switch_session(session)
+        session = ws.new_session(
+            project, title=title, from_ref=from_ref, mode=mode, model=model, current=switch
+        )
     if as_json:
         render.print_json(render.session_json(session))
         return
@@ -54,26 +54,25 @@ def list_cmd(
 ) -> None:
     """List sessions (status, branch, base, last activity)."""
     with workspace() as ws:
-        sessions = ws.sessions(project, include_archived=all_, all_projects=all_ and not project)
-        current = ws.current_session()
-        names = {p.id: p.name for p in ws.projects()}
+        listing = ws.session_listing(
+            project, include_archived=all_, all_projects=all_ and not project
+        )
     if as_json:
-        render.print_json([render.session_json(s) for s in sessions])
+        render.print_json([render.session_json(s) for s in listing.sessions])
         return
-    render.console.print(render.sessions_table(sessions, current.id if current else None, names))
+    render.console.print(render.sessions_table(listing))
 
 
 @session_app.command("show")
 def show_cmd(session: SessionArg = None, as_json: JsonOpt = False) -> None:
     """Show a session: branch, worktree, head, checkpoints, sub-tasks."""
     with workspace() as ws:
-        target = ws.session(session)
-        state = ws.session_state(target)
-        project = ws.project(target.project_id)
+        details = ws.session_details(session)
     if as_json:
-        render.print_json(render.session_json(target, state=state.model_dump(mode="json")))
+        state = details.state.model_dump(mode="json")
+        render.print_json(render.session_json(details.session, state=state))
         return
-    render.console.print(render.session_details(target, project, state))
+    render.console.print(render.session_details(details))
 
 
 @session_app.command("config")
@@ -85,7 +84,7 @@ def config_cmd(
 ) -> None:
     """Show or set the session's own mode and model (they override the project's)."""
     with workspace() as ws:
-        target = ws.set_session_defaults(session, mode=parse_mode(mode), model=model)
+        target = ws.set_session_defaults(session, mode=mode, model=model)
     if as_json:
         render.print_json(render.session_json(target))
     else:
@@ -99,7 +98,7 @@ def switch_cmd(
     session: Annotated[str, typer.Argument(help="Session id, short id or branch.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a session the current one for later commands."""
+    """Make a session the current one of its project, for later commands run in that project."""
     with workspace() as ws:
         target = ws.switch_session(session)
     if as_json:

@@ -9,7 +9,8 @@ or a timestamp afterwards.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -26,11 +27,16 @@ TurnStatus = Literal["completed", "cancelled", "step_limit", "failed", "interrup
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    # The fields that hold free text (what people and models wrote, what commands printed):
+    # the only ones secret redaction touches. Ids, shas, kinds, paths and numbers never are.
+    free_text: ClassVar[tuple[str, ...]] = ()
 
 
 class SessionCreated(_Payload):
     kind: Literal["session_created"] = "session_created"
+    free_text: ClassVar[tuple[str, ...]] = ("title",)
     project_id: str
     title: str
     branch: str
@@ -41,12 +47,14 @@ class SessionCreated(_Payload):
 
 class UserMessage(_Payload):
     kind: Literal["user_message"] = "user_message"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     text: str
     turn_id: str | None = None
 
 
 class AgentMessage(_Payload):
     kind: Literal["agent_message"] = "agent_message"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     text: str
     turn_id: str | None = None
     model: str | None = None
@@ -57,6 +65,7 @@ class Reasoning(_Payload):
     verbatim on resume (such as Anthropic's signed thinking blocks)."""
 
     kind: Literal["reasoning"] = "reasoning"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     text: str
     turn_id: str | None = None
     provider_details: dict[str, Any] = Field(default_factory=dict)
@@ -64,6 +73,7 @@ class Reasoning(_Payload):
 
 class ToolCall(_Payload):
     kind: Literal["tool_call"] = "tool_call"
+    free_text: ClassVar[tuple[str, ...]] = ("arguments",)
     call_id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -72,6 +82,7 @@ class ToolCall(_Payload):
 
 class ToolResult(_Payload):
     kind: Literal["tool_result"] = "tool_result"
+    free_text: ClassVar[tuple[str, ...]] = ("output",)
     call_id: str
     name: str
     output: str
@@ -89,6 +100,7 @@ class FileRead(_Payload):
 
 class FileWritten(_Payload):
     kind: Literal["file_written"] = "file_written"
+    free_text: ClassVar[tuple[str, ...]] = ("diff",)
     path: str
     operation: Literal["write", "edit", "delete"]
     created: bool
@@ -97,6 +109,7 @@ class FileWritten(_Payload):
 
 class CommandStarted(_Payload):
     kind: Literal["command_started"] = "command_started"
+    free_text: ClassVar[tuple[str, ...]] = ("command", "argv")
     command_id: str
     command: str
     argv: list[str] | None = None
@@ -109,12 +122,14 @@ class CommandStarted(_Payload):
 
 class CommandOutput(_Payload):
     kind: Literal["command_output"] = "command_output"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     command_id: str
     text: str
 
 
 class CommandFinished(_Payload):
     kind: Literal["command_finished"] = "command_finished"
+    free_text: ClassVar[tuple[str, ...]] = ("output_head", "output_tail")
     command_id: str
     status: CommandStatus
     exit_code: int | None
@@ -128,6 +143,7 @@ class CommandFinished(_Payload):
 
 class Checkpoint(_Payload):
     kind: Literal["checkpoint"] = "checkpoint"
+    free_text: ClassVar[tuple[str, ...]] = ("message",)
     commit: str
     parent: str
     message: str
@@ -156,6 +172,7 @@ class Restored(_Payload):
 
 class Interrupted(_Payload):
     kind: Literal["interrupted"] = "interrupted"
+    free_text: ClassVar[tuple[str, ...]] = ("reason",)
     reason: str
     turn_id: str | None = None
     call_id: str | None = None
@@ -170,6 +187,7 @@ class TurnStarted(_Payload):
 
 class TurnFinished(_Payload):
     kind: Literal["turn_finished"] = "turn_finished"
+    free_text: ClassVar[tuple[str, ...]] = ("detail",)
     turn_id: str
     status: TurnStatus
     steps: int
@@ -180,6 +198,7 @@ class TurnFinished(_Payload):
 
 class ApprovalRequested(_Payload):
     kind: Literal["approval_requested"] = "approval_requested"
+    free_text: ClassVar[tuple[str, ...]] = ("summary", "detail")
     request_id: str
     action: Literal["write_file", "edit_file", "run_command"]
     summary: str
@@ -190,6 +209,7 @@ class ApprovalRequested(_Payload):
 
 class ApprovalDecided(_Payload):
     kind: Literal["approval_decided"] = "approval_decided"
+    free_text: ClassVar[tuple[str, ...]] = ("reason",)
     request_id: str
     approved: bool
     reason: str = ""
@@ -197,6 +217,7 @@ class ApprovalDecided(_Payload):
 
 class TodoUpdated(_Payload):
     kind: Literal["todo_updated"] = "todo_updated"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     item_id: str
     text: str
     done: bool
@@ -204,6 +225,7 @@ class TodoUpdated(_Payload):
 
 class ContextRef(_Payload):
     kind: Literal["context_ref"] = "context_ref"
+    free_text: ClassVar[tuple[str, ...]] = ("query",)
     query: str
     lookup: Literal["search", "definition", "references", "document"]
     results: list[dict[str, Any]] = Field(default_factory=list)
@@ -213,6 +235,7 @@ class Note(_Payload):
     """A free-form system note (setup skipped, copy failed, worktree evicted …)."""
 
     kind: Literal["note"] = "note"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
     text: str
     level: Literal["info", "warning", "error"] = "info"
 
@@ -257,7 +280,7 @@ def utc_now() -> datetime:
 class Event(BaseModel):
     """One immutable record of a session's history."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str
     session_id: str
@@ -294,18 +317,24 @@ class Event(BaseModel):
         return data
 
 
-_PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
-_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+@cache
+def _payload_adapter() -> TypeAdapter[Payload]:
+    return TypeAdapter(Payload)
+
+
+@cache
+def _event_adapter() -> TypeAdapter[Event]:
+    return TypeAdapter(Event)
 
 
 def parse_payload(data: dict[str, Any]) -> Payload:
-    return _PAYLOAD_ADAPTER.validate_python(data)
+    return _payload_adapter().validate_python(data)
 
 
 def parse_event(data: dict[str, Any]) -> Event:
     """Load an event from its JSON shape; fails fast on an unknown kind or schema version."""
     body = {k: v for k, v in data.items() if k != "kind"}
     try:
-        return _EVENT_ADAPTER.validate_python(body)
+        return _event_adapter().validate_python(body)
     except ValueError as exc:
         raise StoreError(f"unreadable event {data.get('id', '?')}: {exc}") from exc

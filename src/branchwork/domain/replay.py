@@ -23,6 +23,9 @@ from branchwork.domain.events import (
     TurnStarted,
 )
 
+# Bumped whenever the fold below changes, so that stored snapshots of the old fold are not used.
+STATE_VERSION = 1
+
 
 class TodoItem(BaseModel):
     model_config = ConfigDict(frozen=True)

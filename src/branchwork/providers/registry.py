@@ -96,6 +96,17 @@ class ProviderRegistry:
         return info.factory(parsed.model, options)
 
 
+def check_model_spec(spec: str, *, registry: ProviderRegistry | None = None) -> str:
+    """`spec` normalised, once its provider is known to be installed (the model itself is not
+    loaded): what a session or project may store as its model."""
+    parsed = parse_model_spec(spec)
+    try:
+        (registry or default_registry()).get(parsed.provider)
+    except NotFound as exc:
+        raise InvalidInput(exc.message) from None
+    return str(parsed)
+
+
 def _unknown_provider_message(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""

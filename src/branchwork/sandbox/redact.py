@@ -42,6 +42,11 @@ class Redactor:
         self._values = tuple(values)
         self.max_len = len(values[0]) if values else 0
 
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to redact."""
+        return self._pattern is None
+
     def redact(self, text: str) -> str:
         """Return `text` with every secret value replaced by its placeholder."""
         if self._pattern is None:

@@ -1,18 +1,22 @@
-"""The agent's view of one session: the `SessionPort` the agent loop is given."""
+"""The agent's view of one session: the `SessionPort` the agent loop is given, over one scope
+resolved when the turn starts (no lookup per tool call)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from branchwork.agent.ports import ProjectBrief
 from branchwork.domain.events import Actor, Checkpoint, CommandFinished, Event, FileWritten, Payload
-from branchwork.domain.models import Session
+from branchwork.domain.replay import SessionState
 from branchwork.service import commands, files, history, search
-from branchwork.service.context import ServiceContext
-from branchwork.service.projects import get_project
+from branchwork.service.scope import SessionScope, take_checkpoint
+from branchwork.service.state import session_state
+
+if TYPE_CHECKING:
+    from branchwork.index import SearchHit, Symbol
 
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 README_EXCERPT_CHARS = 2000
@@ -21,46 +25,40 @@ README_EXCERPT_CHARS = 2000
 class ServiceSessionPort:
     """Implements `branchwork.agent.ports.SessionPort` with the service's use-cases."""
 
-    def __init__(self, ctx: ServiceContext, session: Session) -> None:
-        self._ctx = ctx
-        self._session = session
-        self._history: list[Event] | None = None
+    def __init__(self, scope: SessionScope) -> None:
+        self._scope = scope
 
     @property
     def session_id(self) -> str:
-        return self._session.id
+        return self._scope.session.id
 
     @property
     def worktree(self) -> Path:
-        return Path(self._session.worktree)
+        return self._scope.worktree
 
     def record(self, payload: Payload, actor: Actor) -> Event:
-        return self._ctx.record(self._session, payload, actor)
+        return self._scope.record(payload, actor)
+
+    def record_many(self, items: Sequence[tuple[Payload, Actor]]) -> list[Event]:
+        return self._scope.record_many(items)
 
     def observe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        return self._ctx.observe(self._session.id, callback)
+        return self._scope.services.recorder.observe(self.session_id, callback)
 
-    def history(self) -> list[Event]:
-        """The whole log, read once; later events are appended as they are recorded here."""
-        if self._history is None:
-            self._history = self._ctx.store.events(self._session.id)
-        else:
-            fresh = self._ctx.store.events(self._session.id, after_seq=self._last_seq())
-            self._history.extend(fresh)
-        return list(self._history)
+    def state(self) -> SessionState:
+        return session_state(self._scope.services.store, self.session_id)
 
-    def _last_seq(self) -> int:
-        return self._history[-1].seq if self._history else 0
+    def recent_events(self, kinds: Sequence[str], limit: int) -> list[Event]:
+        return self._scope.services.store.tail_events(self.session_id, kinds=kinds, limit=limit)
 
     def brief(self) -> ProjectBrief:
-        project = get_project(self._ctx, self._session.project_id)
-        names = files.list_files(self._ctx, self._session)
+        scope = self._scope
         return ProjectBrief(
-            name=project.name,
+            name=scope.project.name,
             readme_excerpt=self._readme(),
-            file_tree=file_tree_summary(names),
-            repo_map=search.repo_map(self._ctx, self._session),
-            documents=search.document_titles(self._ctx, project),
+            file_tree=file_tree_summary(files.list_files(scope)),
+            repo_map=search.repo_map(scope),
+            documents=search.document_titles(scope.services, scope.project),
         )
 
     def _readme(self) -> str:
@@ -71,46 +69,35 @@ class ServiceSessionPort:
         return ""
 
     def list_files(self, path: str, pattern: str | None) -> list[str]:
-        return files.list_files(self._ctx, self._session, path, pattern)
+        return files.list_files(self._scope, path, pattern)
 
     def read_file(self, path: str, start_line: int | None, end_line: int | None) -> str:
         return files.read_file(
-            self._ctx, self._session, path, start_line=start_line, end_line=end_line, actor="agent"
+            self._scope, path, start_line=start_line, end_line=end_line, actor="agent"
         )
 
     def preview_write(self, path: str, content: str) -> str:
-        return files.preview_write(self._ctx, self._session, path, content)
+        return files.preview_write(self._scope, path, content)
 
     def preview_edit(self, path: str, old: str, new: str) -> str:
-        return files.preview_edit(self._ctx, self._session, path, old, new)
+        return files.preview_edit(self._scope, path, old, new)
 
     def write_file(self, path: str, content: str) -> FileWritten:
-        outcome = files.write_file(
-            self._ctx, self._session, path, content, actor="agent", checkpoint=False
-        )
-        return outcome.written
+        return files.write_file(self._scope, path, content, actor="agent", checkpoint=False).written
 
     def edit_file(self, path: str, old: str, new: str) -> FileWritten:
-        outcome = files.edit_file(
-            self._ctx, self._session, path, old, new, actor="agent", checkpoint=False
-        )
+        outcome = files.edit_file(self._scope, path, old, new, actor="agent", checkpoint=False)
         return outcome.written
 
     def search(
         self, query: str, *, regex: bool, path_glob: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[SearchHit]:
         return search.search_session(
-            self._ctx,
-            self._session,
-            query,
-            regex=regex,
-            path_glob=path_glob,
-            limit=limit,
-            actor="agent",
+            self._scope, query, regex=regex, path_glob=path_glob, limit=limit, actor="agent"
         )
 
-    def find_definition(self, name: str) -> list[dict[str, Any]]:
-        return search.find_definitions(self._ctx, self._session, name, actor="agent")
+    def find_definition(self, name: str) -> list[Symbol]:
+        return search.session_definitions(self._scope, name, actor="agent")
 
     def run_command(
         self,
@@ -121,8 +108,7 @@ class ServiceSessionPort:
         on_output: Callable[[str], None] | None,
     ) -> CommandFinished:
         outcome = commands.run_command(
-            self._ctx,
-            self._session,
+            self._scope,
             command,
             timeout=timeout,
             on_output=on_output,
@@ -133,13 +119,13 @@ class ServiceSessionPort:
         return outcome.finished
 
     def command_output(self, finished: CommandFinished) -> str:
-        return commands.command_output(self._ctx, finished)
+        return commands.command_output(self._scope.services, finished)
 
     def diff(self) -> str:
-        return history.session_diff(self._ctx, self._session, "base")
+        return history.session_diff(self._scope, "base")
 
     def checkpoint(self, message: str) -> Checkpoint | None:
-        return history.take_checkpoint(self._ctx, self._session, message, automatic=True)
+        return take_checkpoint(self._scope, message, automatic=True)
 
 
 def file_tree_summary(names: list[str], *, limit: int = 60) -> str:

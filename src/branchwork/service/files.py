@@ -12,27 +12,25 @@ from pathlib import Path
 from branchwork import gitops
 from branchwork.domain.errors import InvalidInput, InvalidPath, NotFound
 from branchwork.domain.events import Actor, Checkpoint, FileRead, FileWritten
-from branchwork.domain.models import Session
-from branchwork.sandbox import relative_to_worktree, resolve_in_worktree
-from branchwork.service.context import ServiceContext
-from branchwork.service.sessions import ensure_worktree
+from branchwork.sandbox.paths import relative_to_worktree, resolve_in_worktree
+from branchwork.service.scope import SessionScope, take_checkpoint
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class WriteOutcome:
+    """A recorded write or edit, and the checkpoint taken after it (None when not taken)."""
+
     written: FileWritten
     checkpoint: Checkpoint | None
 
 
-def _locate(ctx: ServiceContext, session: Session, path: str) -> tuple[Session, Path, str]:
+def _locate(scope: SessionScope, path: str) -> tuple[Path, str]:
     if path.endswith(("/", "\\")):
         raise InvalidPath(f"{path!r} names a directory; give the path of a file")
-    session = ensure_worktree(ctx, session)
-    root = Path(session.worktree)
-    target = resolve_in_worktree(root, path)
-    return session, target, relative_to_worktree(root, target)
+    target = resolve_in_worktree(scope.worktree, path)
+    return target, relative_to_worktree(scope.worktree, target)
 
 
 def _read_text(target: Path, shown: str, *, strict: bool = False) -> str:
@@ -59,8 +57,7 @@ def _read_text(target: Path, shown: str, *, strict: bool = False) -> str:
 
 
 def read_file(
-    ctx: ServiceContext,
-    session: Session,
+    scope: SessionScope,
     path: str,
     *,
     start_line: int | None = None,
@@ -72,56 +69,52 @@ def read_file(
         raise InvalidInput("line numbers start at 1; give --start/--end of 1 or more")
     if start_line is not None and end_line is not None and end_line < start_line:
         raise InvalidInput(f"the range {start_line}-{end_line} is empty; give end ≥ start")
-    session, target, shown = _locate(ctx, session, path)
+    target, shown = _locate(scope, path)
     text = _read_text(target, shown)
     if start_line is not None or end_line is not None:
         lines = text.splitlines(keepends=True)
         first = max(1, start_line or 1)
         text = "".join(lines[first - 1 : end_line])
     payload = FileRead(path=shown, size=len(text), start_line=start_line, end_line=end_line)
-    ctx.record(session, payload, actor)
+    scope.record(payload, actor)
     return text
 
 
 def write_file(
-    ctx: ServiceContext,
-    session: Session,
+    scope: SessionScope,
     path: str,
     content: str,
     *,
     actor: Actor = "user",
     checkpoint: bool = True,
 ) -> WriteOutcome:
-    session, target, shown, old = _prepare_write(ctx, session, path)
-    return _apply_write(ctx, session, target, shown, old, content, "write", actor, checkpoint)
+    target, shown, old = _prepare_write(scope, path)
+    return _apply_write(scope, target, shown, old, content, "write", actor, checkpoint)
 
 
-def _prepare_write(
-    ctx: ServiceContext, session: Session, path: str
-) -> tuple[Session, Path, str, str | None]:
-    session, target, shown = _locate(ctx, session, path)
+def _prepare_write(scope: SessionScope, path: str) -> tuple[Path, str, str | None]:
+    target, shown = _locate(scope, path)
     if target.is_dir():
         raise InvalidPath(f"{shown} is a directory; give the path of a file")
     old = _read_text(target, shown) if target.exists() else None
-    return session, target, shown, old
+    return target, shown, old
 
 
-def preview_write(ctx: ServiceContext, session: Session, path: str, content: str) -> str:
+def preview_write(scope: SessionScope, path: str, content: str) -> str:
     """The diff a write would make, without making it."""
-    _, _, shown, old = _prepare_write(ctx, session, path)
+    _, shown, old = _prepare_write(scope, path)
     return unified_diff(shown, old, content)
 
 
-def preview_edit(ctx: ServiceContext, session: Session, path: str, old: str, new: str) -> str:
+def preview_edit(scope: SessionScope, path: str, old: str, new: str) -> str:
     """The diff an edit would make (refused like the edit itself), without making it."""
-    _, target, shown = _locate(ctx, session, path)
+    target, shown = _locate(scope, path)
     current = _read_text(target, shown, strict=True)
     return unified_diff(shown, current, _replace_once(current, old, new, shown))
 
 
 def edit_file(
-    ctx: ServiceContext,
-    session: Session,
+    scope: SessionScope,
     path: str,
     old_text: str,
     new_text: str,
@@ -130,10 +123,10 @@ def edit_file(
     checkpoint: bool = True,
 ) -> WriteOutcome:
     """Replace the one occurrence of `old_text`; refuse when it is absent or not unique."""
-    session, target, shown = _locate(ctx, session, path)
+    target, shown = _locate(scope, path)
     current = _read_text(target, shown, strict=True)
     updated = _replace_once(current, old_text, new_text, shown)
-    return _apply_write(ctx, session, target, shown, current, updated, "edit", actor, checkpoint)
+    return _apply_write(scope, target, shown, current, updated, "edit", actor, checkpoint)
 
 
 def _replace_once(current: str, old_text: str, new_text: str, shown: str) -> str:
@@ -154,8 +147,7 @@ def _replace_once(current: str, old_text: str, new_text: str, shown: str) -> str
 
 
 def _apply_write(
-    ctx: ServiceContext,
-    session: Session,
+    scope: SessionScope,
     target: Path,
     shown: str,
     old: str | None,
@@ -164,8 +156,6 @@ def _apply_write(
     actor: Actor,
     checkpoint: bool,
 ) -> WriteOutcome:
-    from branchwork.service.history import take_checkpoint
-
     _write_atomically(target, shown, new)
     payload = FileWritten(
         path=shown,
@@ -173,11 +163,11 @@ def _apply_write(
         created=old is None,
         diff=unified_diff(shown, old, new),
     )
-    event = ctx.record(session, payload, actor)
+    event = scope.record(payload, actor)
     assert isinstance(event.payload, FileWritten)
     saved = None
     if checkpoint:
-        saved = take_checkpoint(ctx, session, f"{operation} {shown}", automatic=True)
+        saved = take_checkpoint(scope, f"{operation} {shown}", automatic=True)
     return WriteOutcome(written=event.payload, checkpoint=saved)
 
 
@@ -223,12 +213,9 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
     )
 
 
-def list_files(
-    ctx: ServiceContext, session: Session, path: str = ".", pattern: str | None = None
-) -> list[str]:
+def list_files(scope: SessionScope, path: str = ".", pattern: str | None = None) -> list[str]:
     """Files under `path` (tracked, or untracked and not ignored), optionally matching a glob."""
-    session = ensure_worktree(ctx, session)
-    root = Path(session.worktree)
+    root = scope.worktree
     base = resolve_in_worktree(root, path) if path not in ("", ".") else root
     prefix = "" if base == root else relative_to_worktree(root, base).rstrip("/") + "/"
     out = gitops.run_git(

@@ -1,49 +1,26 @@
-"""Checkpoints, diffs, revert, and reading the event log."""
+"""Checkpoints, diffs, revert, and reading the event log (streamed, never loaded whole)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from branchwork import gitops
 from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import Checkpoint, Event, Reverted
 from branchwork.domain.models import CheckpointInfo, Session
-from branchwork.domain.replay import SessionState, replay
-from branchwork.service.context import ServiceContext
-from branchwork.service.projects import get_project
-from branchwork.service.sessions import ensure_worktree
+from branchwork.service.base import Services
+from branchwork.service.scope import SessionScope, take_checkpoint
+
+FOLLOW_POLL_S = 0.3
+T = TypeVar("T")
 
 
-def _exclude(ctx: ServiceContext, session: Session) -> list[str]:
-    return get_project(ctx, session.project_id).config.copy_files
-
-
-def take_checkpoint(
-    ctx: ServiceContext, session: Session, message: str, *, automatic: bool = False
-) -> Checkpoint | None:
-    """Commit the worktree's state to the session branch; None when nothing changed."""
-    session = ensure_worktree(ctx, session)
-    message = ctx.redactor(session.project_id).redact(message)  # commit messages are shared
-    info = gitops.checkpoint(Path(session.worktree), message, _exclude(ctx, session))
-    if info is None:
-        return None
-    payload = Checkpoint(
-        commit=info.commit,
-        parent=info.parent,
-        message=message,
-        files=info.files,
-        automatic=automatic,
-    )
-    event = ctx.record(session, payload, "user" if not automatic else "system")
-    assert isinstance(event.payload, Checkpoint)
-    return event.payload
-
-
-def list_checkpoints(ctx: ServiceContext, session: Session) -> list[CheckpointInfo]:
+def list_checkpoints(services: Services, session: Session) -> list[CheckpointInfo]:
     found: list[CheckpointInfo] = []
-    for event in ctx.store.events(session.id, kinds=["checkpoint", "reverted"]):
+    for event in services.store.iter_events(session.id, kinds=["checkpoint", "reverted"]):
         p = event.payload
         if isinstance(p, Checkpoint):
             found.append(
@@ -67,11 +44,11 @@ def _without_repeats(found: list[CheckpointInfo]) -> list[CheckpointInfo]:
     return kept
 
 
-def resolve_checkpoint(ctx: ServiceContext, session: Session, ref: str) -> str:
+def resolve_checkpoint(services: Services, session: Session, ref: str) -> str:
     """A checkpoint given as a (prefix of a) commit sha, `base`, or `-N` (N checkpoints back)."""
     if ref == "base":
         return session.base_commit
-    commits = [c.commit for c in list_checkpoints(ctx, session)]
+    commits = [c.commit for c in list_checkpoints(services, session)]
     if ref.startswith("-") and ref[1:].isdigit():
         back = int(ref[1:])
         if 0 < back <= len(commits):
@@ -80,67 +57,97 @@ def resolve_checkpoint(ctx: ServiceContext, session: Session, ref: str) -> str:
     if len(set(matches)) == 1:
         return matches[0]
     raise InvalidInput(
-        f"{ref!r} is not a checkpoint of session {session.short_id}; "
-        f"see `branchwork log {session.short_id} --kind checkpoint` or use `base`"
+        f"{ref!r} is not a checkpoint of session {session.short_id}; give a sha prefix, -N or "
+        f"`base` (the session's checkpoint events list them)"
     )
 
 
-def session_diff(ctx: ServiceContext, session: Session, against: str = "base") -> str:
+def session_diff(scope: SessionScope, against: str = "base") -> str:
     """What the session changed, uncommitted edits included, against main, base or a checkpoint."""
-    session = ensure_worktree(ctx, session)
-    project = get_project(ctx, session.project_id)
+    project = scope.project
     if against == "main":
         ref = gitops.resolve_commit(Path(project.path), project.main_branch)
     else:
-        ref = resolve_checkpoint(ctx, session, against)
-    return gitops.diff(Path(session.worktree), ref, exclude=_exclude(ctx, session))
+        ref = resolve_checkpoint(scope.services, scope.session, against)
+    return gitops.diff(scope.worktree, ref, exclude=project.config.copy_files)
 
 
-def revert(ctx: ServiceContext, session: Session, to: str) -> Reverted:
+def revert(scope: SessionScope, to: str) -> Reverted:
     """Restore the files of a checkpoint as a new checkpoint; history is never rewritten."""
-    session = ensure_worktree(ctx, session)
-    target = resolve_checkpoint(ctx, session, to)
-    take_checkpoint(ctx, session, "before revert", automatic=True)
-    worktree = Path(session.worktree)
-    info = gitops.revert_to(worktree, target, f"revert to {target[:12]}", _exclude(ctx, session))
-    commit = info.commit if info else gitops.head_commit(worktree)
+    target = resolve_checkpoint(scope.services, scope.session, to)
+    take_checkpoint(scope, "before revert", automatic=True)
+    exclude = scope.project.config.copy_files
+    info = gitops.revert_to(scope.worktree, target, f"revert to {target[:12]}", exclude)
+    commit = info.commit if info else gitops.head_commit(scope.worktree)
     payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
-    event = ctx.record(session, payload, "user")
+    event = scope.record(payload, "user")
     assert isinstance(event.payload, Reverted)
     return event.payload
 
 
-def read_events(
-    ctx: ServiceContext,
+def stream_events(
+    services: Services,
     session: Session,
     *,
     kinds: Sequence[str] | None = None,
     after_seq: int = 0,
-) -> list[Event]:
-    return ctx.store.events(session.id, kinds=kinds, after_seq=after_seq)
-
-
-def follow_events(
-    ctx: ServiceContext,
-    session: Session,
-    *,
-    kinds: Sequence[str] | None = None,
-    after_seq: int = 0,
-    poll: float = 0.3,
+    follow: bool = False,
     stop_after: float | None = None,
 ) -> Iterator[Event]:
-    """Yield events as they are appended (by any process), until `stop_after` seconds pass."""
+    """The session's events in order, streamed from the store (memory stays bounded); with
+    `follow`, then the events any process appends, until `stop_after` seconds pass."""
+    store = services.store
+
+    def read(after: int) -> Iterator[Event]:
+        return store.iter_events(session.id, kinds=kinds, after_seq=after)
+
+    return _stream(services, session, read, lambda e: e.seq, after_seq, follow, stop_after)
+
+
+def stream_event_dicts(
+    services: Services,
+    session: Session,
+    *,
+    kinds: Sequence[str] | None = None,
+    after_seq: int = 0,
+    follow: bool = False,
+    stop_after: float | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`stream_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models:
+    what `log --json` prints."""
+    store = services.store
+
+    def read(after: int) -> Iterator[dict[str, Any]]:
+        return store.iter_event_dicts(session.id, kinds=kinds, after_seq=after)
+
+    return _stream(services, session, read, lambda e: int(e["seq"]), after_seq, follow, stop_after)
+
+
+def _stream(
+    services: Services,
+    session: Session,
+    read: Callable[[int], Iterator[T]],
+    seq_of: Callable[[T], int],
+    after_seq: int,
+    follow: bool,
+    stop_after: float | None,
+) -> Iterator[T]:
+    end = services.store.last_seq(session.id)
+    newest = after_seq
+    for item in read(after_seq):
+        newest = seq_of(item)
+        yield item
+    if not follow:
+        return
     deadline = None if stop_after is None else time.monotonic() + stop_after
-    seen = after_seq
+    seen = max(end, newest)
     while deadline is None or time.monotonic() < deadline:
-        fresh = ctx.store.events(session.id, after_seq=seen)
-        for event in fresh:
-            seen = event.seq
-            if not kinds or event.kind in kinds:
-                yield event
-        if not fresh:
-            time.sleep(poll)
-
-
-def session_state(ctx: ServiceContext, session: Session) -> SessionState:
-    return replay(ctx.store.events(session.id))
+        last = services.store.last_seq(session.id)
+        if last <= seen:
+            time.sleep(FOLLOW_POLL_S)
+            continue
+        for item in read(seen):
+            if seq_of(item) > last:
+                break  # appended meanwhile: read on the next round, once
+            yield item
+        seen = last

@@ -3,64 +3,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchwork import gitops
 from branchwork.domain.events import Actor, ContextRef
-from branchwork.domain.models import Project, Session
-from branchwork.service.context import ServiceContext
-from branchwork.service.projects import get_project
-from branchwork.service.sessions import ensure_worktree
+from branchwork.domain.models import Project
+from branchwork.service.base import Services
+from branchwork.service.scope import SessionScope
 
-if TYPE_CHECKING:  # the index (tree-sitter, grammars) is imported when first used
-    from branchwork.index import CodeIndex, Document, IndexReport, Reference, SearchHit, Symbol
+if TYPE_CHECKING:  # the index (tree-sitter, grammars) is loaded when first used
+    from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
 
 REPO_MAP_TOKENS = 800
+Progress = Callable[[int, int], None]
 
 
-def code_index(ctx: ServiceContext) -> CodeIndex:
-    return ctx.code_index()
-
-
-def session_view(ctx: ServiceContext, session: Session, *, progress: Any = None) -> IndexReport:
-    """Index the session's working state: its checkpoint tree plus its uncommitted files."""
-    session = ensure_worktree(ctx, session)
-    project = get_project(ctx, session.project_id)
-    worktree = Path(session.worktree)
-    tree = gitops.snapshot_tree(worktree, project.config.copy_files)
-    report = code_index(ctx).index_view(worktree, tree, progress=progress)
-    _forget_previous_view(ctx, session, tree)
-    skipped = {**report.skipped, "ignored": gitops.count_ignored(worktree)}
+def session_view(scope: SessionScope, *, progress: Progress | None = None) -> IndexReport:
+    """Index the session's working state (its checkpoint tree plus its uncommitted files) and
+    report it, with the count of files `.gitignore` keeps out."""
+    report = _index_session(scope, progress)
+    skipped = {**report.skipped, "ignored": gitops.count_ignored(scope.worktree)}
     return report.model_copy(update={"skipped": skipped})
 
 
-def _forget_previous_view(ctx: ServiceContext, session: Session, tree: str) -> None:
+def session_tree(scope: SessionScope) -> str:
+    """The indexed tree of the session's working state, for a query."""
+    return _index_session(scope, None).tree
+
+
+def _index_session(scope: SessionScope, progress: Progress | None) -> IndexReport:
+    tree = gitops.snapshot_tree(scope.worktree, scope.project.config.copy_files)
+    report = scope.services.code_index().index_view(scope.worktree, tree, progress=progress)
+    _forget_previous_view(scope, tree)
+    return report
+
+
+def _forget_previous_view(scope: SessionScope, tree: str) -> None:
     """A session keeps one snapshot view in the index: the newest (old ones would pile up
     with every edit). The contents stay; `branchwork index` collects unused ones."""
-    key = f"index_view:{session.id}"
-    previous = ctx.store.get_state(key)
+    store = scope.services.store
+    key = f"index_view:{scope.session.id}"
+    previous = store.get_state(key)
     if previous == tree:
         return
     if previous is not None:
-        code_index(ctx).forget_view(previous)
-    ctx.store.set_state(key, tree)
+        scope.services.code_index().forget_view(previous)
+    store.set_state(key, tree)
 
 
-def project_view(ctx: ServiceContext, project: Project, *, progress: Any = None) -> IndexReport:
+def project_view(
+    services: Services, project: Project, *, progress: Progress | None = None
+) -> IndexReport:
     """Index the tip of the project's main branch."""
     repo = Path(project.path)
     tree = gitops.run_git(["rev-parse", f"{project.main_branch}^{{tree}}"], repo).strip()
-    return code_index(ctx).index_view(repo, tree, progress=progress)
+    return services.code_index().index_view(repo, tree, progress=progress)
 
 
-def collect_garbage(ctx: ServiceContext) -> int:
+def collect_garbage(services: Services) -> int:
     """Drop indexed contents that no view and no document uses any more."""
-    return code_index(ctx).collect_garbage()
-
-
-def hit_json(hit: SearchHit) -> dict[str, Any]:
-    return hit.model_dump(mode="json")
+    return services.code_index().collect_garbage()
 
 
 def _ref_results(items: list[SearchHit] | list[Symbol] | list[Reference]) -> list[dict[str, Any]]:
@@ -73,31 +77,30 @@ def _ref_results(items: list[SearchHit] | list[Symbol] | list[Reference]) -> lis
     return results
 
 
-def search_view(
-    ctx: ServiceContext,
+def search(
+    services: Services,
     tree: str,
     query: str,
     *,
-    project: Project | None,
+    project: Project,
     regex: bool = False,
     path_glob: str | None = None,
     language: str | None = None,
     limit: int = 20,
 ) -> list[SearchHit]:
-    return code_index(ctx).search(
+    return services.code_index().search(
         tree,
         query,
         regex=regex,
         path_glob=path_glob,
         language=language,
         limit=limit,
-        project_id=project.id if project else None,
+        project_id=project.id,
     )
 
 
 def search_session(
-    ctx: ServiceContext,
-    session: Session,
+    scope: SessionScope,
     query: str,
     *,
     regex: bool = False,
@@ -105,75 +108,70 @@ def search_session(
     language: str | None = None,
     limit: int = 20,
     actor: Actor = "user",
-) -> list[dict[str, Any]]:
+) -> list[SearchHit]:
     """Search the session's own view (never another session's files); recorded as context."""
-    report = session_view(ctx, session)
-    project = get_project(ctx, session.project_id)
-    hits = search_view(
-        ctx,
-        report.tree,
+    tree = session_tree(scope)
+    hits = search(
+        scope.services,
+        tree,
         query,
-        project=project,
+        project=scope.project,
         regex=regex,
         path_glob=path_glob,
         language=language,
         limit=limit,
     )
-    ref = ContextRef(query=query, lookup="search", results=_ref_results(hits))
-    ctx.record(session, ref, actor)
-    return [hit_json(h) for h in hits]
+    scope.record(ContextRef(query=query, lookup="search", results=_ref_results(hits)), actor)
+    return hits
 
 
-def find_definitions(
-    ctx: ServiceContext, session: Session, name: str, *, actor: Actor = "user"
-) -> list[dict[str, Any]]:
-    report = session_view(ctx, session)
-    found = code_index(ctx).definitions(name, report.tree)
-    ctx.record(
-        session, ContextRef(query=name, lookup="definition", results=_ref_results(found)), actor
-    )
-    return [s.model_dump(mode="json") for s in found]
+def search_main(
+    services: Services, project: Project, query: str, **options: Any
+) -> list[SearchHit]:
+    """Search the tip of the project's main branch (nothing is recorded: no session)."""
+    tree = project_view(services, project).tree
+    return search(services, tree, query, project=project, **options)
 
 
-def find_references(
-    ctx: ServiceContext, session: Session, name: str, *, actor: Actor = "user"
-) -> list[dict[str, Any]]:
-    report = session_view(ctx, session)
-    project = get_project(ctx, session.project_id)
-    found = code_index(ctx).references(name, report.tree, project_id=project.id)
-    ctx.record(
-        session, ContextRef(query=name, lookup="references", results=_ref_results(found)), actor
-    )
-    return [r.model_dump(mode="json") for r in found]
+def session_definitions(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Symbol]:
+    found = scope.services.code_index().definitions(name, session_tree(scope))
+    scope.record(ContextRef(query=name, lookup="definition", results=_ref_results(found)), actor)
+    return found
 
 
-def main_definitions(ctx: ServiceContext, project: Project, name: str) -> list[dict[str, Any]]:
-    tree = project_view(ctx, project).tree
-    return [s.model_dump(mode="json") for s in code_index(ctx).definitions(name, tree)]
+def session_references(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Reference]:
+    index = scope.services.code_index()
+    found = index.references(name, session_tree(scope), project_id=scope.project.id)
+    scope.record(ContextRef(query=name, lookup="references", results=_ref_results(found)), actor)
+    return found
 
 
-def main_references(ctx: ServiceContext, project: Project, name: str) -> list[dict[str, Any]]:
-    tree = project_view(ctx, project).tree
-    found = code_index(ctx).references(name, tree, project_id=project.id)
-    return [r.model_dump(mode="json") for r in found]
+def main_definitions(services: Services, project: Project, name: str) -> list[Symbol]:
+    tree = project_view(services, project).tree
+    return services.code_index().definitions(name, tree)
 
 
-def repo_map(ctx: ServiceContext, session: Session, tokens: int = REPO_MAP_TOKENS) -> str:
-    report = session_view(ctx, session)
-    return code_index(ctx).repo_map(report.tree, token_budget=tokens)
+def main_references(services: Services, project: Project, name: str) -> list[Reference]:
+    tree = project_view(services, project).tree
+    return services.code_index().references(name, tree, project_id=project.id)
 
 
-def add_document(ctx: ServiceContext, project: Project, path: Path) -> Document:
-    return code_index(ctx).add_document(project.id, path)
+def repo_map(scope: SessionScope, tokens: int = REPO_MAP_TOKENS) -> str:
+    tree = session_tree(scope)
+    return scope.services.code_index().repo_map(tree, token_budget=tokens)
 
 
-def list_documents(ctx: ServiceContext, project: Project) -> list[Document]:
-    return code_index(ctx).list_documents(project.id)
+def add_document(services: Services, project: Project, path: Path) -> Document:
+    return services.code_index().add_document(project.id, path)
 
 
-def remove_document(ctx: ServiceContext, project: Project, key: str) -> Document:
-    return code_index(ctx).remove_document(project.id, key)
+def list_documents(services: Services, project: Project) -> list[Document]:
+    return services.code_index().list_documents(project.id)
 
 
-def document_titles(ctx: ServiceContext, project: Project) -> list[str]:
-    return [f"{d.title} ({d.name})" for d in list_documents(ctx, project)]
+def remove_document(services: Services, project: Project, key: str) -> Document:
+    return services.code_index().remove_document(project.id, key)
+
+
+def document_titles(services: Services, project: Project) -> list[str]:
+    return [f"{d.title} ({d.name})" for d in list_documents(services, project)]

@@ -1,4 +1,8 @@
-"""`Workspace`: the facade every front-end (CLI, HTTP API, UI) and Python user calls."""
+"""`Workspace`: the facade every front-end (CLI, HTTP API, UI) and Python user calls.
+
+A method resolves what it is asked about once (`resolve`: the session or project named, else
+the one the working directory means), opens one scope on it, and hands it to one use case.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,47 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from branchwork.agent import Approver, TurnHooks, TurnResult
-from branchwork.domain.events import Checkpoint, CommandFinished, Event, Reverted
-from branchwork.domain.models import ActionMode, CheckpointInfo, Project, Session
-from branchwork.domain.replay import SessionState
-from branchwork.providers import Model
-from branchwork.service import chat, commands, files, history, projects, search, sessions
-from branchwork.service.context import ServiceContext
-from branchwork.service.projects import EnvEntry
+from branchwork._lazy import lazy_module
+from branchwork.domain.errors import InvalidInput
+from branchwork.domain.events import EVENT_KINDS
+from branchwork.domain.models import Project, Session
+from branchwork.service import resolve
+from branchwork.service.base import Services
+from branchwork.service.results import SessionDetails, SessionListing
+from branchwork.service.state import session_state
 from branchwork.settings import Settings, load_settings
-from branchwork.store import SecretStore, Store
 
 if TYPE_CHECKING:
-    from branchwork.index import Document, IndexReport
+    from branchwork.agent import Approver, TurnHooks, TurnResult
+    from branchwork.domain.events import Checkpoint, CommandFinished, Event, Reverted
+    from branchwork.domain.models import ActionMode, CheckpointInfo
+    from branchwork.domain.replay import SessionState
+    from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
+    from branchwork.providers import Model
+    from branchwork.service import chat, commands, files, history, projects, scope, search, sessions
+    from branchwork.service.commands import CommandOutcome
+    from branchwork.service.files import WriteOutcome
+    from branchwork.service.projects import EnvEntry
+else:
+    # Use cases load on first use: a command pays only for those it calls (the agent loop and
+    # the model providers alone cost ~100 ms of start-up).
+    chat, commands, files, history, projects, scope, search, sessions = (
+        lazy_module(f"branchwork.service.{name}")
+        for name in (
+            "chat",
+            "commands",
+            "files",
+            "history",
+            "projects",
+            "scope",
+            "search",
+            "sessions",
+        )
+    )
 
 SessionRef = Session | str | None
 ProjectRef = Project | str | None
+Progress = Callable[[int, int], None]
 
 
 class Workspace:
@@ -37,25 +66,20 @@ class Workspace:
         ws.run(session, "pytest -q")
         print(ws.diff(session))
     ```
-    Sessions and projects can be passed as objects, as ids/names, or as None (the current
-    session, else the newest session of the project of the current directory).
+    Sessions and projects can be passed as objects, as ids/names, or as None: then the one the
+    working directory means (`cwd`, default: the process's) is used, never another project's
+    (see `branchwork.service.resolve` for the rule).
     """
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, cwd: Path | None = None, **overrides: Any
+    ) -> None:
         self.settings = settings or load_settings(**overrides)
-        self.settings.home.mkdir(parents=True, exist_ok=True)
-        store = Store.open(self.settings.resolved_database_url)
-        self._ctx = ServiceContext(
-            self.settings, store, SecretStore(self.settings.home / "secrets")
-        )
-
-    @property
-    def context(self) -> ServiceContext:
-        """The use-case context (for the agent and the API, which call the service modules)."""
-        return self._ctx
+        self._services = Services.open(self.settings)
+        self._cwd = cwd
 
     def close(self) -> None:
-        self._ctx.close()
+        self._services.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -68,39 +92,69 @@ class Workspace:
     ) -> None:
         self.close()
 
+    def observe(
+        self, callback: Callable[[Event], None], *, session: SessionRef = None
+    ) -> Callable[[], None]:
+        """Call `callback` with every event this workspace records (only the named session's
+        when `session` is given), redacted and committed; returns the function that stops it.
+        Events recorded by other processes are read with `iter_events(..., follow=True)`."""
+        session_id = self.session(session).id if session is not None else None
+        return self._services.recorder.observe(session_id, callback)
+
     # -- resolution -------------------------------------------------------------------------
 
-    def project(self, ref: ProjectRef = None, *, cwd: Path | None = None) -> Project:
-        if isinstance(ref, Project):
-            return projects.get_project(self._ctx, ref.id)
-        return projects.resolve_project(self._ctx, ref, cwd or Path.cwd())
+    def _where(self) -> Path:
+        return self._cwd or Path.cwd()
 
-    def session(self, ref: SessionRef = None, *, cwd: Path | None = None) -> Session:
+    def project(self, ref: ProjectRef = None) -> Project:
+        """The project named (or given), else the project of the working directory."""
+        key = ref.id if isinstance(ref, Project) else ref
+        return resolve.resolve_project(self._services, key, self._where())
+
+    def session(self, ref: SessionRef = None) -> Session:
+        """The session named (or given, re-read), else the one the working directory means."""
         if isinstance(ref, Session):
-            return self._ctx.store.get_session(ref.id)
-        return sessions.resolve_session(self._ctx, ref, cwd or Path.cwd())
+            return self._services.store.get_session(ref.id)
+        return resolve.resolve_session(self._services, ref, self._where())
+
+    def _scope(self, ref: SessionRef, *, worktree: bool = True) -> scope.SessionScope:
+        return scope.open_scope(self._services, self.session(ref), worktree=worktree)
 
     # -- projects ---------------------------------------------------------------------------
 
     def add_project(self, source: str | Path, *, name: str | None = None) -> Project:
-        return projects.add_project(self._ctx, str(source), name)
+        """Register a local repository (used in place) or clone a URL into the data dir."""
+        return projects.add_project(self._services, str(source), name)
 
     def projects(self) -> list[Project]:
-        return self._ctx.store.list_projects()
+        return self._services.store.list_projects()
 
-    def remove_project(self, ref: ProjectRef, *, force: bool = False) -> None:
-        projects.remove_project(self._ctx, self.project(ref), force=force)
+    def remove_project(self, ref: ProjectRef, *, force: bool = False) -> Project:
+        """Forget a project (its repository and session branches are kept)."""
+        project = self.project(ref)
+        projects.remove_project(self._services, project, force=force)
+        return project
 
     def configure_project(
-        self, ref: ProjectRef = None, *, reload: bool = False, **changes: Any
+        self,
+        ref: ProjectRef = None,
+        *,
+        setup: str | None = None,
+        copy_files: list[str] | None = None,
+        mode: str | None = None,
+        model: str | None = None,
+        reload: bool = False,
     ) -> Project:
-        return projects.configure_project(self._ctx, self.project(ref), reload=reload, **changes)
+        """Change the project's configuration (None leaves a setting as it is); `reload`
+        re-reads `.branchwork.toml` from the main branch first."""
+        changes = projects.ConfigChanges(setup=setup, copy_files=copy_files, mode=mode, model=model)
+        return projects.configure_project(self._services, self.project(ref), changes, reload=reload)
 
     def set_env(self, ref: ProjectRef, key: str, value: str, *, secret: bool = False) -> Project:
-        return projects.set_env(self._ctx, self.project(ref), key, value, secret=secret)
+        return projects.set_env(self._services, self.project(ref), key, value, secret=secret)
 
     def unset_env(self, ref: ProjectRef, key: str) -> Project:
-        return projects.unset_env(self._ctx, self.project(ref), key)
+        return projects.unset_env(self._services, self.project(ref), key)
 
     def env(self, ref: ProjectRef = None) -> list[EnvEntry]:
         return projects.list_env(self.project(ref))
@@ -108,10 +162,25 @@ class Workspace:
     # -- sessions ---------------------------------------------------------------------------
 
     def new_session(
-        self, project: ProjectRef = None, *, title: str | None = None, from_ref: str | None = None
+        self,
+        project: ProjectRef = None,
+        *,
+        title: str | None = None,
+        from_ref: str | None = None,
+        mode: str | None = None,
+        model: str | None = None,
+        current: bool = True,
     ) -> Session:
+        """A new session: its own branch from main (or `from_ref`) and its own worktree. It
+        becomes its project's current session unless `current=False`."""
         return sessions.new_session(
-            self._ctx, self.project(project), title=title, from_ref=from_ref
+            self._services,
+            self.project(project),
+            title=title,
+            from_ref=from_ref,
+            mode=mode,
+            model=model,
+            current=current,
         )
 
     def sessions(
@@ -122,23 +191,53 @@ class Workspace:
         all_projects: bool = False,
     ) -> list[Session]:
         project_id = None if all_projects else self.project(project).id
-        return self._ctx.store.list_sessions(project_id, include_archived=include_archived)
+        return self._services.store.list_sessions(project_id, include_archived=include_archived)
+
+    def session_listing(
+        self,
+        project: ProjectRef = None,
+        *,
+        include_archived: bool = False,
+        all_projects: bool = False,
+    ) -> SessionListing:
+        """Sessions, with their projects' names and which ones are current."""
+        found = self.sessions(project, include_archived=include_archived, all_projects=all_projects)
+        known = self._services.store.list_projects()
+        current = {resolve.current_session(self._services, p) for p in known}
+        return SessionListing(
+            sessions=found,
+            project_names={p.id: p.name for p in known},
+            current_ids=frozenset(s.id for s in current if s is not None),
+        )
+
+    def session_details(self, ref: SessionRef = None) -> SessionDetails:
+        session = self.session(ref)
+        project = resolve.project_of(self._services, session)
+        state = session_state(self._services.store, session.id)
+        return SessionDetails(session=session, project=project, state=state)
 
     def switch_session(self, ref: SessionRef) -> Session:
-        return sessions.switch_session(self._ctx, self.session(ref))
+        """Make the session the current one of its project."""
+        return resolve.make_current(self._services, self.session(ref))
 
-    def current_session(self) -> Session | None:
-        current = self._ctx.store.get_state(sessions.CURRENT_KEY)
-        return self._ctx.store.get_session(current) if current else None
+    def current_session(self, project: ProjectRef = None) -> Session | None:
+        """The current session of the project (named, else the working directory's)."""
+        return resolve.current_session(self._services, self.project(project))
+
+    def set_session_defaults(
+        self, ref: SessionRef = None, *, mode: str | None = None, model: str | None = None
+    ) -> Session:
+        """Set the session's own mode and model (they override the project's)."""
+        return sessions.set_defaults(self._services, self.session(ref), mode=mode, model=model)
 
     def archive_session(self, ref: SessionRef = None, *, force: bool = False) -> Session:
-        return sessions.archive_session(self._ctx, self.session(ref), force=force)
+        return sessions.archive_session(self._services, self.session(ref), force=force)
 
     def restore_session(self, ref: SessionRef = None) -> Session:
-        return sessions.restore_session(self._ctx, self.session(ref))
+        return sessions.restore_session(self._services, self.session(ref))
 
     def session_state(self, ref: SessionRef = None) -> SessionState:
-        return history.session_state(self._ctx, self.session(ref))
+        return session_state(self._services.store, self.session(ref).id)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -150,15 +249,16 @@ class Workspace:
         start_line: int | None = None,
         end_line: int | None = None,
     ) -> str:
-        return files.read_file(
-            self._ctx, self.session(ref), path, start_line=start_line, end_line=end_line
-        )
+        return files.read_file(self._scope(ref), path, start_line=start_line, end_line=end_line)
 
-    def write_file(self, ref: SessionRef, path: str, content: str) -> files.WriteOutcome:
-        return files.write_file(self._ctx, self.session(ref), path, content)
+    def write_file(self, ref: SessionRef, path: str, content: str) -> WriteOutcome:
+        return files.write_file(self._scope(ref), path, content)
 
-    def edit_file(self, ref: SessionRef, path: str, old: str, new: str) -> files.WriteOutcome:
-        return files.edit_file(self._ctx, self.session(ref), path, old, new)
+    def edit_file(self, ref: SessionRef, path: str, old: str, new: str) -> WriteOutcome:
+        return files.edit_file(self._scope(ref), path, old, new)
+
+    def list_files(self, ref: SessionRef = None, path: str = ".") -> list[str]:
+        return files.list_files(self._scope(ref), path)
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -170,19 +270,14 @@ class Workspace:
         timeout: float | None = None,
         on_output: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
-    ) -> commands.CommandOutcome:
+    ) -> CommandOutcome:
         """Run a shell line (str) or an argv (list) in the session's worktree."""
         return commands.run_command(
-            self._ctx,
-            self.session(ref),
-            command,
-            timeout=timeout,
-            on_output=on_output,
-            cancel=cancel,
+            self._scope(ref), command, timeout=timeout, on_output=on_output, cancel=cancel
         )
 
     def command_output(self, finished: CommandFinished) -> str:
-        return commands.command_output(self._ctx, finished)
+        return commands.command_output(self._services, finished)
 
     # -- the agent ----------------------------------------------------------------------------
 
@@ -192,16 +287,17 @@ class Workspace:
         text: str,
         *,
         model: str | Model | None = None,
-        mode: ActionMode | None = None,
+        mode: str | None = None,
         approver: Approver | None = None,
         hooks: TurnHooks | None = None,
         cancel: threading.Event | None = None,
         max_steps: int | None = None,
     ) -> TurnResult:
         """Run one agent turn on `text`. Without an `approver`, actions the policy would ask
-        about are refused (non-interactive); set `cancel` from another thread to stop it."""
+        about are refused (non-interactive); set `cancel` from another thread to stop it.
+        Streamed text reaches `hooks` already redacted."""
         return chat.send_message(
-            self._ctx,
+            self._services,
             self.session(ref),
             text,
             model=model,
@@ -212,10 +308,16 @@ class Workspace:
             max_steps=max_steps,
         )
 
+    def check_mode(self, mode: str) -> ActionMode:
+        """`mode` if it is an action mode; else an error naming the modes."""
+        checked, _ = sessions.check_defaults(mode, None)
+        assert checked is not None
+        return checked
+
     def cancel_turn(self, ref: SessionRef = None) -> bool:
         """Ask the turn running in the session, in this process or another, to stop (within
         about half a second); False when no turn is running."""
-        return chat.cancel_turn(self._ctx, self.session(ref))
+        return chat.cancel_turn(self._services, self.session(ref))
 
     def chat_session(
         self,
@@ -224,37 +326,53 @@ class Workspace:
         project: str | None = None,
         first_message: str | None = None,
         new: bool = False,
-        cwd: Path | None = None,
+        mode: str | None = None,
+        model: str | None = None,
     ) -> Session:
-        """The session a chat continues: the named one, the current one, or a new one."""
-        return chat.session_for_chat(
-            self._ctx,
-            ref,
+        """The session a chat continues: the one named, else the one the working directory
+        means, else a new one in that project (always a new one with `new`). The `mode` and
+        `model` the chat will use are checked first: a bad one creates nothing."""
+        sessions.check_defaults(mode, model)
+        return sessions.session_for_chat(
+            self._services,
+            self._where(),
+            key=ref,
             project_key=project,
-            cwd=cwd or Path.cwd(),
             first_message=first_message,
             new=new,
         )
 
-    def set_session_defaults(
-        self, ref: SessionRef, *, mode: ActionMode | None = None, model: str | None = None
-    ) -> Session:
-        """Set the session's own mode and model (they override the project's); show them."""
-        session = self.session(ref)
-        values = {k: v for k, v in {"mode": mode, "model": model}.items() if v is not None}
-        return self._ctx.store.update_session(session.id, **values) if values else session
-
     # -- indexed repository context ---------------------------------------------------------
 
-    def index(self, ref: ProjectRef | Session = None, *, progress: Any = None) -> IndexReport:
-        """Index a session's working state, or the main branch of a project."""
-        if isinstance(ref, Session):
-            return search.session_view(self._ctx, ref, progress=progress)
-        return search.project_view(self._ctx, self.project(ref), progress=progress)
+    def index(
+        self,
+        *,
+        session: SessionRef = None,
+        project: ProjectRef = None,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Index the working state of a session, or the main branch of a project (the target
+        is chosen as for `search`)."""
+        target = self._target(session, project)
+        if isinstance(target, Project):
+            return search.project_view(self._services, target, progress=progress)
+        return search.session_view(target, progress=progress)
 
     def collect_index_garbage(self) -> int:
         """Remove indexed contents no view or document uses; returns how many."""
-        return search.collect_garbage(self._ctx)
+        return search.collect_garbage(self._services)
+
+    def _target(self, session: SessionRef, project: ProjectRef) -> scope.SessionScope | Project:
+        """A query's target: the project's main branch when only a project is named, else the
+        session the working directory means, else (its project has none) that project's main."""
+        if project is not None and session is None:
+            return self.project(project)
+        if session is not None:
+            return self._scope(session)
+        found = resolve.session_in(self._services, self._where())
+        if found is None:
+            return self.project(None)
+        return scope.open_scope(self._services, found)
 
     def search(
         self,
@@ -266,85 +384,126 @@ class Workspace:
         path_glob: str | None = None,
         language: str | None = None,
         limit: int = 20,
-    ) -> list[dict[str, Any]]:
-        """Search a session's view (recorded as a context reference) or a project's main."""
-        if project is not None and session is None:
-            target = self.project(project)
-            tree = search.project_view(self._ctx, target).tree
-            hits = search.search_view(
-                self._ctx,
-                tree,
-                query,
-                project=target,
-                regex=regex,
-                path_glob=path_glob,
-                language=language,
-                limit=limit,
-            )
-            return [search.hit_json(h) for h in hits]
-        return search.search_session(
-            self._ctx,
-            self.session(session),
-            query,
-            regex=regex,
-            path_glob=path_glob,
-            language=language,
-            limit=limit,
-        )
+    ) -> list[SearchHit]:
+        """Search a session's files (recorded as a context reference) or a project's main."""
+        options: dict[str, Any] = {
+            "regex": regex,
+            "path_glob": path_glob,
+            "language": language,
+            "limit": limit,
+        }
+        target = self._target(session, project)
+        if isinstance(target, Project):
+            return search.search_main(self._services, target, query, **options)
+        return search.search_session(target, query, **options)
 
     def definitions(
         self, name: str, *, session: SessionRef = None, project: ProjectRef = None
-    ) -> list[dict[str, Any]]:
-        """Where `name` is defined: in a session (recorded as a context reference), or on the
-        main branch of `project` when only a project is given."""
-        if project is not None and session is None:
-            return search.main_definitions(self._ctx, self.project(project), name)
-        return search.find_definitions(self._ctx, self.session(session), name)
+    ) -> list[Symbol]:
+        """Where `name` is defined: in a session (recorded), or on a project's main."""
+        target = self._target(session, project)
+        if isinstance(target, Project):
+            return search.main_definitions(self._services, target, name)
+        return search.session_definitions(target, name)
 
     def references(
         self, name: str, *, session: SessionRef = None, project: ProjectRef = None
-    ) -> list[dict[str, Any]]:
-        """Uses of `name` by name, in a session or on the main branch of `project`."""
-        if project is not None and session is None:
-            return search.main_references(self._ctx, self.project(project), name)
-        return search.find_references(self._ctx, self.session(session), name)
+    ) -> list[Reference]:
+        """Uses of `name` by name, in a session (recorded) or on a project's main."""
+        target = self._target(session, project)
+        if isinstance(target, Project):
+            return search.main_references(self._services, target, name)
+        return search.session_references(target, name)
 
     def add_document(self, path: str | Path, *, project: ProjectRef = None) -> Document:
-        return search.add_document(self._ctx, self.project(project), Path(path))
+        return search.add_document(self._services, self.project(project), Path(path))
 
     def documents(self, project: ProjectRef = None) -> list[Document]:
-        return search.list_documents(self._ctx, self.project(project))
+        return search.list_documents(self._services, self.project(project))
 
     def remove_document(self, key: str, *, project: ProjectRef = None) -> Document:
-        return search.remove_document(self._ctx, self.project(project), key)
+        return search.remove_document(self._services, self.project(project), key)
 
     # -- checkpoints and history ------------------------------------------------------------
 
     def checkpoint(self, ref: SessionRef = None, message: str = "checkpoint") -> Checkpoint | None:
-        return history.take_checkpoint(self._ctx, self.session(ref), message)
+        return scope.take_checkpoint(self._scope(ref), message)
 
     def checkpoints(self, ref: SessionRef = None) -> list[CheckpointInfo]:
-        return history.list_checkpoints(self._ctx, self.session(ref))
+        return history.list_checkpoints(self._services, self.session(ref))
 
     def diff(self, ref: SessionRef = None, *, against: str = "base") -> str:
-        return history.session_diff(self._ctx, self.session(ref), against)
+        return history.session_diff(self._scope(ref), against)
 
-    def revert(self, ref: SessionRef, *, to: str) -> Reverted:
-        return history.revert(self._ctx, self.session(ref), to)
+    def revert(self, ref: SessionRef = None, *, to: str) -> Reverted:
+        return history.revert(self._scope(ref), to)
 
     def events(
         self, ref: SessionRef = None, *, kinds: Sequence[str] | None = None, after_seq: int = 0
     ) -> list[Event]:
-        return history.read_events(self._ctx, self.session(ref), kinds=kinds, after_seq=after_seq)
+        return list(self.iter_events(ref, kinds=kinds, after_seq=after_seq))
+
+    def iter_events(
+        self,
+        ref: SessionRef = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        follow: bool = False,
+        stop_after: float | None = None,
+    ) -> Iterator[Event]:
+        """The session's events, streamed (memory stays bounded on long sessions); with
+        `follow`, then those any process appends later, until `stop_after` seconds pass."""
+        return history.stream_events(
+            self._services,
+            self.session(ref),
+            kinds=_kinds(kinds),
+            after_seq=after_seq,
+            follow=follow,
+            stop_after=stop_after,
+        )
+
+    def event_dicts(
+        self,
+        ref: SessionRef = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        follow: bool = False,
+        stop_after: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """`iter_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models."""
+        return history.stream_event_dicts(
+            self._services,
+            self.session(ref),
+            kinds=_kinds(kinds),
+            after_seq=after_seq,
+            follow=follow,
+            stop_after=stop_after,
+        )
+
+    def recent_events(self, ref: SessionRef = None, limit: int = 30) -> list[Event]:
+        """The newest `limit` events of the session, oldest first."""
+        return self._services.store.tail_events(self.session(ref).id, limit=limit)
 
     def follow(
         self,
         ref: SessionRef = None,
         *,
         kinds: Sequence[str] | None = None,
-        after_seq: int = 0,
+        after_seq: int | None = None,
         stop_after: float | None = None,
     ) -> Iterator[Event]:
-        return history.follow_events(
-            self._ctx, self.session(ref), kinds=kinds, after_seq=after_seq, stop_after=stop_after
+        """Only the events appended from now (or after `after_seq`), by any process."""
+        session = self.session(ref)
+        start = self._services.store.last_seq(session.id) if after_seq is None else after_seq
+        return self.iter_events(
+            session, kinds=kinds, after_seq=start, follow=True, stop_after=stop_after
         )
+
+
+def _kinds(kinds: Sequence[str] | None) -> Sequence[str] | None:
+    unknown = [k for k in kinds or () if k not in EVENT_KINDS]
+    if unknown:
+        raise InvalidInput(f"unknown kind(s) {unknown}; known: {', '.join(EVENT_KINDS)}")
+    return kinds

@@ -1,18 +1,16 @@
-"""Engines: SQLite in WAL mode (write transactions take the lock up front), or any other URL."""
+"""SQLAlchemy engines: SQLite in WAL mode (write transactions take the lock up front), or any
+other URL. Used by the SQLAlchemy executor and by migrations, never on the sqlite3 path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
-from branchwork.domain.errors import StoreError
-
-_WRITE = "branchwork_write"
+# Execution option of a connection whose transactions write (see `_sqlite_on_begin`).
+WRITE = "branchwork_write"
 
 
 def make_engine(url: str) -> Engine:
@@ -30,46 +28,15 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
     # A write transaction takes the write lock at BEGIN so that it never has to upgrade a read
     # snapshot (which SQLite refuses without waiting). Reads use a plain deferred BEGIN.
-    immediate = conn.get_execution_options().get(_WRITE, False)
+    immediate = conn.get_execution_options().get(WRITE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that writes: serialized across processes, committed on success."""
-    try:
-        with engine.connect() as conn:
-            conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
-    except StoreError:
-        raise
-    except Exception as exc:
-        if _is_db_error(exc):
-            raise StoreError(
-                f"the database could not be written: {exc}. Check that the data directory is "
-                "writable and not on a network file system, then retry"
-            ) from exc
-        raise
-
-
-@contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
-        yield conn
-
-
-def _is_db_error(exc: Exception) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)

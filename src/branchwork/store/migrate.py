@@ -1,51 +1,74 @@
 """Bring a database to the newest schema with the packaged Alembic revisions.
 
-`HEAD_REVISION` names the newest revision so that an up-to-date database is recognised with one
-query, without importing Alembic (a test checks it against the scripts).
+`HEAD_REVISION` names the newest revision, so that an up-to-date database is recognised with one
+query (`Executor.revision`) without importing Alembic or SQLAlchemy; a test checks the constant
+against the scripts. Only `upgrade` imports them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from branchwork._lazy import lazy_module
+from branchwork.domain.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
 
-HEAD_REVISION = "0002_lease_cancel"
+    from branchwork.store import engine as store_engine
+else:  # SQLAlchemy is imported only to migrate
+    store_engine = lazy_module("branchwork.store.engine")
+
+HEAD_REVISION = "0003_snapshots"
 _SCRIPT_LOCATION = "branchwork.store:migrations"
 
 
-def _config() -> Config:
+def config() -> Config:
     from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", _SCRIPT_LOCATION)
-    return config
+    result = Config()
+    result.set_main_option("script_location", _SCRIPT_LOCATION)
+    return result
 
 
 def script_head() -> str | None:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return ScriptDirectory.from_config(config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied; one query when the schema is current."""
-    if current_revision(engine) == HEAD_REVISION:
-        return
+def upgrade(url: str, target: str = "head") -> None:
+    """Apply every migration up to `target` that is not applied yet, in one write transaction.
+
+    On SQLite the transaction takes the write lock before Alembic reads the stored revision, so
+    processes opening a new database at once migrate it once, one after the other.
+    """
     from alembic import command
+    from alembic.util import CommandError
 
-    config = _config()
-    with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        conn.commit()
+    engine = store_engine.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{store_engine.WRITE: True})
+            with conn.begin():
+                settings = config()
+                settings.attributes["connection"] = conn
+                command.upgrade(settings, target)
+    except CommandError as exc:
+        raise StoreError(
+            f"the database at {url} cannot be migrated: {exc}. It was probably written by a "
+            "newer Branchwork; upgrade Branchwork, or point BRANCHWORK_DATABASE_URL elsewhere"
+        ) from exc
+    finally:
+        engine.dispose()

@@ -1,70 +1,96 @@
-"""The store: projects, sessions, the append-only event log, blobs, leases and small state."""
+"""The store: projects, sessions, the append-only event log, snapshots, blobs, leases, state.
+
+Every method is one transaction (a streamed read is one short read per page). The SQL is in
+`sql.py`, run by the executor `executor.connect` picks for the URL; rows become domain values
+in `rows.py`. SQLAlchemy and Alembic are imported only to migrate, or for a URL that is not a
+plain `sqlite:///` one.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
-from sqlalchemy.engine import Connection
-
+from branchwork._lazy import lazy_module
 from branchwork.domain.errors import NotFound, StoreError
-from branchwork.domain.events import Actor, Event, Payload, parse_event, utc_now
+from branchwork.domain.events import Actor, Event, Payload
 from branchwork.domain.ids import new_id
-from branchwork.domain.models import Project, ProjectConfig, Session, SessionStatus
-from branchwork.store import migrate
-from branchwork.store.engine import make_engine, read_transaction, write_transaction
-from branchwork.store.tables import blobs, events, leases, projects, sessions, state
+from branchwork.domain.models import Project, Session, SessionStatus
+from branchwork.store import migrate, rows, sql
+from branchwork.store.executor import Executor, Row, Tx
+from branchwork.store.sqlite import SqliteExecutor
+
+if TYPE_CHECKING:
+    from branchwork.store import alchemy
+else:  # SQLAlchemy is imported only for a URL that is not a plain SQLite file
+    alchemy = lazy_module("branchwork.store.alchemy")
+
+_PLAIN_SQLITE = "sqlite:///"
+
+Prepared = tuple[str, Payload, Actor]  # (payload JSON, payload, actor)
+
+PAGE_SIZE = 1000  # events per read of a streamed log
+_SEQ = sql.EVENT_COLUMNS.index("seq")
+_SESSION_FIELDS = frozenset(("status", "worktree", "title", "mode", "model"))
+T = TypeVar("T")
 
 
 class Store:
-    """Persistence behind one small interface; every method is one transaction."""
+    """Persistence behind one small interface."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor  # tests run raw SQL through it
+        self.url = executor.url
+        self._codec = rows.codec_for(executor.dialect)
 
     @classmethod
     def open(cls, url: str) -> Store:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        return cls(engine)
+        """Open the database at `url`, migrating it first when it is not at the newest schema."""
+        executor = _connect(url)
+        try:
+            if executor.revision() != migrate.HEAD_REVISION:
+                migrate.upgrade(url)
+        except BaseException:
+            executor.close()
+            raise
+        return cls(executor)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Release the connections (a later call opens new ones)."""
+        self.executor.close()
 
     # -- projects ---------------------------------------------------------------------------
 
     def add_project(self, project: Project) -> None:
-        with write_transaction(self.engine) as conn:
-            conn.execute(insert(projects).values(**_project_row(project)))
+        with self.executor.write() as tx:
+            tx.run(sql.INSERT_PROJECT, rows.project_params(project, self._codec))
 
     def save_project(self, project: Project) -> None:
-        row = _project_row(project)
-        with write_transaction(self.engine) as conn:
-            conn.execute(update(projects).where(projects.c.id == project.id).values(**row))
+        with self.executor.write() as tx:
+            tx.run(sql.UPDATE_PROJECT, rows.project_params(project, self._codec))
 
     def remove_project(self, project_id: str) -> None:
-        with write_transaction(self.engine) as conn:
-            session_ids = select(sessions.c.id).where(sessions.c.project_id == project_id)
-            conn.execute(delete(leases).where(leases.c.session_id.in_(session_ids)))
-            conn.execute(delete(events).where(events.c.session_id.in_(session_ids)))
-            conn.execute(delete(sessions).where(sessions.c.project_id == project_id))
-            conn.execute(delete(projects).where(projects.c.id == project_id))
+        """Forget a project with its sessions, their events, snapshots and leases."""
+        with self.executor.write() as tx:
+            for statement in sql.REMOVE_PROJECT:
+                tx.run(statement, {"pid": project_id})
 
     def find_project(self, key: str) -> Project | None:
         """A project by id or by name."""
-        query = select(projects).where((projects.c.id == key) | (projects.c.name == key))
-        with read_transaction(self.engine) as conn:
-            row = conn.execute(query).first()
-        return _project_from_row(row) if row else None
+        return self._one(sql.FIND_PROJECT, {"key": key}, self._project)
 
     def list_projects(self) -> list[Project]:
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(select(projects).order_by(projects.c.name)).all()
-        return [_project_from_row(r) for r in rows]
+        with self.executor.read() as tx:
+            found = tx.rows(sql.LIST_PROJECTS)
+        return [self._project(r) for r in found]
+
+    def project_containing(self, path: Path) -> Project | None:
+        """The project registered at `path` or at its nearest ancestor (pass a resolved path)."""
+        where, params = sql.in_list("path", "p", _ancestors(path))
+        return self._one(sql.PROJECT_AT.format(paths=where), params, self._project)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -74,42 +100,70 @@ class Store:
         """Insert a session with a free port block and its first event, in one transaction.
 
         `session.port` is the lowest port to consider; blocks of `port_block` ports are handed
-        out so that no two active sessions share one.
+        out so that no two active sessions share one. The session returned is the one stored
+        (its port, and its last activity the first event's time).
         """
-        with write_transaction(self.engine) as conn:
-            port = _free_port(conn, session.port, port_block)
+        payload: list[Prepared] = [(first.model_dump_json(), first, "system")]
+        with self.executor.write() as tx:
+            port = _free_port(tx, session.port, port_block)
             session = session.model_copy(update={"port": port})
-            conn.execute(insert(sessions).values(**session.model_dump(), last_seq=0))
-            event = _append(conn, session.id, first, "system")
-        return session, event
+            tx.run(sql.INSERT_SESSION, rows.session_params(session, self._codec))
+            (event,) = self._append(tx, session.id, payload)
+        return session.model_copy(update={"last_activity": event.ts}), event
 
     def get_session(self, session_id: str) -> Session:
-        with read_transaction(self.engine) as conn:
-            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
-        if row is None:
+        found = self._one(sql.GET_SESSION, {"id": session_id}, self._session)
+        if found is None:
             raise NotFound(
                 f"no session {session_id!r}; run `branchwork session list --all` to see them"
             )
-        return _session_from_row(row)
+        return found
+
+    def find_sessions(self, key: str) -> list[Session]:
+        """Sessions by exact id (any case) or exact branch; failing those, by short-id prefix
+        (at least 4 characters). Newest first."""
+        params = {"key": key.lower(), "branch": key, "n": len(key)}
+        query = sql.FIND_SESSIONS_OR_PREFIX if len(key) >= 4 else sql.FIND_SESSIONS_EXACT
+        with self.executor.read() as tx:
+            found = tx.rows(query, params)
+        exact = [r for r in found if r[-1] == 0] or found
+        return [self._session(r[:-1]) for r in exact]
+
+    def session_containing(self, path: Path) -> Session | None:
+        """The session whose worktree is `path` or its nearest ancestor (pass a resolved path),
+        archived ones included."""
+        where, params = sql.in_list("worktree", "p", _ancestors(path))
+        return self._one(sql.SESSION_AT.format(paths=where), params, self._session)
 
     def list_sessions(
         self, project_id: str | None = None, *, include_archived: bool = False
     ) -> list[Session]:
-        query = select(sessions).order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+        """Sessions, newest first: of one project or all, active ones or all."""
+        conditions = []
         if project_id:
-            query = query.where(sessions.c.project_id == project_id)
+            conditions.append("project_id = :pid")
         if not include_archived:
-            query = query.where(sessions.c.status == "active")
-        with read_transaction(self.engine) as conn:
-            return [_session_from_row(r) for r in conn.execute(query).all()]
+            conditions.append("status = 'active'")
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        with self.executor.read() as tx:
+            found = tx.rows(sql.LIST_SESSIONS.format(where=where), {"pid": project_id})
+        return [self._session(r) for r in found]
 
     def update_session(self, session_id: str, **values: Any) -> Session:
-        allowed = {"status", "worktree", "title", "mode", "model"}
-        if not set(values) <= allowed:
-            raise StoreError(f"cannot update session fields {sorted(set(values) - allowed)}")
-        with write_transaction(self.engine) as conn:
-            conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
-        return self.get_session(session_id)
+        if not set(values) <= _SESSION_FIELDS:
+            raise StoreError(
+                f"cannot update session fields {sorted(set(values) - _SESSION_FIELDS)}"
+            )
+        if not values:
+            return self.get_session(session_id)
+        assignments = ", ".join(f"{name} = :{name}" for name in sorted(values))
+        with self.executor.write() as tx:
+            found = tx.rows(
+                sql.UPDATE_SESSION.format(assignments=assignments), {**values, "id": session_id}
+            )
+        if not found:
+            return self.get_session(session_id)  # raises NotFound
+        return self._session(found[0])
 
     def set_status(
         self,
@@ -118,25 +172,33 @@ class Store:
         payload: Payload,
         *,
         ports: tuple[int, int] | None = None,
-    ) -> Event:
-        """Change a session's status and record why, atomically.
+    ) -> tuple[Session, Event]:
+        """Change a session's status and record why, atomically; returns both.
 
         `ports` (base, block) hands the session a port block free among active sessions, for a
         session that becomes active again.
         """
-        with write_transaction(self.engine) as conn:
-            values: dict[str, Any] = {"status": status}
-            if ports is not None:
-                values["port"] = _free_port(conn, *ports, exclude=session_id)
-            conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
-            return _append(conn, session_id, payload, "system")
+        item: list[Prepared] = [(payload.model_dump_json(), payload, "system")]
+        with self.executor.write() as tx:
+            if ports is None:
+                tx.run(sql.SET_STATUS, {"id": session_id, "status": status})
+            else:
+                port = _free_port(tx, *ports, exclude=session_id)
+                tx.run(sql.SET_STATUS_AND_PORT, {"id": session_id, "status": status, "port": port})
+            (event,) = self._append(tx, session_id, item)
+            (row,) = tx.rows(sql.GET_SESSION, {"id": session_id})
+        return self._session(row), event
 
     # -- events -----------------------------------------------------------------------------
 
-    def append(self, session_id: str, payload: Payload, actor: Actor = "system") -> Event:
-        """Append one event; its `seq` is the next one of the session, without gaps."""
-        with write_transaction(self.engine) as conn:
-            return _append(conn, session_id, payload, actor)
+    def append(self, session_id: str, items: Sequence[tuple[Payload, Actor]]) -> list[Event]:
+        """Append events in one transaction; their seqs are the session's next ones, in order,
+        without gaps (whatever other processes append at the same time)."""
+        if not items:
+            return []
+        prepared = [(p.model_dump_json(), p, actor) for p, actor in items]
+        with self.executor.write() as tx:
+            return self._append(tx, session_id, prepared)
 
     def events(
         self,
@@ -146,59 +208,90 @@ class Store:
         kinds: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        query = (
-            select(events)
-            .where(events.c.session_id == session_id, events.c.seq > after_seq)
-            .order_by(events.c.seq)
-        )
-        if kinds:
-            query = query.where(events.c.kind.in_(list(kinds)))
-        if limit:
-            query = query.limit(limit)
-        with read_transaction(self.engine) as conn:
-            return [_event_from_row(r) for r in conn.execute(query).all()]
+        """Events after `after_seq` in ascending seq, at most `limit` of them."""
+        pages = self._pages(session_id, after_seq, kinds, limit or None)
+        return [self._event(r, session_id) for page in pages for r in page]
+
+    def iter_events(
+        self, session_id: str, *, after_seq: int = 0, kinds: Sequence[str] | None = None
+    ) -> Iterator[Event]:
+        """Like `events`, streamed: one read per page of `PAGE_SIZE` events."""
+        for page in self._pages(session_id, after_seq, kinds):
+            for row in page:
+                yield self._event(row, session_id)
+
+    def iter_event_dicts(
+        self, session_id: str, *, after_seq: int = 0, kinds: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """`Event.to_json_dict()` of each event, streamed, built without model validation."""
+        for page in self._pages(session_id, after_seq, kinds):
+            yield from rows.event_dicts(page, session_id, self._codec)
+
+    def tail_events(
+        self,
+        session_id: str,
+        *,
+        limit: int,
+        kinds: Sequence[str] | None = None,
+        before_seq: int | None = None,
+    ) -> list[Event]:
+        """The newest `limit` matching events (before `before_seq`), in ascending seq."""
+        kinds_sql, params = _kinds_filter(kinds)
+        before = "" if before_seq is None else " AND seq < :before"
+        query = sql.EVENTS_TAIL.format(before=before, kinds=kinds_sql)
+        params.update(sid=session_id, before=before_seq, limit=limit)
+        with self.executor.read() as tx:
+            found = tx.rows(query, params)
+        return [self._event(r, session_id) for r in reversed(found)]
 
     def last_seq(self, session_id: str) -> int:
-        with read_transaction(self.engine) as conn:
-            value = conn.execute(
-                select(sessions.c.last_seq).where(sessions.c.id == session_id)
-            ).scalar()
-        return int(value or 0)
+        with self.executor.read() as tx:
+            found = tx.rows(sql.LAST_SEQ, {"sid": session_id})
+        return int(found[0][0]) if found else 0
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def get_snapshot(self, session_id: str, name: str) -> tuple[int, str] | None:
+        """The snapshot `name` of a session, (the seq it covers, its data), or None."""
+        with self.executor.read() as tx:
+            found = tx.rows(sql.GET_SNAPSHOT, {"sid": session_id, "name": name})
+        return (int(found[0][0]), str(found[0][1])) if found else None
+
+    def put_snapshot(self, session_id: str, name: str, seq: int, data: str) -> None:
+        """Save a snapshot covering events up to `seq`; an older one never replaces a newer one."""
+        with self.executor.write() as tx:
+            tx.run(sql.PUT_SNAPSHOT, {"sid": session_id, "name": name, "seq": seq, "data": data})
 
     # -- blobs ------------------------------------------------------------------------------
 
     def put_blob(self, data: bytes) -> str:
         """Store bytes once, addressed by their SHA-256; returns the hex digest."""
         digest = hashlib.sha256(data).hexdigest()
-        with write_transaction(self.engine) as conn:
-            exists = conn.execute(select(blobs.c.size).where(blobs.c.sha256 == digest)).first()
-            if exists is None:
-                conn.execute(
-                    insert(blobs).values(
-                        sha256=digest, size=len(data), data=data, created_at=utc_now()
-                    )
-                )
+        params = {"sha256": digest, "size": len(data), "data": data}
+        with self.executor.write() as tx:
+            tx.run(sql.PUT_BLOB, {**params, "now": self._codec.param(_utc_now())})
         return digest
 
     def get_blob(self, digest: str) -> bytes:
-        with read_transaction(self.engine) as conn:
-            data = conn.execute(select(blobs.c.data).where(blobs.c.sha256 == digest)).scalar()
-        if data is None:
+        with self.executor.read() as tx:
+            found = tx.rows(sql.GET_BLOB, {"sha256": digest})
+        if not found:
             raise NotFound(f"no blob {digest}; it may belong to another data directory")
-        return bytes(data)
+        return bytes(found[0][0])
 
     # -- small state ------------------------------------------------------------------------
 
     def get_state(self, key: str) -> str | None:
-        with read_transaction(self.engine) as conn:
-            value = conn.execute(select(state.c.value).where(state.c.key == key)).scalar()
-        return None if value is None else str(value)
+        with self.executor.read() as tx:
+            found = tx.rows(sql.GET_STATE, {"key": key})
+        return str(found[0][0]) if found else None
 
     def set_state(self, key: str, value: str | None) -> None:
-        with write_transaction(self.engine) as conn:
-            conn.execute(delete(state).where(state.c.key == key))
-            if value is not None:
-                conn.execute(insert(state).values(key=key, value=value))
+        with self.executor.write() as tx:
+            if value is None:
+                tx.run(sql.DELETE_STATE, {"key": key})
+            else:
+                tx.run(sql.PUT_STATE, {"key": key, "value": value})
 
     # -- leases (one turn at a time per session) ---------------------------------------------
 
@@ -207,149 +300,155 @@ class Store:
     ) -> dict[str, Any] | None:
         """Take the session's lease; returns the current holder's row when someone else has it.
 
-        A lease whose time ran out, or whose holder is `stale` per `lease_is_stale`, is taken
-        over by the caller (the service checks liveness before calling `break_lease`).
+        A lease whose time ran out is taken over by the caller (the service checks the holder's
+        liveness and releases a dead holder's lease first).
         """
-        now = utc_now()
-        with write_transaction(self.engine) as conn:
-            row = conn.execute(select(leases).where(leases.c.session_id == session_id)).first()
-            if row is not None and row.expires_at > now and row.holder != holder:
-                return dict(row._mapping)
-            conn.execute(delete(leases).where(leases.c.session_id == session_id))
-            conn.execute(
-                insert(leases).values(
-                    session_id=session_id,
-                    holder=holder,
-                    pid=pid,
-                    host=host,
-                    acquired_at=now,
-                    expires_at=now + ttl,
-                )
-            )
+        now = _utc_now()
+        with self.executor.write() as tx:
+            found = tx.rows(sql.GET_LEASE, {"sid": session_id})
+            current = self._lease(found[0]) if found else None
+            if current and current["expires_at"] > now and current["holder"] != holder:
+                return current
+            tx.run(sql.DELETE_LEASE, {"sid": session_id})
+            tx.run(sql.INSERT_LEASE, self._lease_params(session_id, holder, pid, host, now, ttl))
         return None
 
     def renew_lease(self, session_id: str, holder: str, ttl: timedelta) -> None:
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(leases)
-                .where(leases.c.session_id == session_id, leases.c.holder == holder)
-                .values(expires_at=utc_now() + ttl)
-            )
+        expires = self._codec.param(_utc_now() + ttl)
+        with self.executor.write() as tx:
+            tx.run(sql.RENEW_LEASE, {"sid": session_id, "holder": holder, "expires": expires})
 
     def request_cancel(self, session_id: str) -> bool:
         """Ask the turn holding the session's lease to stop; False when no turn is running."""
-        with write_transaction(self.engine) as conn:
-            result = conn.execute(
-                update(leases)
-                .where(leases.c.session_id == session_id, leases.c.expires_at > utc_now())
-                .values(cancel_requested=True)
-            )
-        return bool(result.rowcount)
+        params = {"sid": session_id, "yes": True, "now": self._codec.param(_utc_now())}
+        with self.executor.write() as tx:
+            return tx.run(sql.REQUEST_CANCEL, params) > 0
 
     def cancel_requested(self, session_id: str, holder: str) -> bool:
-        query = select(leases.c.cancel_requested).where(
-            leases.c.session_id == session_id, leases.c.holder == holder
-        )
-        with read_transaction(self.engine) as conn:
-            return bool(conn.execute(query).scalar())
+        with self.executor.read() as tx:
+            found = tx.rows(sql.CANCEL_REQUESTED, {"sid": session_id, "holder": holder})
+        return bool(found and found[0][0])
 
     def release_lease(self, session_id: str, holder: str | None = None) -> None:
-        query = delete(leases).where(leases.c.session_id == session_id)
-        if holder is not None:
-            query = query.where(leases.c.holder == holder)
-        with write_transaction(self.engine) as conn:
-            conn.execute(query)
+        with self.executor.write() as tx:
+            if holder is None:
+                tx.run(sql.DELETE_LEASE, {"sid": session_id})
+            else:
+                tx.run(sql.DELETE_LEASE_OF, {"sid": session_id, "holder": holder})
 
     def get_lease(self, session_id: str) -> dict[str, Any] | None:
-        with read_transaction(self.engine) as conn:
-            row = conn.execute(select(leases).where(leases.c.session_id == session_id)).first()
-        return dict(row._mapping) if row else None
+        return self._one(sql.GET_LEASE, {"sid": session_id}, self._lease)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _one(self, query: str, params: dict[str, Any], convert: Callable[[Row], T]) -> T | None:
+        with self.executor.read() as tx:
+            found = tx.rows(query, params)
+        return convert(found[0]) if found else None
+
+    def _project(self, row: Row) -> Project:
+        return rows.project_from_row(row, self._codec)
+
+    def _session(self, row: Row) -> Session:
+        return rows.session_from_row(row, self._codec)
+
+    def _lease(self, row: Row) -> dict[str, Any]:
+        return rows.lease_from_row(row, self._codec)
+
+    def _event(self, row: Row, session_id: str) -> Event:
+        return rows.event_from_row(row, session_id, self._codec)
+
+    def _lease_params(
+        self, session_id: str, holder: str, pid: int, host: str, now: Any, ttl: timedelta
+    ) -> dict[str, Any]:
+        return {
+            "sid": session_id,
+            "holder": holder,
+            "pid": pid,
+            "host": host,
+            "now": self._codec.param(now),
+            "expires": self._codec.param(now + ttl),
+            "no": False,
+        }
+
+    def _append(self, tx: Tx, session_id: str, items: Sequence[Prepared]) -> list[Event]:
+        """Take the next seqs, then insert the events with one `executemany`."""
+        now = _utc_now()
+        ts = self._codec.param(now)
+        taken = tx.rows(sql.TAKE_SEQS, {"n": len(items), "now": ts, "sid": session_id})
+        if not taken:
+            raise NotFound(f"no session {session_id!r}; run `branchwork session list --all`")
+        first = int(taken[0][0]) - len(items) + 1
+        made = [  # validated: pydantic-core does it faster than `model_construct`
+            Event(id=new_id(), session_id=session_id, seq=seq, ts=now, actor=actor, payload=payload)
+            for seq, (_, payload, actor) in enumerate(items, first)
+        ]
+        params = [_event_params(e, item[0], ts) for e, item in zip(made, items, strict=True)]
+        tx.many(sql.INSERT_EVENT, params)
+        return made
+
+    def _pages(
+        self,
+        session_id: str,
+        after_seq: int,
+        kinds: Sequence[str] | None,
+        limit: int | None = None,
+    ) -> Iterator[list[Row]]:
+        """The matching event rows in ascending seq, one short read per page (keyset on seq)."""
+        kinds_sql, params = _kinds_filter(kinds)
+        query = sql.EVENTS_AFTER.format(kinds=kinds_sql)
+        params["sid"] = session_id
+        after, left = after_seq, limit
+        while left is None or left > 0:
+            size = PAGE_SIZE if left is None else min(PAGE_SIZE, left)
+            with self.executor.read() as tx:
+                page = tx.rows(query, {**params, "after": after, "limit": size})
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            after, left = page[-1][_SEQ], None if left is None else left - size
 
 
-# Built once: executing a constant statement with parameters skips SQL compilation.
-_NEXT_SEQ = (
-    update(sessions)
-    .where(sessions.c.id == bindparam("sid"))
-    .values(last_seq=sessions.c.last_seq + 1, last_activity=bindparam("now"))
-    .returning(sessions.c.last_seq)
-)
-_INSERT_EVENT = insert(events)
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _append(conn: Connection, session_id: str, payload: Payload, actor: Actor) -> Event:
-    now = utc_now()
-    seq = conn.execute(_NEXT_SEQ, {"sid": session_id, "now": now}).scalar()
-    if seq is None:
-        raise NotFound(f"no session {session_id!r}; run `branchwork session list --all`")
-    event = Event(
-        id=new_id(), session_id=session_id, seq=int(seq), ts=now, actor=actor, payload=payload
-    )
-    row = {
+def _event_params(event: Event, payload: str, ts: Any) -> dict[str, Any]:
+    return {
         "id": event.id,
-        "session_id": session_id,
+        "session_id": event.session_id,
         "seq": event.seq,
-        "kind": event.kind,
-        "ts": now,
-        "actor": actor,
+        "kind": event.payload.kind,
+        "ts": ts,
+        "actor": event.actor,
         "schema_version": event.schema_version,
-        "payload": payload.model_dump_json(),
+        "payload": payload,
     }
-    conn.execute(_INSERT_EVENT, row)
-    return event
 
 
-def _free_port(conn: Connection, base: int, block: int, *, exclude: str = "") -> int:
-    query = select(sessions.c.port).where(sessions.c.status == "active", sessions.c.id != exclude)
-    used = {int(p) for p in conn.execute(query).scalars().all()}
+def _kinds_filter(kinds: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    if not kinds:
+        return "", {}
+    where, params = sql.in_list("kind", "k", list(kinds))
+    return f" AND {where}", params
+
+
+def _ancestors(path: Path) -> list[str]:
+    return [str(path), *(str(p) for p in path.parents)]
+
+
+def _free_port(tx: Tx, base: int, block: int, *, exclude: str = "") -> int:
+    used = {int(r[0]) for r in tx.rows(sql.USED_PORTS, {"exclude": exclude})}
     port = base
     while port in used:
         port += block
     return port
 
 
-def _project_row(project: Project) -> dict[str, Any]:
-    return {
-        "id": project.id,
-        "name": project.name,
-        "path": project.path,
-        "origin": project.origin,
-        "main_branch": project.main_branch,
-        "created_at": project.created_at,
-        "config": project.config.model_dump_json(),
-        "env": json.dumps(project.env),
-        "secret_names": json.dumps(project.secret_names),
-    }
-
-
-def _project_from_row(row: Row[Any]) -> Project:
-    return Project(
-        id=row.id,
-        name=row.name,
-        path=row.path,
-        origin=row.origin,
-        main_branch=row.main_branch,
-        created_at=row.created_at,
-        config=ProjectConfig.model_validate_json(row.config),
-        env=json.loads(row.env),
-        secret_names=json.loads(row.secret_names),
-    )
-
-
-def _session_from_row(row: Row[Any]) -> Session:
-    data = dict(row._mapping)
-    data.pop("last_seq", None)
-    return Session.model_validate(data)
-
-
-def _event_from_row(row: Row[Any]) -> Event:
-    return parse_event(
-        {
-            "id": row.id,
-            "session_id": row.session_id,
-            "seq": row.seq,
-            "ts": row.ts,
-            "actor": row.actor,
-            "schema_version": row.schema_version,
-            "payload": json.loads(row.payload),
-        }
-    )
+def _connect(url: str) -> Executor:
+    """The executor for `url`: stdlib sqlite3 for a plain `sqlite:///PATH`, SQLAlchemy for
+    every other URL (PostgreSQL, or an explicit driver such as `sqlite+pysqlite:///PATH`)."""
+    if url.startswith(_PLAIN_SQLITE) and "?" not in url:
+        return SqliteExecutor(url, url[len(_PLAIN_SQLITE) :])
+    return alchemy.AlchemyExecutor(url)

@@ -1,4 +1,8 @@
-"""The relational schema (SQLAlchemy Core). Alembic migrations create exactly this."""
+"""The relational schema (SQLAlchemy Core). Alembic migrations create exactly this.
+
+The store's queries are text SQL (`sql.py`); these tables are the schema's single description,
+for migrations and for tests that compare it with the database.
+"""
 
 from __future__ import annotations
 
@@ -109,6 +113,15 @@ leases = Table(
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("session_id", String(26), ForeignKey("sessions.id"), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("data", Text, nullable=False),
 )
 
 state = Table(
