@@ -97,3 +97,24 @@ def test_last_seq_and_todos_follow_the_log(payloads: list[Payload]) -> None:
     assert state.last_seq == len(payloads)
     todo_ids = [p.item_id for p in payloads if isinstance(p, TodoUpdated)]
     assert [t.id for t in state.todos] == list(dict.fromkeys(todo_ids))
+
+
+# The JSON schema of the payload union of each version. A change to any payload (a field added,
+# even with a default) needs a new SCHEMA_VERSION, with its summary: `log --json` streams the
+# payloads of the current version as stored, relying on them being complete.
+PAYLOAD_SCHEMA_SHA256 = {1: "69ac3e2af40fde1411aef55df5957c89f79ead44873c5b5c134c9a4f2870ba27"}
+
+
+def test_a_payload_change_comes_with_a_new_schema_version() -> None:
+    import hashlib
+
+    from pydantic import TypeAdapter
+
+    from branchwork.domain.events import SCHEMA_VERSION
+
+    schema = json.dumps(TypeAdapter(Payload).json_schema(), sort_keys=True)
+    digest = hashlib.sha256(schema.encode()).hexdigest()
+    assert PAYLOAD_SCHEMA_SHA256.get(SCHEMA_VERSION) == digest, (
+        "the payloads changed: add SCHEMA_VERSION + 1 with its summary, a golden log of it, "
+        "and its schema digest here"
+    )

@@ -218,3 +218,14 @@ def test_a_revert_that_changes_nothing_does_not_shift_checkpoint_numbers(
     commits = [c.commit for c in ws.checkpoints(session)]
     assert len(commits) == 3 and len(set(commits)) == 3
     assert "-2\n+1\n" in ws.diff(session, against="-1")
+
+
+def test_log_lines_are_the_events_json(ws: Workspace, repo: Path) -> None:
+    project = ws.add_project(repo)
+    session = ws.new_session(project, title="lignes é")
+    ws.write_file(session, "ü.txt", 'grüße — "quoted" \\ back\n')
+    ws.run(session, ["printf", "tab\\tnew\\nline"])
+    lines = [json.loads(line) for line in ws.event_lines(session)]
+    assert lines == [e.to_json_dict() for e in ws.events(session)]
+    later = [json.loads(line) for line in ws.event_lines(session, kinds=["checkpoint"])]
+    assert lines and later == [e.to_json_dict() for e in ws.events(session, kinds=["checkpoint"])]

@@ -84,7 +84,8 @@ def log_cmd(
     """Show a session's history as a timeline (or JSON lines), streamed from the store."""
     with workspace() as ws:
         if as_json:
-            render.print_json_lines(ws.event_dicts(session, kinds=kind, follow=follow))
+            lines = ws.event_lines(session, kinds=kind, follow=follow)
+            render.print_lines(lines, live=follow)
             return
         for event in ws.iter_events(session, kinds=kind, follow=follow):
             render.print_event(event)

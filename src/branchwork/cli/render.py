@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -62,9 +63,20 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, default=str))
 
 
-def print_json_lines(items: Iterable[dict[str, Any]]) -> None:
-    for item in items:
-        print(json.dumps(item, default=str), flush=True)
+def print_json_lines(items: Iterable[dict[str, Any]], *, live: bool = True) -> None:
+    """One JSON document per line on stdout."""
+    print_lines((json.dumps(item, default=str) for item in items), live=live)
+
+
+def print_lines(lines: Iterable[str], *, live: bool = True) -> None:
+    """Lines on stdout. `live`: each is flushed as it comes (a follower reads it at once);
+    otherwise the output is buffered (a long log streams fast)."""
+    write, flush = sys.stdout.write, sys.stdout.flush
+    for line in lines:
+        write(line + "\n")
+        if live:
+            flush()
+    flush()
 
 
 def session_json(session: Session, **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from branchwork.domain.errors import StoreError
 
+# A new version for every change of a payload, a field added with a default included: events of
+# the current version are then complete as stored, which `log --json` relies on to stream them.
 SCHEMA_VERSION = 1
 SCHEMA_VERSIONS: dict[int, str] = {
     1: "initial event set: session lifecycle, messages, tools, files, commands, checkpoints",

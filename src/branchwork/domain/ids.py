@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import unicodedata
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
-def new_id() -> str:
-    """A new ULID as a 26-character string."""
-    from ulid import ULID  # imported when first needed: ~20 ms that reading commands skip
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SHIFTS = tuple(range(125, -1, -5))
 
-    return str(ULID())
+
+def new_id() -> str:
+    """A new ULID: 48 bits of milliseconds since the epoch, then 80 random bits, in Crockford
+    base32 (26 characters; sortable by creation time).
+
+    Decision: encoded here rather than with python-ulid, whose import costs ~20 ms of start-up
+    and whose ids are 3.3 µs each (an event append spends ~25 µs in all); and whose default is
+    monotonic within a millisecond (the random part counts up), so ids made in the same
+    millisecond would share all but their last characters, and so would their short forms.
+    Every id here has 80 fresh random bits (the `random` module, reseeded in forked children).
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
+    return "".join([_CROCKFORD[(value >> shift) & 31] for shift in _SHIFTS])
 
 
 def short_id(full_id: str) -> str:

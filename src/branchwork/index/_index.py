@@ -7,12 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
+from branchwork._lazy import lazy_module
 from branchwork.domain.errors import InvalidInput, NotFound, StoreError
-from branchwork.index import _definitions, _documents, _indexer, _repomap, _search
+from branchwork.index import _definitions, _repomap, _search
 from branchwork.index._languages import resolve_language_filter
 from branchwork.index._models import Document, IndexReport, Reference, SearchHit, Symbol
 from branchwork.index._store import Store, translate_errors
+
+if TYPE_CHECKING:
+    from branchwork.index import _documents, _indexer
+else:  # tree-sitter, its grammars, worker processes and pypdf: loaded to index, not to search
+    _documents = lazy_module("branchwork.index._documents")
+    _indexer = lazy_module("branchwork.index._indexer")
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 _MAP_CACHE_SIZE = 32

@@ -16,7 +16,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from branchwork.index._chunks import Chunk, count_lines, decode, is_binary, split_chunks
-from branchwork.index._symbols import SymbolRow, extract_symbols
+from branchwork.index._store import SymbolRow
+from branchwork.index._symbols import extract_symbols
 
 # Below this much work, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024

@@ -24,7 +24,6 @@ from branchwork.domain.errors import StoreError
 from branchwork.index._chunks import Chunk
 from branchwork.index._git import TreeEntry
 from branchwork.index._languages import language_of
-from branchwork.index._symbols import SymbolRow
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_S = 30.0
@@ -64,6 +63,16 @@ CREATE TABLE IF NOT EXISTS documents(
     added_at TEXT NOT NULL, UNIQUE(project_id, source_path));
 CREATE INDEX IF NOT EXISTS documents_blob ON documents(blob_id);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRow:
+    name: str
+    kind: str
+    start_line: int
+    end_line: int
+    name_line: int
+    container: str | None
 
 
 class KnownBlob(NamedTuple):

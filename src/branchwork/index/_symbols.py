@@ -9,7 +9,6 @@ Grammars come from the per-language wheels (`tree-sitter-python` …), so nothin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,6 +21,8 @@ import tree_sitter_python
 import tree_sitter_rust
 import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
+
+from branchwork.index._store import SymbolRow
 
 _JS_COMMON = """
 (function_declaration name: (identifier) @name) @function
@@ -123,16 +124,6 @@ _GRAMMARS: dict[str, Any] = {
     "cpp": tree_sitter_cpp,
 }
 _GO_TYPE_KINDS = {"struct_type": "struct", "interface_type": "interface"}
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolRow:
-    name: str
-    kind: str
-    start_line: int
-    end_line: int
-    name_line: int
-    container: str | None
 
 
 def _load_language(language: str) -> Any:

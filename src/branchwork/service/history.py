@@ -123,6 +123,25 @@ def stream_event_dicts(
     return _stream(services, session, read, lambda e: int(e["seq"]), after_seq, follow, stop_after)
 
 
+def stream_event_lines(
+    services: Services,
+    session: Session,
+    *,
+    kinds: Sequence[str] | None = None,
+    after_seq: int = 0,
+    follow: bool = False,
+    stop_after: float | None = None,
+) -> Iterator[str]:
+    """`stream_events` as lines of JSON, the stored payloads passed through: `log --json`."""
+    store = services.store
+
+    def read(after: int) -> Iterator[tuple[int, str]]:
+        return store.iter_event_lines(session.id, kinds=kinds, after_seq=after)
+
+    pairs = _stream(services, session, read, lambda p: p[0], after_seq, follow, stop_after)
+    return (line for _, line in pairs)
+
+
 def _stream(
     services: Services,
     session: Session,

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from branchwork.domain.events import Actor, Event, Payload, parse_payload
+from branchwork.domain.events import Actor, Event, Payload
 from branchwork.domain.models import Session, SessionStatus
 from branchwork.sandbox.redact import RedactingStream, Redactor
 from branchwork.store import SecretStore, Store
@@ -63,13 +63,17 @@ class Redactors:
 
 
 def scrub(payload: Payload, redactor: Redactor) -> Payload:
-    """The payload with secret values removed from its free-text fields only."""
-    if redactor.empty or not payload.free_text:
+    """The payload with secret values removed from its free-text fields only (the same object
+    when there was nothing to remove)."""
+    if redactor.empty:
         return payload
-    data = payload.model_dump(mode="json")
+    changes = {}
     for name in payload.free_text:
-        data[name] = _redact_value(data[name], redactor)
-    return parse_payload(data)
+        value = getattr(payload, name)
+        clean = _redact_value(value, redactor)
+        if clean != value:
+            changes[name] = clean
+    return payload.model_copy(update=changes) if changes else payload
 
 
 def _redact_value(value: Any, redactor: Redactor) -> Any:

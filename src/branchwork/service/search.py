@@ -62,6 +62,16 @@ def project_view(
     return services.code_index().index_view(repo, tree, progress=progress)
 
 
+def main_tree(services: Services, project: Project) -> str:
+    """The indexed tree of the project's main branch, indexed first if it never was."""
+    repo = Path(project.path)
+    tree = gitops.run_git(["rev-parse", f"{project.main_branch}^{{tree}}"], repo).strip()
+    index = services.code_index()
+    if not index.has_view(tree):
+        index.index_view(repo, tree)
+    return tree
+
+
 def collect_garbage(services: Services) -> int:
     """Drop indexed contents that no view and no document uses any more."""
     return services.code_index().collect_garbage()
@@ -129,8 +139,7 @@ def search_main(
     services: Services, project: Project, query: str, **options: Any
 ) -> list[SearchHit]:
     """Search the tip of the project's main branch (nothing is recorded: no session)."""
-    tree = project_view(services, project).tree
-    return search(services, tree, query, project=project, **options)
+    return search(services, main_tree(services, project), query, project=project, **options)
 
 
 def session_definitions(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Symbol]:
@@ -147,12 +156,11 @@ def session_references(scope: SessionScope, name: str, *, actor: Actor = "user")
 
 
 def main_definitions(services: Services, project: Project, name: str) -> list[Symbol]:
-    tree = project_view(services, project).tree
-    return services.code_index().definitions(name, tree)
+    return services.code_index().definitions(name, main_tree(services, project))
 
 
 def main_references(services: Services, project: Project, name: str) -> list[Reference]:
-    tree = project_view(services, project).tree
+    tree = main_tree(services, project)
     return services.code_index().references(name, tree, project_id=project.id)
 
 

@@ -486,6 +486,26 @@ class Workspace:
         """The newest `limit` events of the session, oldest first."""
         return self._services.store.tail_events(self.session(ref).id, limit=limit)
 
+    def event_lines(
+        self,
+        ref: SessionRef = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        follow: bool = False,
+        stop_after: float | None = None,
+    ) -> Iterator[str]:
+        """`iter_events` as lines of JSON (each `Event.to_json_dict()` once parsed), streamed
+        with the stored payloads passed through unparsed: the fast way to export a log."""
+        return history.stream_event_lines(
+            self._services,
+            self.session(ref),
+            kinds=_kinds(kinds),
+            after_seq=after_seq,
+            follow=follow,
+            stop_after=stop_after,
+        )
+
     def follow(
         self,
         ref: SessionRef = None,

@@ -19,7 +19,13 @@ from typing import Any, Protocol, get_args
 from pydantic_core import from_json, to_jsonable_python
 
 from branchwork.domain.errors import StoreError
-from branchwork.domain.events import SCHEMA_VERSIONS, Event, Payload, parse_event
+from branchwork.domain.events import (
+    SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
+    Event,
+    Payload,
+    parse_event,
+)
 from branchwork.domain.models import Project, ProjectConfig, Session
 from branchwork.store.sql import LEASE_COLUMNS, SESSION_COLUMNS
 
@@ -179,6 +185,30 @@ def event_dicts(rows: Iterable[Row], session_id: str, codec: Codec) -> Iterator[
             "payload": data,
             "kind": kind,
         }
+
+
+def event_lines(rows: Iterable[Row], session_id: str, codec: Codec) -> Iterator[tuple[int, str]]:
+    """Each row's seq, and the row as one line of JSON equal (once parsed) to
+    `Event.to_json_dict()`.
+
+    A payload of the current schema version is written complete (a field added later bumps
+    the version: see `SCHEMA_VERSIONS`), so its stored JSON text is passed through as it is,
+    never parsed; an older one goes through `event_dicts` to get its defaults.
+    """
+    ts_json = codec.json
+    for row in rows:
+        id_, seq, kind, ts, actor, schema_version, payload = row
+        if schema_version != SCHEMA_VERSION:
+            yield seq, json.dumps(next(event_dicts([row], session_id, codec)))
+            continue
+        yield (
+            seq,
+            (
+                f'{{"id": "{id_}", "session_id": "{session_id}", "seq": {seq}, '
+                f'"ts": "{ts_json(ts)}", "actor": "{actor}", "schema_version": {schema_version}, '
+                f'"payload": {payload}, "kind": "{kind}"}}'
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,14 @@ class Store:
         for page in self._pages(session_id, after_seq, kinds):
             yield from rows.event_dicts(page, session_id, self._codec)
 
+    def iter_event_lines(
+        self, session_id: str, *, after_seq: int = 0, kinds: Sequence[str] | None = None
+    ) -> Iterator[tuple[int, str]]:
+        """Each event's seq and the event as one line of JSON (`Event.to_json_dict()` once
+        parsed), streamed: the stored payload text is passed through, not parsed."""
+        for page in self._pages(session_id, after_seq, kinds):
+            yield from rows.event_lines(page, session_id, self._codec)
+
     def tail_events(
         self,
         session_id: str,
