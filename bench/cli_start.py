@@ -9,8 +9,9 @@ figure is the median of N runs, the command and its baseline alternating:
 - `branchwork search --project django IDENT` for 10 identifiers of different frequency against
   `git grep -n IDENT` (goal: at most 2x, the median of the ten ratios); the main branch is
   indexed beforehand, as a user would with `branchwork index`.
-For information: `branchwork --version`, `log --json` of a short session, and a search inside
-a session (its cost is the session snapshot, the subject of the speed issue).
+For information: the start-up of the stack alone (Python + Typer + Rich + one pydantic model,
+`FLOOR`), `branchwork --version`, `log --json` of a short session, and a search inside a
+session (its cost is the session snapshot, the subject of the speed issue).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from pathlib import Path
 from index import prepare_repo  # bench/index.py: the Django checkout
 
 BIN = Path(sys.executable).parent
+# What every command of a Typer + Rich + pydantic CLI pays before doing anything of its own.
+FLOOR = (
+    "import typer, rich.console, rich.table\n"
+    "from pydantic import BaseModel\n"
+    "class M(BaseModel):\n    x: int\n"
+    "M(x=1)\n"
+)
 IDENTIFIERS = [
     "QuerySet",  # thousands of hits
     "ValidationError",
@@ -107,6 +115,8 @@ def main() -> None:
         )
         version = paired([bw, "--version"], python, repo, env, runs)
         show("branchwork --version", *version, "python -c pass")
+        floor = paired([sys.executable, "-c", FLOOR], status, repo, env, runs)
+        show("the stack alone (see FLOOR)", *floor, "git status")
         listed = paired([bw, "session", "list"], status, repo, env, runs)
         ratio = show("branchwork session list", *listed, "git status")
         print(f"  goal <= 3x git status: {verdict(ratio <= 3)}")

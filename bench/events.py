@@ -12,7 +12,7 @@ Each figure is a median of several runs with its baseline measured in the same r
 - reopening that session in a new process and taking one agent turn with the scripted model
   (the conversation is rebuilt, the state folded) against starting Python and importing
   `branchwork` (goal: under 1 s).
-Needs the `sqlite3` command (Debian package sqlite3).
+Needs the `sqlite3` command and GNU `time` (Debian packages sqlite3 and time).
 """
 
 from __future__ import annotations
@@ -135,15 +135,15 @@ def seed(ws: Workspace, events: int) -> str:
 
 
 def child_run(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process (its own, from wait4)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({proc.returncode})")
-    return elapsed, usage.ru_maxrss
+    """Wall seconds and peak RSS (KiB) of one child process. The peak is measured by GNU
+    time around it: a child forked from this (large) process would otherwise count this
+    process's memory at the fork as its own peak."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        command = ["/usr/bin/time", "-f", "%M", "-o", peak.name, *argv]
+        started = time.perf_counter()
+        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
+        elapsed = time.perf_counter() - started
+        return elapsed, int(peak.read().split()[-1])
 
 
 def paired(ours: list[str], theirs: list[str], env: dict[str, str], runs: int) -> list[float]:

@@ -27,11 +27,10 @@ def index_cmd(
     session: SessionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index a project's main branch (named), or a session's working state (the current dir's
-    session by default), for search and symbols."""
+    """Index a project's main branch (the current dir's by default), or a session's working
+    state (--session), for search and symbols."""
     with workspace() as ws:
         report = _index(ws, session, project, show_progress=not as_json)
-        ws.collect_index_garbage()
     if as_json:
         render.print_json(report.model_dump(mode="json") | {"id": report.tree})
         return

@@ -114,7 +114,7 @@ def revert_to(
     except GitError as exc:
         raise InvalidInput(
             f"{commit!r} is not a checkpoint of this session; "
-            "see `branchwork log --kind checkpoint`"
+            "the session's checkpoint events list them"
         ) from exc
     run_git(["read-tree", "-u", "--reset", commit], worktree)
     return checkpoint(worktree, message, exclude)

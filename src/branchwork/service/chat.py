@@ -150,8 +150,7 @@ def _acquire(services: Services, session: Session, holder: str) -> None:
     if current is not None:
         raise TurnInProgress(
             f"session {session.short_id} is busy with another turn (process {current['pid']} on "
-            f"{current['host']}); wait for it, or stop it with `branchwork cancel "
-            f"{session.short_id}`"
+            f"{current['host']}); wait for it, or cancel it (`cancel {session.short_id}`)"
         )
 
 

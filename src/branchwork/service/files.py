@@ -42,15 +42,17 @@ def _read_text(target: Path, shown: str, *, strict: bool = False) -> str:
         raise InvalidPath(f"{shown} is not a file; give the path of a file")
     data = target.read_bytes()
     if len(data) > MAX_FILE_BYTES:
-        raise InvalidInput(f"{shown} is larger than 5 MB; read it with `branchwork run -- head`")
+        raise InvalidInput(
+            f"{shown} is larger than 5 MB; read part of it with a command (`head`, `sed -n`)"
+        )
     if b"\0" in data[:8192]:
-        raise InvalidInput(f"{shown} is a binary file; inspect it with `branchwork run`")
+        raise InvalidInput(f"{shown} is a binary file; inspect it with a command (`file`, `xxd`)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if strict:
             raise InvalidInput(
-                f"{shown} is not UTF-8 text (byte {exc.start}); edit it with `branchwork run` "
+                f"{shown} is not UTF-8 text (byte {exc.start}); edit it with a command "
                 "and a tool that knows its encoding"
             ) from exc
         return data.decode("utf-8", errors="replace")
@@ -66,7 +68,7 @@ def read_file(
 ) -> str:
     """The file's text (or lines `start_line`..`end_line`, 1-based, inclusive)."""
     if (start_line is not None and start_line < 1) or (end_line is not None and end_line < 1):
-        raise InvalidInput("line numbers start at 1; give --start/--end of 1 or more")
+        raise InvalidInput("line numbers start at 1; give a start and an end of 1 or more")
     if start_line is not None and end_line is not None and end_line < start_line:
         raise InvalidInput(f"the range {start_line}-{end_line} is empty; give end ≥ start")
     target, shown = _locate(scope, path)

@@ -351,12 +351,16 @@ class Workspace:
         project: ProjectRef = None,
         progress: Progress | None = None,
     ) -> IndexReport:
-        """Index the working state of a session, or the main branch of a project (the target
-        is chosen as for `search`)."""
-        target = self._target(session, project)
-        if isinstance(target, Project):
-            return search.project_view(self._services, target, progress=progress)
-        return search.session_view(target, progress=progress)
+        """Index the main branch of the project (named, else the working directory's), or the
+        working state of `session` when one is named; then collect indexed contents no view
+        uses any more. (Searching indexes what it needs by itself.)"""
+        if session is None:
+            found = self.project(project)
+            report = search.project_view(self._services, found, progress=progress)
+        else:
+            report = search.session_view(self._scope(session), progress=progress)
+        search.collect_garbage(self._services)
+        return report
 
     def collect_index_garbage(self) -> int:
         """Remove indexed contents no view or document uses; returns how many."""

@@ -114,9 +114,7 @@ class Store:
     def get_session(self, session_id: str) -> Session:
         found = self._one(sql.GET_SESSION, {"id": session_id}, self._session)
         if found is None:
-            raise NotFound(
-                f"no session {session_id!r}; run `branchwork session list --all` to see them"
-            )
+            raise NotFound(f"no session {session_id!r}; `session list --all` shows them")
         return found
 
     def find_sessions(self, key: str) -> list[Session]:
@@ -385,7 +383,7 @@ class Store:
         ts = self._codec.param(now)
         taken = tx.rows(sql.TAKE_SEQS, {"n": len(items), "now": ts, "sid": session_id})
         if not taken:
-            raise NotFound(f"no session {session_id!r}; run `branchwork session list --all`")
+            raise NotFound(f"no session {session_id!r}; `session list --all` shows them")
         first = int(taken[0][0]) - len(items) + 1
         made = [  # validated: pydantic-core does it faster than `model_construct`
             Event(id=new_id(), session_id=session_id, seq=seq, ts=now, actor=actor, payload=payload)
