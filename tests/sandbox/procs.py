@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -23,6 +24,18 @@ def running_in_group(pgid: int) -> list[int]:
         if info is not None and info[1] == pgid and info[0] not in ("Z", "X"):
             found.append(int(entry.name))
     return found
+
+
+def group_gone(pgid: int, *, within: float = 2.0) -> bool:
+    """True once no process of group `pgid` runs. A SIGKILL is delivered asynchronously: a
+    killed process may still show as running for a moment, so this waits for it (polling),
+    up to `within` seconds, never a fixed sleep."""
+    deadline = time.monotonic() + within
+    while running_in_group(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def is_running(pid: int) -> bool:

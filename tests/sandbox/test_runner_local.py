@@ -14,7 +14,7 @@ from branchwork.domain.errors import InvalidInput, SandboxError
 from branchwork.sandbox import CommandSpec, LocalRunner, Redactor, Runner, make_runner
 
 from .conftest import RunFn
-from .procs import is_running, running_in_group
+from .procs import group_gone, is_running
 
 SECRET = "hunter2-very-secret"
 
@@ -99,7 +99,7 @@ def test_timeout_stops_the_command_and_leaves_no_process(run_local: RunFn) -> No
     assert 1.0 <= time.monotonic() - started < 3.0
     assert result.exit_code == -signal.SIGTERM
     pgid = first_line_int(result.head)
-    assert running_in_group(pgid) == []
+    assert group_gone(pgid)
 
 
 def test_command_ignoring_sigterm_is_killed_a_second_later(run_local: RunFn) -> None:
@@ -108,7 +108,7 @@ def test_command_ignoring_sigterm_is_killed_a_second_later(run_local: RunFn) -> 
     assert result.status == "timeout"
     assert result.exit_code == -signal.SIGKILL
     assert 1.4 <= time.monotonic() - started < 3.5
-    assert running_in_group(first_line_int(result.head)) == []
+    assert group_gone(first_line_int(result.head))
 
 
 def test_background_child_that_outlives_the_command_is_stopped(run_local: RunFn) -> None:
@@ -139,7 +139,7 @@ def test_cancel_from_another_thread_stops_the_command(run_local: RunFn) -> None:
     timer.join()
     assert result.status == "cancelled"
     assert time.monotonic() - started < 2.0
-    assert running_in_group(first_line_int(result.head)) == []
+    assert group_gone(first_line_int(result.head))
 
 
 def test_output_over_the_cap_keeps_head_tail_and_the_full_file(run_local: RunFn) -> None:
@@ -210,7 +210,7 @@ def test_exception_in_the_output_callback_stops_the_command(
     spec = CommandSpec(shell="echo $$; sleep 30", cwd=worktree, env=command_env, timeout_s=20)
     with pytest.raises(RuntimeError, match="consumer failed"):
         LocalRunner(output_dir=worktree).run(spec, redactor=Redactor({}), on_output=explode)
-    assert running_in_group(first_line_int(seen[0])) == []
+    assert group_gone(first_line_int(seen[0]))
     assert list(worktree.iterdir()) == []  # the output file is gone too
 
 
