@@ -102,7 +102,10 @@ def test_last_seq_and_todos_follow_the_log(payloads: list[Payload]) -> None:
 # The JSON schema of the payload union of each version. A change to any payload (a field added,
 # even with a default) needs a new SCHEMA_VERSION, with its summary: `log --json` streams the
 # payloads of the current version as stored, relying on them being complete.
-PAYLOAD_SCHEMA_SHA256 = {1: "69ac3e2af40fde1411aef55df5957c89f79ead44873c5b5c134c9a4f2870ba27"}
+PAYLOAD_SCHEMA_SHA256 = {
+    1: "69ac3e2af40fde1411aef55df5957c89f79ead44873c5b5c134c9a4f2870ba27",
+    2: "d8ad13707d18520e3b0b684d48399c5acd64d3901f374bf3df11f5d8ceee3462",
+}
 
 
 def test_a_payload_change_comes_with_a_new_schema_version() -> None:

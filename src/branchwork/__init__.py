@@ -60,8 +60,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.settings": ("Settings", "load_settings"),
     "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef"),
     "branchwork.service.commands": ("CommandOutcome",),
+    "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
     "branchwork.service.projects": ("EnvEntry",),
+    "branchwork.service.rebuild": ("RebuildReport",),
     "branchwork.service.results": ("SessionDetails", "SessionListing"),
     "branchwork.agent.approvals": ("Answer", "Approver"),
     "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
@@ -155,11 +157,17 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.commands import (
         CommandOutcome as CommandOutcome,
     )
+    from branchwork.service.doctor import (
+        Check as Check,
+    )
     from branchwork.service.files import (
         WriteOutcome as WriteOutcome,
     )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,
+    )
+    from branchwork.service.rebuild import (
+        RebuildReport as RebuildReport,
     )
     from branchwork.service.results import (
         SessionDetails as SessionDetails,

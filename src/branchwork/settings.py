@@ -49,7 +49,10 @@ class Settings(BaseModel):
     )
     branch_prefix: str = Field(default="bw/", description="Prefix of session branch names.")
     command_timeout: float = Field(
-        default=600.0, gt=0, description="Default timeout of a command, in seconds."
+        default=600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Default timeout of a command, in seconds.",
     )
     output_cap: int = Field(
         default=16_384,
@@ -58,8 +61,22 @@ class Settings(BaseModel):
         "the full output is always kept as a blob.",
     )
     model: str | None = Field(default=None, description="Default model, `provider:name`.")
-    sandbox: Literal["local", "bubblewrap"] = Field(
-        default="local", description="How commands are run."
+    sandbox: Literal["auto", "bubblewrap", "local"] = Field(
+        default="auto",
+        description="How commands run: `auto` (bubblewrap wherever it works, else local), "
+        "`bubblewrap` (refuse to run unconfined) or `local`; a project may choose its own.",
+    )
+    limit_cpu_seconds: int | None = Field(
+        default=3600, gt=0, description="CPU seconds a command may use (unset: no limit)."
+    )
+    limit_memory_mb: int | None = Field(
+        default=8192, gt=0, description="Address space of a command's processes, in MiB."
+    )
+    limit_processes: int | None = Field(
+        default=4096, gt=0, description="Processes of a command (only where it can be counted)."
+    )
+    limit_file_mb: int | None = Field(
+        default=4096, gt=0, description="Largest file a command may write, in MiB."
     )
     port_base: int = Field(default=20_000, ge=1024, le=65_000, description="First session port.")
     port_block: int = Field(default=10, ge=1, le=100, description="Ports given to each session.")

@@ -88,6 +88,7 @@ def test_step_limit_ends_the_turn(ws: Workspace, session: Session) -> None:
 def test_cancel_in_the_middle_of_a_command_kills_it_and_ends_cancelled(
     ws: Workspace, session: Session, tmp_path: Path
 ) -> None:
+    ws.configure_project(session.project_id, sandbox="local")  # host pids, readable from here
     pid_file = tmp_path / "pid"
     model = ScriptedModel([call("run_command", command=f"echo $$ > {pid_file}; sleep 60")])
     cancel = threading.Event()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from branchwork import InvalidInput, Workspace
-from branchwork.domain.events import Checkpoint, FileWritten
+from branchwork.domain.events import SCHEMA_VERSION, Checkpoint, FileWritten
 from branchwork.store import Store
 from tests.conftest import git
 
@@ -71,7 +71,7 @@ def test_events_carry_identity_fields_set_at_creation(ws: Workspace, repo: Path)
     assert all(e.session_id == session.id and e.ts.tzinfo is not None for e in events)
     assert [e.ts for e in events] == sorted(e.ts for e in events)
     written = ws.events(session, kinds=["file_written"])[0]
-    assert written.actor == "user" and written.schema_version == 1
+    assert written.actor == "user" and written.schema_version == SCHEMA_VERSION
     with pytest.raises(ValueError, match="frozen"):
         written.seq = 99  # type: ignore[misc]
 
@@ -159,6 +159,7 @@ def test_a_command_whose_process_died_is_stopped_and_recorded_as_interrupted(
     from tests.sandbox.procs import is_running
 
     project = ws.add_project(repo)
+    ws.configure_project(project, sandbox="local")  # host pids, readable from here
     session = ws.new_session(project)
     pid_file = tmp_path / "pid"
     bin_dir = Path(sys.executable).parent

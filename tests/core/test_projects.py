@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_a_moved_repository_is_reported_with_what_to_do(ws: Workspace, repo: Pat
     assert ws.projects() == []
 
 
-@pytest.mark.parametrize("pattern", ["/etc/passwd", "../outside/*", ".git/config", ""])
+@pytest.mark.parametrize("pattern", ["/etc/passwd", "../outside/*", ".git/config"])
 def test_copy_patterns_must_stay_inside_the_repository(
     ws: Workspace, repo: Path, pattern: str
 ) -> None:
@@ -153,3 +154,12 @@ def test_detached_head_and_bare_repositories_get_the_right_explanation(
     git(tmp_path, "clone", "-q", "--bare", str(make_repo(tmp_path / "src", {"a": "a"})), str(bare))
     with pytest.raises(NotAGitRepository, match="bare repository"):
         ws.add_project(bare)
+
+
+def test_an_empty_copy_pattern_clears_the_list(repo: Path) -> None:
+    from tests.conftest import bw
+
+    bw("project", "add", ".", cwd=repo)
+    bw("project", "config", "--copy", ".env", "--copy", "config/*.local", cwd=repo)
+    cleared = bw("project", "config", "--copy", "", "--json", cwd=repo)
+    assert json.loads(cleared.stdout)["copy_files"] == []

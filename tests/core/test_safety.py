@@ -59,6 +59,7 @@ def test_command_killed_by_timeout_leaves_nothing_running(
     ws: Workspace, repo: Path, tmp_path: Path
 ) -> None:
     project = ws.add_project(repo)
+    ws.configure_project(project, sandbox="local")  # host pids, readable from here
     session = ws.new_session(project)
     pid_file = tmp_path / "pids"
     started = time.monotonic()

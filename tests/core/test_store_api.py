@@ -387,6 +387,24 @@ def test_event_dicts_equal_to_json_dict_of_every_kind_key_order_included(store: 
     assert list(store.iter_event_dicts(session.id, after_seq=3, kinds=kinds)) == expected
 
 
+def test_event_lines_parse_to_the_json_dict_for_current_and_older_versions(store: Store) -> None:
+    session = golden_session(store)  # appended now: the current schema version
+    raw(store, "UPDATE events SET schema_version = 1 WHERE seq % 2 = 0", {})
+    first = parse_event(json.loads(GOLDEN.read_text().splitlines()[0]))
+    v1_written = store.events(session.id, kinds=["file_written"])[0]
+    trimmed = v1_written.payload.model_dump(mode="json", exclude={"diff_bytes"})
+    raw(
+        store,
+        "UPDATE events SET payload = :p, schema_version = 1 WHERE id = :id",
+        {"p": json.dumps(trimmed), "id": v1_written.id},
+    )
+    expected = [e.to_json_dict() for e in store.iter_events(session.id)]
+    lines = list(store.iter_event_lines(session.id))
+    assert [json.loads(line) for _, line in lines] == expected
+    assert [seq for seq, _ in lines] == [e["seq"] for e in expected]
+    assert first.kind == expected[0]["kind"]
+
+
 def test_event_dicts_render_whole_seconds_and_old_payloads_as_pydantic_does(
     store: Store,
 ) -> None:

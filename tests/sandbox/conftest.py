@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,3 +73,14 @@ def run_local(worktree: Path, command_env: dict[str, str]) -> Iterator[RunFn]:
     """Run a command with the local runner in `worktree`."""
     with running(LocalRunner(), worktree, command_env) as run:
         yield run
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A directory outside /tmp (the sandbox's /tmp is private, so hiding needs another place)."""
+    base = Path("/var/tmp")
+    if not base.is_dir():
+        pytest.skip("no /var/tmp on this machine")
+    path = Path(tempfile.mkdtemp(prefix="branchwork-test-", dir=base))
+    yield path
+    shutil.rmtree(path)

@@ -140,6 +140,12 @@ def test_symlink_loop_is_refused(tree: Path) -> None:
     assert "symlink loop" in refuse(tree, "loop/x")
 
 
+def test_symlink_loop_then_parent_cannot_smuggle_a_symlink_out(tree: Path) -> None:
+    """`realpath` gives up at the loop and leaves `link_out` (-> /etc) unresolved."""
+    assert "symlink loop" in refuse(tree, "loop/../link_out")
+    assert "symlink loop" in refuse(tree, "loop/../link_out/passwd")
+
+
 def test_nul_character_is_refused(tree: Path) -> None:
     assert "NUL" in refuse(tree, "a/b\x00.txt")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,17 +35,6 @@ needs_netns = pytest.mark.skipif(
 def run_bwrap(worktree: Path, command_env: dict[str, str]) -> Iterator[RunFn]:
     with running(BubblewrapRunner(), worktree, command_env) as run:
         yield run
-
-
-@pytest.fixture
-def outside_tmp() -> Iterator[Path]:
-    """A directory outside /tmp (the sandbox's /tmp is private, so hiding needs another place)."""
-    base = Path("/var/tmp")
-    if not base.is_dir():
-        pytest.skip("no /var/tmp on this machine")
-    path = Path(tempfile.mkdtemp(prefix="branchwork-test-", dir=base))
-    yield path
-    shutil.rmtree(path)
 
 
 def test_worktree_is_writable_and_the_rest_is_read_only(run_bwrap: RunFn, worktree: Path) -> None:

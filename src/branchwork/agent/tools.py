@@ -72,7 +72,9 @@ class FindDefinitionArgs(_Args):
 
 class RunCommandArgs(_Args):
     command: str = Field(description="Shell command, run in the worktree.")
-    timeout: float | None = Field(default=None, gt=0, description="Seconds.")
+    timeout: float | None = Field(
+        default=None, gt=0, le=86_400, allow_inf_nan=False, description="Seconds."
+    )
 
 
 class NoArgs(_Args):

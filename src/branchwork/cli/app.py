@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -179,6 +180,7 @@ def run_cmd(
     One argument is run by the shell (`branchwork run -- "make test | tail"`); several are run
     as they are (`branchwork run -- pytest -q`). Exits with the command's exit code.
     """
+    _refuse_options_before_dashes(command)
     line: str | list[str] = command[0] if len(command) == 1 else command
     stream = None if as_json else _write_through
     with workspace() as ws, _ctrl_c_cancels() as cancel:
@@ -189,6 +191,18 @@ def run_cmd(
     elif finished.status != "ok":
         render.err_console.print(f"[red]{finished.status}[/] (exit code {finished.exit_code})")
     raise typer.Exit(_run_exit_code(finished.status, finished.exit_code))
+
+
+def _refuse_options_before_dashes(command: list[str]) -> None:
+    """An option `run` does not know, given before `--`, is a mistake, not part of the
+    command (`run --jsn -- pwd` would otherwise run `--jsn pwd`)."""
+    argv = sys.argv
+    after = argv[argv.index("--") + 1 :] if "--" in argv else None
+    if after is not None and len(command) > len(after):
+        unknown = " ".join(command[: len(command) - len(after)])
+        raise bw.InvalidInput(f"unknown option(s) {unknown!r} for run; see `branchwork run --help`")
+    if after is None and command[0].startswith("-"):
+        raise bw.InvalidInput(f"unknown option {command[0]!r}; put the command after `--`")
 
 
 @contextmanager
@@ -269,3 +283,29 @@ def revert_cmd(
         render.console.print(
             f"reverted to {reverted.to_checkpoint[:10]} as checkpoint {reverted.commit[:10]}"
         )
+
+
+@app.command("doctor")
+def doctor_cmd(
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Recover projects and sessions from their branches and worktrees."),
+    ] = False,
+    refresh: Annotated[bool, typer.Option(help="Probe the sandbox again.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the installation: git, data directory, database, which command runner is in force
+    and why, the default model. With --rebuild, register again what a lost database forgot."""
+    if rebuild:
+        report = bw.Workspace.rebuild()
+        if as_json:
+            render.print_json(dataclasses.asdict(report))
+        else:
+            render.console.print(render.rebuild_summary(report))
+        return
+    checks = bw.Workspace.diagnose(refresh=refresh)
+    if as_json:
+        render.print_json([dataclasses.asdict(c) for c in checks])
+    else:
+        render.console.print(render.checks_table(checks))
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)

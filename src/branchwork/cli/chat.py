@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for this chat.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
-StepsOpt = Annotated[int | None, typer.Option(help="Most model calls in one turn.")]
+StepsOpt = Annotated[int | None, typer.Option(min=1, help="Most model calls in one turn.")]
 STATUS_EXIT = {"completed": 0, "step_limit": 0, "failed": 1, "cancelled": 130, "interrupted": 1}
 
 
@@ -202,7 +202,9 @@ def chat_cmd(
     happen. Commands: /diff, /log, /revert [CHECKPOINT], /model [SPEC], /mode [MODE], /exit.
     Ctrl-C cancels the running turn."""
     with workspace() as ws:
-        state = _ChatState(ws, session, model, ws.check_mode(mode) if mode else None, new, project)
+        checked_mode = ws.check_mode(mode) if mode else None
+        checked_model = ws.check_model(model) if model else None
+        state = _ChatState(ws, session, checked_model, checked_mode, new, project)
         driver = TurnDriver(ws, interactive=True, approve_all=yes)
         render.console.print("[dim]branchwork chat: /exit to leave, Ctrl-C to cancel a turn[/]")
         while (line := _read_line()) is not None:
@@ -234,7 +236,11 @@ class _ChatState:
     def turn(self, driver: TurnDriver, text: str) -> None:
         if self.session is None or self.new:
             created = self.ws.chat_session(
-                self.session, project=self.project, first_message=text, new=self.new
+                self.session,
+                project=self.project,
+                first_message=text,
+                new=self.new,
+                model=self.model,
             )
             self.session, self.new = created.id, False
             render.console.print(f"[dim]session {created.short_id} ({escape(created.branch)})[/]")
@@ -259,11 +265,15 @@ class _ChatState:
         elif name == "/log":
             for event in self.ws.recent_events(self._current(), 30):
                 render.print_event(event)
+        elif name == "/revert" and not rest:
+            render.err_console.print("give the checkpoint: /revert -1 (one back), a sha or base")
+            for info in self.ws.checkpoints(self._current())[-10:]:
+                render.console.print(f"  {info.commit[:10]} {escape(info.message)}")
         elif name == "/revert":
-            reverted = self.ws.revert(self._current(), to=rest[0] if rest else "-1")
+            reverted = self.ws.revert(self._current(), to=rest[0])
             render.console.print(f"reverted to {reverted.to_checkpoint[:10]}")
         elif name == "/model":
-            self.model = rest[0] if rest else self.model
+            self.model = self.ws.check_model(rest[0]) if rest else self.model
             render.console.print(f"model: {escape(self.model or 'default')}")
         elif name == "/mode":
             self.mode = self.ws.check_mode(rest[0]) if rest else self.mode
@@ -275,6 +285,8 @@ class _ChatState:
         return True
 
     def _current(self) -> str:
+        """The chat's session; a command never creates one (a message does)."""
         if self.session is None:
-            self.session = self.ws.chat_session(None, project=self.project).id
+            found = self.ws.current_session(self.project) if self.project else None
+            self.session = (found or self.ws.session(None)).id
         return self.session

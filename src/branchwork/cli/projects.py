@@ -93,13 +93,26 @@ def config_cmd(
     ] = None,
     mode: Annotated[str | None, typer.Option(help="ask | auto-edit | autopilot")] = None,
     model: Annotated[str | None, typer.Option(help="Default model, provider:name.")] = None,
+    sandbox: Annotated[
+        str | None, typer.Option(help="How commands run: auto | bubblewrap | local.")
+    ] = None,
+    network: Annotated[
+        str | None, typer.Option(help="Whether commands reach the network: on | off.")
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Re-read .branchwork.toml from main.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show or change the project's session configuration."""
     with workspace() as ws:
         project = ws.configure_project(
-            name, setup=setup, copy_files=copy, mode=mode, model=model, reload=reload
+            name,
+            setup=setup,
+            copy_files=copy,
+            mode=mode,
+            model=model,
+            sandbox=sandbox,
+            network=network,
+            reload=reload,
         )
     if as_json:
         render.print_json(project.config.model_dump(mode="json") | {"id": project.id})

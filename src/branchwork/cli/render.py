@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
     # rendering dispatches on `kind`: no models are loaded for --help
     from branchwork import (
+        Check,
         Event,
         Project,
+        RebuildReport,
         Reference,
         Session,
         SessionDetails,
@@ -56,6 +58,24 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield progress
+
+
+def checks_table(checks: list[Check]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    for check in checks:
+        mark = "[green]ok[/]" if check.ok else "[red]problem[/]"
+        table.add_row(f"[bold]{escape(check.name)}[/]", mark, escape(check.detail))
+    return table
+
+
+def rebuild_summary(report: RebuildReport) -> str:
+    lines = [
+        f"projects registered again: {', '.join(report.projects) or 'none'}",
+        f"sessions recovered: {', '.join(report.sessions) or 'none'} "
+        "(files and branches intact; their histories before now are gone)",
+    ]
+    lines += [f"[yellow]skipped[/] {escape(item)}" for item in report.skipped]
+    return "\n".join(lines)
 
 
 def print_json(data: Any) -> None:
@@ -210,9 +230,15 @@ def print_event(event: Event) -> None:
         print_diff(diff)
 
 
+PLAIN_DIFF_BYTES = 512 * 1024  # larger diffs are printed as they are, not highlighted
+
+
 def print_diff(text: str) -> None:
     if not text.strip():
         console.print("[dim](no changes)[/]")
+        return
+    if len(text) > PLAIN_DIFF_BYTES:
+        print_lines([text.rstrip("\n")], live=False)
         return
     console.print(rich_syntax.Syntax(text, "diff", theme="ansi_dark", background_color="default"))
 

@@ -18,9 +18,10 @@ from branchwork.domain.errors import StoreError
 
 # A new version for every change of a payload, a field added with a default included: events of
 # the current version are then complete as stored, which `log --json` relies on to stream them.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_VERSIONS: dict[int, str] = {
     1: "initial event set: session lifecycle, messages, tools, files, commands, checkpoints",
+    2: "file_written: a large diff is cut to a preview (diff_truncated, diff_bytes, diff_blob)",
 }
 
 Actor = Literal["user", "agent", "system"]
@@ -75,7 +76,7 @@ class Reasoning(_Payload):
 
 class ToolCall(_Payload):
     kind: Literal["tool_call"] = "tool_call"
-    free_text: ClassVar[tuple[str, ...]] = ("arguments",)
+    free_text: ClassVar[tuple[str, ...]] = ("name", "arguments")
     call_id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -84,7 +85,7 @@ class ToolCall(_Payload):
 
 class ToolResult(_Payload):
     kind: Literal["tool_result"] = "tool_result"
-    free_text: ClassVar[tuple[str, ...]] = ("output",)
+    free_text: ClassVar[tuple[str, ...]] = ("name", "output")
     call_id: str
     name: str
     output: str
@@ -101,12 +102,18 @@ class FileRead(_Payload):
 
 
 class FileWritten(_Payload):
+    """`diff` is the whole diff, or its head when `diff_truncated` (then `diff_blob` holds the
+    whole redacted diff, unless it was too large to keep)."""
+
     kind: Literal["file_written"] = "file_written"
     free_text: ClassVar[tuple[str, ...]] = ("diff",)
     path: str
     operation: Literal["write", "edit", "delete"]
     created: bool
     diff: str
+    diff_truncated: bool = False
+    diff_bytes: int = 0
+    diff_blob: str | None = None
 
 
 class CommandStarted(_Payload):
@@ -116,7 +123,7 @@ class CommandStarted(_Payload):
     command: str
     argv: list[str] | None = None
     cwd: str
-    timeout_s: float
+    timeout_s: float = Field(gt=0, allow_inf_nan=False)
     purpose: Literal["user", "agent", "setup", "check"] = "user"
     pid: int | None = Field(default=None, description="The Branchwork process running it.")
     host: str | None = None

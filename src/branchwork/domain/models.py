@@ -43,6 +43,13 @@ class ProjectConfig(BaseModel):
     setup: str | None = Field(default=None, description="A shell command run in each new worktree.")
     mode: ActionMode = Field(default="auto-edit", description="Default action policy.")
     model: str | None = Field(default=None, description="Default model, `provider:name`.")
+    sandbox: Literal["auto", "bubblewrap", "local"] | None = Field(
+        default=None,
+        description="How this project's commands run; unset: the deployment setting.",
+    )
+    network: Literal["on", "off"] = Field(
+        default="on", description="Whether commands may reach the network (off: bubblewrap)."
+    )
     dangerous_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",

@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from branchwork.domain.errors import GitError
 
@@ -96,3 +97,20 @@ def run_git_bytes(
             stderr=stderr,
         )
     return proc.stdout
+
+
+def run_git_to(args: Sequence[str], sink: IO[bytes], cwd: Path | str = ".") -> int:
+    """Run `git ARGS` with its output written to `sink` (for output too large to hold);
+    returns the exit code (`git diff --no-index` exits 1 when the files differ)."""
+    proc = subprocess.run(
+        ["git", *_FIXED_CONFIG, *args],
+        cwd=str(cwd),
+        env=_git_env(None),
+        stdout=sink,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if proc.returncode > 1:
+        stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+        raise GitError(f"git {' '.join(args[:3])} failed: {stderr}", command=["git", *args])
+    return proc.returncode

@@ -108,6 +108,19 @@ def resolve_commit(root: Path, ref: str) -> str:
         ) from exc
 
 
+def branches(root: Path, prefix: str) -> list[str]:
+    """The local branches whose names start with `prefix`."""
+    out = run_git(["for-each-ref", "--format=%(refname)", "refs/heads/"], root)
+    names = (line.removeprefix("refs/heads/") for line in out.splitlines())
+    return [name for name in names if name.startswith(prefix)]
+
+
+def merge_base(root: Path, one: str, other: str) -> str:
+    """Where `one` forked from `other` (`one`'s tip when they share no history)."""
+    found = run_git(["merge-base", one, other], root, check=False).strip()
+    return found or _commit_of(root, one)
+
+
 def clone(url: str, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -125,9 +138,17 @@ def is_url(text: str) -> bool:
 @contextmanager
 def repo_lock(lock_dir: Path, root: Path) -> Iterator[None]:
     """Serialize ref and worktree changes of one repository across threads and processes."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha1(str(root).encode(), usedforsecurity=False).hexdigest()[:16]
-    with (lock_dir / f"repo-{key}.lock").open("a") as handle:
+    with file_lock(lock_dir / f"repo-{key}.lock"):
+        yield
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock held on `path` (created if needed) for the block, across threads and
+    processes; the kernel releases it when its holder dies, so a crash never leaves it held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

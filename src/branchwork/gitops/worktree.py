@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchwork.domain.errors import Conflict, GitError, InvalidInput
-from branchwork.gitops.git import run_git
+from branchwork.domain.errors import Conflict, GitError, InvalidInput, InvalidPath
+from branchwork.gitops.git import run_git, run_git_to
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,46 @@ def head_commit(worktree: Path) -> str:
     return run_git(["rev-parse", "HEAD"], worktree).strip()
 
 
-def _add_all(exclude: Sequence[str]) -> list[str]:
-    """`git add -A` of everything except the `exclude` globs (files copied in, such as .env)."""
-    return ["add", "-A", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude)]
+def _add_all(worktree: Path, exclude: Sequence[str]) -> list[str]:
+    """`git add -A` of everything except the files matching the `exclude` globs (files copied
+    in, such as `.env`). Only matches git would add are excluded: naming an ignored path, even
+    to exclude it, makes `git add` fail ("paths are ignored"), and an ignored one is skipped
+    anyway."""
+    paths = _unignored_matches(worktree, exclude)
+    return ["add", "-A", "--", ".", *(f":(exclude,literal){path}" for path in paths)]
+
+
+def _unignored_matches(worktree: Path, patterns: Sequence[str]) -> list[str]:
+    matches = sorted(
+        {
+            path.relative_to(worktree).as_posix()
+            for pattern in patterns
+            for path in worktree.glob(pattern)
+            if path.is_file() and ".git" not in path.relative_to(worktree).parts
+        }
+    )
+    if not matches:
+        return []
+    out = run_git(
+        ["check-ignore", "--stdin", "-z"],
+        worktree,
+        input_bytes="\0".join(matches).encode(),
+        check=False,
+    )
+    ignored = {p for p in out.split("\0") if p}
+    return [m for m in matches if m not in ignored]
+
+
+def force_add(worktree: Path, path: str) -> None:
+    """Track `path` even when `.gitignore` excludes it (a file written through Branchwork is
+    kept); a path git cannot track (inside a submodule, say) raises `InvalidPath`."""
+    try:
+        run_git(["add", "-f", "--", f":(literal){path}"], worktree)
+    except GitError as exc:
+        raise InvalidPath(
+            f"{path} cannot be recorded in the session's branch ({exc.stderr or exc.message}); "
+            "write it somewhere else in the worktree"
+        ) from exc
 
 
 def snapshot_tree(worktree: Path, exclude: Sequence[str] = ()) -> str:
@@ -60,7 +98,7 @@ def snapshot_tree(worktree: Path, exclude: Sequence[str] = ()) -> str:
     with tempfile.TemporaryDirectory(prefix="bw-index-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         _seed_index(worktree, Path(env["GIT_INDEX_FILE"]), env)
-        run_git(_add_all(exclude), worktree, env=env)
+        run_git(_add_all(worktree, exclude), worktree, env=env)
         return run_git(["write-tree"], worktree, env=env).strip()
 
 
@@ -86,7 +124,7 @@ def count_ignored(worktree: Path) -> int:
 
 def checkpoint(worktree: Path, message: str, exclude: Sequence[str] = ()) -> CommitInfo | None:
     """Commit every change of the worktree to its branch; None when nothing changed."""
-    run_git(_add_all(exclude), worktree)
+    run_git(_add_all(worktree, exclude), worktree)
     files = run_git(["diff", "--cached", "--name-only", "-z"], worktree).split("\0")
     files = [f for f in files if f]
     if not files:
@@ -105,6 +143,12 @@ def diff(worktree: Path, against: str, *, exclude: Sequence[str] = (), stat: boo
     return run_git([*args, against, tree, "--"], worktree)
 
 
+def diff_files(left: Path, right: Path, out: Path) -> None:
+    """`git diff --no-index` of two files, written to `out` (it may be large)."""
+    with out.open("wb") as sink:
+        run_git_to(["diff", "--no-index", "--no-color", "--", str(left), str(right)], sink)
+
+
 def revert_to(
     worktree: Path, commit: str, message: str, exclude: Sequence[str] = ()
 ) -> CommitInfo | None:
@@ -118,3 +162,60 @@ def revert_to(
         ) from exc
     run_git(["read-tree", "-u", "--reset", commit], worktree)
     return checkpoint(worktree, message, exclude)
+
+
+def git_dir(worktree: Path) -> Path:
+    """The worktree's own git directory (its `.git` file points to it)."""
+    dot_git = worktree / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    text = dot_git.read_text(encoding="utf-8").strip()
+    if not text.startswith("gitdir:"):
+        raise GitError(f"{dot_git} is not a git worktree link; restore the session's worktree")
+    target = Path(text.removeprefix("gitdir:").strip())
+    return target if target.is_absolute() else (worktree / target).resolve()
+
+
+def _common_dir(gitdir: Path) -> Path:
+    pointer = gitdir / "commondir"
+    if not pointer.is_file():
+        return gitdir
+    target = Path(pointer.read_text(encoding="utf-8").strip())
+    return target if target.is_absolute() else (gitdir / target).resolve()
+
+
+def attached_branch(worktree: Path) -> str | None:
+    """The branch the worktree's HEAD is on, if that branch exists; None when HEAD is
+    detached or names a branch that was deleted. Read from git's files: no subprocess."""
+    gitdir = git_dir(worktree)
+    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref: refs/heads/"):
+        return None
+    ref = head.removeprefix("ref: ")
+    common = _common_dir(gitdir)
+    if (common / ref).is_file():
+        return ref.removeprefix("refs/heads/")
+    packed = common / "packed-refs"
+    if packed.is_file() and f" {ref}\n" in packed.read_text(encoding="utf-8") + "\n":
+        return ref.removeprefix("refs/heads/")
+    return None
+
+
+def reattach(worktree: Path, branch: str, at: str | None) -> None:
+    """Put the worktree's HEAD back on `branch`, creating the branch at `at` when it is gone.
+    The worktree's files and index stay as they are (the next checkpoint records them)."""
+    if at is not None:
+        run_git(["update-ref", f"refs/heads/{branch}", at], worktree)
+    run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], worktree)
+
+
+def stale_index_lock(worktree: Path, *, older_than_s: float) -> Path | None:
+    """The worktree's `index.lock` when it was left older than `older_than_s` seconds ago (by
+    a git process that was killed), else None. Only call it while no git command of ours runs
+    in this worktree."""
+    lock = git_dir(worktree) / "index.lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return lock if age >= older_than_s else None

@@ -72,9 +72,19 @@ class OutputSink:
         self._file = file
         self._capture = capture
         self._on_output = on_output
+        self._line_start = True  # the raw output so far ends a line (or is empty)
 
     def feed(self, data: bytes) -> None:
+        if data:
+            self._line_start = data.endswith(b"\n")
         self._emit(self._stream.feed(self._decoder.decode(data)))
+
+    def note(self, line: str) -> None:
+        """Append a line of our own after the command's output, on a line of its own."""
+        rest = self._decoder.decode(b"", final=True)
+        lead = "" if self._line_start else "\n"
+        self._line_start = True
+        self._emit(self._stream.feed(rest + lead + line))
 
     def close(self) -> None:
         rest = self._stream.feed(self._decoder.decode(b"", final=True))

@@ -1,27 +1,51 @@
-"""The bubblewrap (`bwrap`) command line, and whether bubblewrap works on this machine.
+"""The bubblewrap (`bwrap`) command line: what a sandboxed command sees and may change.
 
-The sandbox: the whole file system read-only, the worktree (and any extra writable path)
-writable, a private `/tmp`, a fresh `/dev` and `/proc`, its own PID namespace (so every process
-of the command dies with it), optionally no network. Paths to hide (the data directory that
-holds the secrets file, say) are covered by an empty tmpfs.
+Layers, each mounted over the ones before (bwrap applies its arguments in order):
+1. the whole file system read-only, a fresh `/dev` and `/proc`, a private empty `/tmp`;
+2. each hidden path (the data directory, which holds the secrets file and every project's
+   worktrees and cloned repositories) covered by an empty tmpfs (a file: by `/dev/null`);
+3. the worktree bound writable on top (so a worktree inside the hidden data directory is
+   visible again), and any extra writable path;
+4. the worktree's `.git` entry bound read-only over itself. For a git worktree that entry is a
+   file, `gitdir: <repo>/.git/worktrees/<name>`, inside the writable tree: a command that could
+   rewrite it could point git (and so the next checkpoint the service takes outside the
+   sandbox) at another repository, or replace it with a directory of its own hooks and config;
+5. every git dir (the worktree's own and the repository's common `.git`) bound read-only, also
+   after the hiding, so that a repository cloned into the data directory stays readable: `git
+   status`, `diff` and `log` work inside, while `git commit`, a changed hook or config fail
+   with "Read-only file system" before they write anything;
+6. a hidden path that lies inside a writable one hidden again.
+
+`git_dirs` must come from what the caller knows of the repository, never from reading the
+worktree's `.git` file: a command run unconfined earlier could have rewritten it to name a
+hidden path, which binding it would bring back into view. The tmpfs over `/tmp` and over the
+hidden paths is writable but private and in memory: nothing written there reaches the disk.
+
+The command runs in its own PID namespace (`--unshare-pid`): when the command's process ends,
+bwrap's init ends and the kernel kills every process left in the namespace, daemons that
+`setsid` or double-fork included; `--die-with-parent` does the same when bwrap itself is killed
+(timeout, cancel, our crash). Also its own IPC namespace, no capabilities (`--cap-drop ALL`:
+bwrap run by root would otherwise keep them all, and root with CAP_SYS_ADMIN could remount the
+root read-write), and no network but loopback when the project turns the network off.
 
 No `--new-session`: the command stays in the process group the runner created, so SIGTERM
 reaches it directly and it can shut down cleanly; it has no terminal anyway (stdin is
 /dev/null and the runner starts it in a new session).
+
+Not confined here: reading what the user can read outside the hidden paths (the home directory
+included, read-only: tools that write caches under `$HOME` need it pointed somewhere writable),
+CPU, memory and process counts beyond the rlimits of `limits.py`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
-import subprocess
-import tempfile
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-PROBE_TIMEOUT_S = 10.0
 _PRIVATE_TMP = "/tmp"  # noqa: S108 (an empty tmpfs mounted there, private to the sandbox)
+_GIT_ENTRY = ".git"
 
 
 def bwrap_arguments(
@@ -29,46 +53,55 @@ def bwrap_arguments(
     *,
     cwd: Path,
     network: bool,
+    worktree: Path | None = None,
+    git_dirs: Sequence[Path] = (),
     hide: Sequence[Path] = (),
     writable: Sequence[Path] = (),
 ) -> list[str]:
-    """The `bwrap …  --` prefix that runs a command in `cwd` inside the sandbox."""
+    """The `bwrap … --` prefix that runs a command in `cwd` inside the sandbox.
+
+    `worktree` (default: `cwd`) is writable except its `.git` entry; `git_dirs` are readable,
+    never writable; `hide` are invisible; `writable` are extra writable paths."""
+    tree = _real(worktree if worktree is not None else cwd)
+    open_paths = [*map(_real, writable), tree]
+    hidden = [_real(path) for path in hide]
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    args += ["--tmpfs", _PRIVATE_TMP]
-    for path in map(_real, hide):
-        if path.is_dir():
-            args += ["--tmpfs", str(path)]
-        elif path.exists():
-            args += ["--ro-bind", os.devnull, str(path)]
-    for path in map(_real, (*writable, cwd)):
+    args += ["--tmpfs", _PRIVATE_TMP, *_hiding(hidden)]
+    for path in open_paths:
         args += ["--bind", str(path), str(path)]
-    args += ["--unshare-pid", "--die-with-parent", "--chdir", str(_real(cwd))]
+    for path in (tree / _GIT_ENTRY, *map(_real, git_dirs)):
+        args += ["--ro-bind-try", str(path), str(path)]
+    args += _hiding([path for path in hidden if _strictly_inside(path, open_paths)])
+    args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--cap-drop", "ALL"]
+    args += ["--chdir", str(_real(cwd))]
     if not network:
         args.append("--unshare-net")
     return [*args, "--"]
 
 
-def bubblewrap_available(*, network: bool = True) -> bool:
-    """Whether `bwrap` is installed and can build the sandbox here (user namespaces work)."""
-    return bubblewrap_problem(network=network) is None
+def makes_user_namespace(bwrap: str) -> bool:
+    """Whether `bwrap` gives each sandbox its own user namespace: it does when run by an
+    ordinary user, unless it is setuid root (then it needs none); run by root it makes none."""
+    if os.geteuid() == 0:
+        return False
+    try:
+        return not os.stat(bwrap).st_mode & stat.S_ISUID
+    except OSError:
+        return False
 
 
-@functools.cache
-def bubblewrap_problem(*, network: bool = True) -> str | None:
-    """Why bubblewrap cannot be used here, or None when it can. Probed once per process."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return "`bwrap` is not installed; install the bubblewrap package"
-    with tempfile.TemporaryDirectory(prefix="branchwork-bwrap-probe-") as tmp:
-        argv = [*bwrap_arguments(bwrap, cwd=Path(tmp), network=network), "/bin/true"]
-        try:
-            done = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"`bwrap` could not be run: {exc}"
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", errors="replace").strip()
-        return f"`bwrap` does not work here (user namespaces may be disabled): {detail}"
-    return None
+def _hiding(paths: Sequence[Path]) -> list[str]:
+    args: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        elif path.exists():
+            args += ["--ro-bind", os.devnull, str(path)]
+    return args
+
+
+def _strictly_inside(path: Path, parents: Sequence[Path]) -> bool:
+    return any(path != parent and path.is_relative_to(parent) for parent in parents)
 
 
 def _real(path: Path) -> Path:

@@ -79,13 +79,24 @@ def _real_root(root: Path) -> Path:
 
 
 def _resolve(candidate: Path, user_path: str) -> Path:
-    """Follow every existing symlink of `candidate`; a loop or an unreadable path is refused."""
+    """Follow every existing symlink of `candidate`; a loop or an unreadable path is refused.
+
+    Resolving twice must give the same path: on a symlink loop followed by `..`
+    (`loop/../link`), `realpath` stops and returns the rest unresolved, so `link` could still be
+    a symlink that leads out of the worktree."""
     try:
-        return candidate.resolve(strict=False)
+        resolved = candidate.resolve(strict=False)
+        settled = resolved.resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop (Python 3.11, 3.12)
         raise InvalidPath(
             f"`{user_path}` cannot be resolved ({exc}); use a path without a symlink loop."
         ) from exc
+    if settled != resolved:
+        raise InvalidPath(
+            f"`{user_path}` cannot be resolved (it passes through a symlink loop); "
+            "use a path without a symlink loop."
+        )
+    return resolved
 
 
 def _typed_parts(user_path: str, root: Path, real_root: Path) -> tuple[str, ...]:

@@ -7,17 +7,24 @@ whatever it left running once it exits, and return a `CommandResult`. A backend 
 command line is wrapped: `LocalRunner` runs it as is, `BubblewrapRunner` inside `bwrap`.
 
 Decisions:
-- RLIMIT_CORE is set to 0 by a tiny `/bin/sh` prefix (`ulimit -c 0; exec "$@"`) that replaces
-  itself with the command, not by `preexec_fn`, which Python documents as unsafe in a process
-  with threads (a server is one). `start_new_session=True` is done in C by `subprocess`.
+- Resource limits (and no core dumps) are set by a tiny `/bin/sh` prefix that replaces itself
+  with the command (`limits.py` says what each limit means), not by `preexec_fn`, which Python
+  documents as unsafe in a process with threads (a server is one). `start_new_session=True` is
+  done in C by `subprocess`. Under bubblewrap the prefix runs inside the sandbox.
 - A command that cannot be started (missing working directory or executable) is a result with
   status "error", never an exception. A shell command whose program is missing is the shell's
   own failure (exit 127, status "failed"), as in a terminal.
 - `output_bytes`, `head`, `tail` and the output file are all the *redacted* output (UTF-8);
-  `exit_code` is negative when the process was killed by a signal (-15 for SIGTERM).
-- Processes that leave the group on purpose (`setsid`, daemons) escape the local runner's
-  cleanup; the runner stops reading their output shortly after the command ends. The bubblewrap
-  runner catches them too: its PID namespace dies with the command.
+  `exit_code` is negative when the process was killed by a signal (-15 for SIGTERM); under
+  bubblewrap it is 128 + the signal, as bwrap reports it (as a shell does).
+- A command that a CPU-time or file-size limit ended keeps status "failed"; the result names
+  the limit (`limit_exceeded`) and a last line of output says so.
+- The local runner confines nothing but the rlimits: the command can write wherever the user
+  can, read the data directory (secrets file included), use the network, share `/tmp`, and
+  processes that leave the group on purpose (`setsid`, daemons) escape its cleanup (the runner
+  stops reading their output shortly after the command ends). The bubblewrap runner
+  (`bubblewrap.py`) confines all of these (the data directory once it is named to hide): its
+  PID namespace dies with the command.
 """
 
 from __future__ import annotations
@@ -26,18 +33,25 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Literal, Protocol
+from typing import Literal, Protocol
 
 from branchwork.domain.errors import InvalidInput, SandboxError
 from branchwork.sandbox._process import Child, HeadTail, OutputSink
-from branchwork.sandbox.bubblewrap import bubblewrap_problem, bwrap_arguments
+from branchwork.sandbox.bubblewrap import bwrap_arguments, makes_user_namespace
+from branchwork.sandbox.limits import (
+    LimitName,
+    Limits,
+    exceeded_note,
+    limit_exceeded,
+    limits_prefix,
+)
+from branchwork.sandbox.outputs import open_output_file
 from branchwork.sandbox.redact import Redactor
 
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
@@ -48,7 +62,6 @@ DEFAULT_OUTPUT_CAP = 64 * 1024
 TERM_GRACE_S = 1.0  # between SIGTERM and SIGKILL
 SETTLE_S = 0.1  # after the command exits, before what it left running is stopped
 DRAIN_S = 0.5  # how long output is still read once every process of the group is gone
-_LIMITS_PREFIX = ("/bin/sh", "-c", 'ulimit -c 0 || exit 125; exec "$@"', "branchwork-exec")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +109,8 @@ class CommandSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class CommandResult:
-    """How a command ended. The caller deletes `output_path` (the full redacted output)."""
+    """How a command ended. The caller deletes `output_path` (the full redacted output).
+    `limit_exceeded` names the resource limit that ended the command, if one did."""
 
     status: Status
     exit_code: int | None
@@ -107,6 +121,7 @@ class CommandResult:
     truncated: bool
     output_path: Path
     error: str = ""
+    limit_exceeded: LimitName | None = None
 
 
 class Runner(Protocol):
@@ -126,12 +141,14 @@ class Runner(Protocol):
 class ExecTemplate:
     """The one way a command runs; subclasses only override `wrap`."""
 
-    def __init__(self, *, output_dir: Path | None = None) -> None:
+    def __init__(self, *, limits: Limits | None = None, output_dir: Path | None = None) -> None:
+        self.limits = limits if limits is not None else Limits()
         self.output_dir = output_dir
 
     def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
-        """The command line the backend really starts for `command`."""
-        return command
+        """The command line the backend really starts for `command` (here: under the limits;
+        the process limit is left alone, see `limits.py`)."""
+        return [*limits_prefix(self.limits, processes=False), *command]
 
     def run(
         self,
@@ -145,7 +162,7 @@ class ExecTemplate:
         """Run `spec` to its end; `on_output` gets redacted text as it arrives (caller's thread);
         `on_start` gets the process group id once the command runs."""
         started = time.monotonic()
-        output_path, file = self._open_output_file()
+        output_path, file = open_output_file(self.output_dir)
         try:
             with file:
                 proc, problem = self._launch(spec)
@@ -156,6 +173,7 @@ class ExecTemplate:
                 capture = HeadTail(spec.output_cap)
                 sink = OutputSink(redactor.stream(), file, capture, on_output)
                 status = _supervise(Child(proc, sink), started + spec.timeout_s, cancel)
+                exceeded = self._note_limit(status, proc.returncode, sink)
                 sink.close()
         except BaseException:
             output_path.unlink(missing_ok=True)
@@ -169,7 +187,17 @@ class ExecTemplate:
             tail=capture.tail(),
             truncated=capture.truncated,
             output_path=output_path,
+            limit_exceeded=exceeded,
         )
+
+    def _note_limit(
+        self, status: Status, exit_code: int | None, sink: OutputSink
+    ) -> LimitName | None:
+        """Which limit ended the command, said at the end of its output too."""
+        name = limit_exceeded(exit_code) if status == "failed" else None
+        if name is not None:
+            sink.note(exceeded_note(name, self.limits))
+        return name
 
     def _launch(self, spec: CommandSpec) -> tuple[subprocess.Popen[bytes] | None, str]:
         problem = _startup_problem(spec)
@@ -182,7 +210,7 @@ class ExecTemplate:
 
     def _start(self, spec: CommandSpec) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*_LIMITS_PREFIX, *self.wrap(spec.command(), spec)],
+            self.wrap(spec.command(), spec),
             cwd=spec.cwd,
             env=dict(spec.env),
             stdin=subprocess.DEVNULL,
@@ -191,72 +219,53 @@ class ExecTemplate:
             start_new_session=True,
         )
 
-    def _open_output_file(self) -> tuple[Path, IO[str]]:
-        try:
-            fd, name = tempfile.mkstemp(
-                prefix="branchwork-output-", suffix=".log", dir=self.output_dir
-            )
-            return Path(name), os.fdopen(fd, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            where = self.output_dir or tempfile.gettempdir()
-            raise SandboxError(
-                f"Could not create a command output file in {where} ({exc}); "
-                "free disk space or fix that directory's permissions."
-            ) from exc
-
 
 class LocalRunner(ExecTemplate):
     """Runs commands directly on this machine, as the current user (no isolation)."""
 
 
 class BubblewrapRunner(ExecTemplate):
-    """Runs commands inside bubblewrap: read-only system, writable worktree (the `cwd`)."""
+    """Runs commands inside bubblewrap (`bubblewrap.py` draws the sandbox): everything read-only
+    but `worktree` (default: the command's `cwd`) and `writable`, the worktree's `.git` entry
+    and `git_dirs` read-only, `hide` invisible, no network unless `network`."""
 
     def __init__(
         self,
         *,
         network: bool = True,
+        worktree: Path | None = None,
+        git_dirs: Sequence[Path] = (),
         hide: Sequence[Path] = (),
         writable: Sequence[Path] = (),
+        limits: Limits | None = None,
         output_dir: Path | None = None,
+        bwrap: str | None = None,
     ) -> None:
-        super().__init__(output_dir=output_dir)
-        bwrap = shutil.which("bwrap")
-        if bwrap is None:
+        super().__init__(limits=limits, output_dir=output_dir)
+        found = bwrap if bwrap is not None else shutil.which("bwrap")
+        if found is None:
             raise SandboxError(
                 "`bwrap` is not installed; install bubblewrap or use the local sandbox backend."
             )
-        self.bwrap = bwrap
+        self.bwrap = found
         self.network = network
+        self.worktree = worktree
+        self.git_dirs = tuple(git_dirs)
         self.hide = tuple(hide)
         self.writable = tuple(writable)
+        self.own_user_namespace = makes_user_namespace(found)
 
     def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
         prefix = bwrap_arguments(
-            self.bwrap, cwd=spec.cwd, network=self.network, hide=self.hide, writable=self.writable
+            self.bwrap,
+            cwd=spec.cwd,
+            network=self.network,
+            worktree=self.worktree,
+            git_dirs=self.git_dirs,
+            hide=self.hide,
+            writable=self.writable,
         )
-        return [*prefix, *command]
-
-
-def make_runner(
-    backend: Literal["local", "bubblewrap"],
-    *,
-    network: bool = True,
-    hide: Sequence[Path] = (),
-    output_dir: Path | None = None,
-) -> Runner:
-    """The runner for a sandbox policy; raises `SandboxError` when it cannot be honoured here."""
-    if backend == "local":
-        if not network:
-            raise SandboxError(
-                "The local runner cannot cut off the network; "
-                "use the bubblewrap sandbox backend or allow network access."
-            )
-        return LocalRunner(output_dir=output_dir)
-    problem = bubblewrap_problem(network=network)
-    if problem is not None:
-        raise SandboxError(f"The bubblewrap sandbox is unavailable: {problem}; or use `local`.")
-    return BubblewrapRunner(network=network, hide=hide, output_dir=output_dir)
+        return [*prefix, *limits_prefix(self.limits, processes=self.own_user_namespace), *command]
 
 
 def _supervise(child: Child, deadline: float, cancel: threading.Event | None) -> Status:

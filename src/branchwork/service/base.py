@@ -25,9 +25,11 @@ class Services:
     _index: CodeIndex | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
+    def open(cls, settings: Settings, *, allow_empty: bool = False) -> Services:
+        """`allow_empty`: a zero-length database file is initialised (for a rebuild) instead of
+        refused."""
         settings.home.mkdir(parents=True, exist_ok=True)
-        store = Store.open(settings.resolved_database_url)
+        store = Store.open(settings.resolved_database_url, allow_empty=allow_empty)
         secrets = SecretStore(settings.home / "secrets")
         return cls(settings, store, secrets, Recorder(store, Redactors(secrets)))
 

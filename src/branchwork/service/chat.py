@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -71,7 +72,7 @@ def send_message(
         )
         live = RedactedHooks(scope, hooks or TurnHooks())
         try:
-            return run_turn(
+            result = run_turn(
                 ServiceSessionPort(scope),
                 chosen,
                 text,
@@ -82,6 +83,8 @@ def send_message(
             )
         finally:
             live.flush()
+    redact = scope.redactor.redact  # what the caller gets is redacted like what is recorded
+    return replace(result, text=redact(result.text), detail=redact(result.detail))
 
 
 class RedactedHooks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -10,21 +11,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import (
     Actor,
     Checkpoint,
     CommandFinished,
     CommandOutput,
     CommandStarted,
+    Note,
 )
 from branchwork.domain.ids import new_id
-from branchwork.sandbox import CommandResult, CommandSpec, make_runner
+from branchwork.sandbox import (
+    CommandResult,
+    CommandSpec,
+    Limits,
+    Runner,
+    RunnerChoice,
+    choose_runner,
+)
 from branchwork.sandbox.liveness import this_host
 from branchwork.service.base import Services
 from branchwork.service.recorder import MODEL_KEY_VARS
-from branchwork.service.scope import SessionScope, pidfile, take_checkpoint
+from branchwork.service.scope import SessionScope, output_dir, pidfile, take_checkpoint
+from branchwork.settings import Settings
 
 Purpose = Literal["user", "agent", "setup", "check"]
+SANDBOX_CACHE = "/tmp/.cache"  # noqa: S108 (the sandbox's own private tmpfs)
 _FLUSH_BYTES = 4096
 _FLUSH_SECONDS = 0.25
 
@@ -104,12 +116,12 @@ def run_command(
 ) -> CommandOutcome:
     """Run a shell line (str) or an argv (list) in the session's worktree and record it all."""
     services = scope.services
-    spec = _spec(scope, command, timeout)
+    runner, choice = _runner(scope)
+    spec = _spec(scope, command, timeout, confined=choice.confined)
     command_id = new_id()
     actor: Actor = "agent" if purpose == "agent" else "user" if purpose == "user" else "system"
     scope.record(_started(spec, command_id, purpose), actor)
     recorder = _OutputRecorder(scope, command_id, services.settings.output_cap // 2, on_output)
-    runner = make_runner(services.settings.sandbox, hide=[services.home])
     running = pidfile(services, command_id)
     try:
         result = runner.run(
@@ -129,13 +141,57 @@ def run_command(
     return CommandOutcome(finished=finished, checkpoint=saved)
 
 
-def _spec(scope: SessionScope, command: str | Sequence[str], timeout: float | None) -> CommandSpec:
+def _runner(scope: SessionScope) -> tuple[Runner, RunnerChoice]:
+    """Bubblewrap wherever it works (or as the project asks); running unconfined is recorded
+    once per session, with the reason."""
+    services, config = scope.services, scope.project.config
+    runner, choice = choose_runner(
+        config.sandbox or services.settings.sandbox,
+        network=config.network == "on",
+        worktree=scope.worktree,
+        git_dirs=[Path(scope.project.path) / ".git"],  # from the registration, not the worktree
+        hide=[services.home],
+        limits=limits_of(services.settings),
+        output_dir=output_dir(services),
+        probe_cache=services.home / "sandbox-probe.json",
+    )
+    if not choice.confined:
+        _note_unconfined(scope, choice)
+    return runner, choice
+
+
+def _note_unconfined(scope: SessionScope, choice: RunnerChoice) -> None:
+    key = f"unconfined_noted:{scope.session.id}"
+    store = scope.services.store
+    if store.get_state(key) is None:
+        scope.record(Note(level="warning", text=f"commands run unconfined: {choice.reason}"))
+        store.set_state(key, choice.reason)
+
+
+def limits_of(settings: Settings) -> Limits:
+    mib = 1024 * 1024
+    return Limits(
+        cpu_seconds=settings.limit_cpu_seconds,
+        memory_bytes=settings.limit_memory_mb * mib if settings.limit_memory_mb else None,
+        processes=settings.limit_processes,
+        file_bytes=settings.limit_file_mb * mib if settings.limit_file_mb else None,
+    )
+
+
+def _spec(
+    scope: SessionScope, command: str | Sequence[str], timeout: float | None, *, confined: bool
+) -> CommandSpec:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidInput(f"timeout {timeout} is not a number of seconds; give seconds > 0")
     settings = scope.services.settings
+    env = session_env(scope)
+    if confined:  # $HOME is read-only in the sandbox: caches go to its private /tmp
+        env.setdefault("XDG_CACHE_HOME", SANDBOX_CACHE)
     return CommandSpec(
         shell=command if isinstance(command, str) else None,
         argv=None if isinstance(command, str) else list(command),
         cwd=scope.worktree,
-        env=session_env(scope),
+        env=env,
         timeout_s=timeout or settings.command_timeout,
         output_cap=settings.output_cap,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import tempfile
@@ -13,7 +12,8 @@ from branchwork import gitops
 from branchwork.domain.errors import InvalidInput, InvalidPath, NotFound
 from branchwork.domain.events import Actor, Checkpoint, FileRead, FileWritten
 from branchwork.sandbox.paths import relative_to_worktree, resolve_in_worktree
-from branchwork.service.scope import SessionScope, take_checkpoint
+from branchwork.service.diffs import preview_diff, record_diff
+from branchwork.service.scope import SessionScope, take_checkpoint, worktree_lock
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -105,14 +105,14 @@ def _prepare_write(scope: SessionScope, path: str) -> tuple[Path, str, str | Non
 def preview_write(scope: SessionScope, path: str, content: str) -> str:
     """The diff a write would make, without making it."""
     _, shown, old = _prepare_write(scope, path)
-    return unified_diff(shown, old, content)
+    return preview_diff(shown, old, content)
 
 
 def preview_edit(scope: SessionScope, path: str, old: str, new: str) -> str:
     """The diff an edit would make (refused like the edit itself), without making it."""
     target, shown = _locate(scope, path)
     current = _read_text(target, shown, strict=True)
-    return unified_diff(shown, current, _replace_once(current, old, new, shown))
+    return preview_diff(shown, current, _replace_once(current, old, new, shown))
 
 
 def edit_file(
@@ -158,12 +158,18 @@ def _apply_write(
     actor: Actor,
     checkpoint: bool,
 ) -> WriteOutcome:
-    _write_atomically(target, shown, new)
+    _write_atomically(target, shown, new, scope.services.home / "tmp")
+    if old is None:
+        _track(scope, target, shown)
+    diff = record_diff(scope, shown, old, target)
     payload = FileWritten(
         path=shown,
         operation="edit" if operation == "edit" else "write",
         created=old is None,
-        diff=unified_diff(shown, old, new),
+        diff=diff.text,
+        diff_truncated=diff.truncated,
+        diff_bytes=diff.size,
+        diff_blob=diff.blob,
     )
     event = scope.record(payload, actor)
     assert isinstance(event.payload, FileWritten)
@@ -173,8 +179,22 @@ def _apply_write(
     return WriteOutcome(written=event.payload, checkpoint=saved)
 
 
-def _write_atomically(target: Path, shown: str, text: str) -> None:
-    """Replace the file in one step (a failure leaves it as it was), keeping its mode."""
+def _track(scope: SessionScope, target: Path, shown: str) -> None:
+    """A new file is tracked at once, even when `.gitignore` excludes it: a file written
+    through Branchwork is never reported written and then lost. One git cannot track (inside
+    a submodule) is removed again and refused."""
+    try:
+        with worktree_lock(scope):
+            gitops.force_add(scope.worktree, shown)
+    except InvalidPath:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomically(target: Path, shown: str, text: str, tmp_dir: Path) -> None:
+    """Replace the file in one step (a failure leaves it as it was), keeping its mode. The
+    temporary file lives in the data directory (same file system as the worktrees), never
+    where git or a concurrent checkpoint could see it."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -184,7 +204,8 @@ def _write_atomically(target: Path, shown: str, text: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".bw")
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{target.name}.", suffix=".bw")
     except OSError as exc:
         raise _cannot_write(shown, exc) from exc
     try:
@@ -199,20 +220,6 @@ def _write_atomically(target: Path, shown: str, text: str) -> None:
 
 def _cannot_write(shown: str, exc: OSError) -> InvalidPath:
     return InvalidPath(f"cannot write {shown}: {exc.strerror or exc}; check the path")
-
-
-def unified_diff(path: str, old: str | None, new: str) -> str:
-    before = (old or "").splitlines(keepends=True)
-    after = new.splitlines(keepends=True)
-    lines = difflib.unified_diff(
-        before,
-        after,
-        fromfile="/dev/null" if old is None else f"a/{path}",
-        tofile=f"b/{path}",
-    )
-    return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
-    )
 
 
 def list_files(scope: SessionScope, path: str = ".", pattern: str | None = None) -> list[str]:

@@ -12,7 +12,7 @@ from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import Checkpoint, Event, Reverted
 from branchwork.domain.models import CheckpointInfo, Session
 from branchwork.service.base import Services
-from branchwork.service.scope import SessionScope, take_checkpoint
+from branchwork.service.scope import SessionScope, take_checkpoint, worktree_lock
 
 FOLLOW_POLL_S = 0.3
 T = TypeVar("T")
@@ -77,7 +77,8 @@ def revert(scope: SessionScope, to: str) -> Reverted:
     target = resolve_checkpoint(scope.services, scope.session, to)
     take_checkpoint(scope, "before revert", automatic=True)
     exclude = scope.project.config.copy_files
-    info = gitops.revert_to(scope.worktree, target, f"revert to {target[:12]}", exclude)
+    with worktree_lock(scope):
+        info = gitops.revert_to(scope.worktree, target, f"revert to {target[:12]}", exclude)
     commit = info.commit if info else gitops.head_commit(scope.worktree)
     payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
     event = scope.record(payload, "user")

@@ -23,11 +23,13 @@ from branchwork.domain.events import utc_now
 from branchwork.domain.ids import new_id, slugify
 from branchwork.domain.models import Project, ProjectConfig
 from branchwork.providers import check_model_spec
+from branchwork.sandbox.redact import MIN_SAFE_LENGTH
 from branchwork.service.base import Services
 from branchwork.service.scope import drop_worktree, open_scope
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REPO_CONFIG_FILE = ".branchwork.toml"
+MIN_SECRET_LENGTH = MIN_SAFE_LENGTH
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,15 @@ class ConfigChanges:
     copy_files: list[str] | None = None
     mode: str | None = None
     model: str | None = None
+    sandbox: str | None = None
+    network: str | None = None
 
     def updates(self) -> dict[str, Any]:
         values = {k: v for k, v in self.__dict__.items() if v is not None}
         if self.model is not None:
             values["model"] = check_model_spec(self.model)
+        if self.copy_files is not None:  # one empty pattern (`--copy ''`) clears the list
+            values["copy_files"] = [p for p in self.copy_files if p != ""]
         return values
 
 
@@ -179,6 +185,13 @@ def set_env(services: Services, project: Project, key: str, value: str, *, secre
     if not _ENV_KEY.match(key):
         raise InvalidInput(f"{key!r} is not a valid variable name; use letters, digits and _")
     secret = secret or key in project.secret_names  # a secret stays one until it is unset
+    if secret and len(value) < MIN_SECRET_LENGTH:
+        raise InvalidInput(
+            f"the value of {key} has {len(value)} character(s): too short to be kept out of the "
+            f"history (every occurrence of those characters in messages and output would be "
+            f"replaced). Use a secret of at least {MIN_SECRET_LENGTH} characters, or set it as "
+            "a plain variable if it is not secret"
+        )
     env = {k: v for k, v in project.env.items() if k != key}
     names = [n for n in project.secret_names if n != key]
     if secret:

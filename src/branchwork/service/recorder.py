@@ -16,6 +16,7 @@ through `stream(...)`, a redacting stream over the same secrets.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from branchwork.domain.models import Session, SessionStatus
 from branchwork.sandbox.redact import RedactingStream, Redactor
 from branchwork.store import SecretStore, Store
 
+_log = logging.getLogger(__name__)
 Observer = Callable[[Event], None]
 ALL_SESSIONS = "*"
 
@@ -148,7 +150,12 @@ class Recorder:
         return updated
 
     def _notify(self, session_id: str, events: list[Event]) -> None:
+        """Tell the observers. The events are committed already: an observer that fails is
+        logged and skipped, never allowed to make the use case look failed."""
         callbacks = [*self._observers.get(session_id, ()), *self._observers.get(ALL_SESSIONS, ())]
         for callback in callbacks:
             for event in events:
-                callback(event)
+                try:
+                    callback(event)
+                except Exception:
+                    _log.exception("an observer of session %s failed", session_id)

@@ -6,7 +6,7 @@ A **session** is, in this order:
 1. the one named: full id, short id (or a prefix of four or more characters), or branch name;
 2. the session whose worktree holds the working directory (you stand in it);
 3. the current session *of the project of the working directory* (`session switch` sets it;
-   "current" is per project);
+   "current" is per project), when it is active (archiving it clears it);
 4. that project's newest active session.
 
 A request never lands on another project's session unless that session is named. When the
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from branchwork.domain.errors import InvalidInput, NotFound
+from branchwork.domain.errors import Conflict, InvalidInput, NotFound
 from branchwork.domain.models import Project, Session
 from branchwork.service.base import Services
 
@@ -39,11 +39,10 @@ def get_project(services: Services, key: str) -> Project:
 def project_at(services: Services, path: Path) -> Project | None:
     """The project whose checkout, clone or session worktree holds `path`."""
     path = path.resolve()
-    project = services.store.project_containing(path)
-    if project is not None:
-        return project
-    inside = services.store.session_containing(path)
-    return services.store.find_project(inside.project_id) if inside else None
+    inside = services.store.session_containing(path)  # a worktree may lie inside another repo
+    if inside is not None:
+        return services.store.find_project(inside.project_id)
+    return services.store.project_containing(path)
 
 
 def resolve_project(services: Services, key: str | None, cwd: Path) -> Project:
@@ -72,19 +71,32 @@ def session_in(services: Services, cwd: Path, project: Project | None = None) ->
     """Rules 2–4 of the module docstring: the session the working directory means, or None when
     its project has none. Raises when the directory belongs to no project."""
     if project is None:
-        inside = services.store.session_containing(cwd.resolve())
+        inside = session_in_worktree(services, cwd)
         if inside is not None:
             return inside
         project = resolve_project(services, None, cwd)
     return current_session(services, project) or newest_session(services, project)
 
 
+def session_in_worktree(services: Services, cwd: Path) -> Session | None:
+    """The session whose worktree holds `cwd`."""
+    return services.store.session_containing(cwd.resolve())
+
+
 def resolve_session(services: Services, key: str | None, cwd: Path) -> Session:
     if key:
         return find_session(services, key)
-    found = session_in(services, cwd)
+    inside = session_in_worktree(services, cwd)
+    if inside is not None:
+        return inside
+    project = project_at(services, cwd)
+    if project is None:
+        raise NotFound(
+            f"{cwd} belongs to no project; name the session (`session list --all` shows "
+            "them), or work from inside a project's checkout"
+        )
+    found = current_session(services, project) or newest_session(services, project)
     if found is None:
-        project = resolve_project(services, None, cwd)
         raise NotFound(
             f"project {project.name!r} has no active session; start one (`session new`) or "
             "name an archived one to restore"
@@ -93,14 +105,16 @@ def resolve_session(services: Services, key: str | None, cwd: Path) -> Session:
 
 
 def current_session(services: Services, project: Project) -> Session | None:
+    """The project's current session, if it is active."""
     current = services.store.get_state(CURRENT_PREFIX + project.id)
     if not current:
         return None
     try:
-        return services.store.get_session(current)
+        session = services.store.get_session(current)
     except NotFound:
         services.store.set_state(CURRENT_PREFIX + project.id, None)
         return None
+    return session if session.status == "active" else None
 
 
 def newest_session(services: Services, project: Project) -> Session | None:
@@ -109,9 +123,21 @@ def newest_session(services: Services, project: Project) -> Session | None:
 
 
 def make_current(services: Services, session: Session) -> Session:
-    """Make `session` the current one of its project."""
+    """Make `session` the current one of its project (an archived one must be restored)."""
+    if session.status != "active":
+        raise Conflict(
+            f"session {session.short_id} is {session.status}; restore it "
+            f"(`session restore {session.short_id}`), which also makes it current"
+        )
     services.store.set_state(CURRENT_PREFIX + session.project_id, session.id)
     return session
+
+
+def forget_current(services: Services, session: Session) -> None:
+    """`session` is no longer its project's current session (it was archived)."""
+    key = CURRENT_PREFIX + session.project_id
+    if services.store.get_state(key) == session.id:
+        services.store.set_state(key, None)
 
 
 def project_of(services: Services, session: Session) -> Project:

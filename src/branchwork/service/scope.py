@@ -14,7 +14,8 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,11 +32,15 @@ from branchwork.domain.events import (
     Restored,
 )
 from branchwork.domain.models import Project, Session
+from branchwork.sandbox import remove_stale_outputs
 from branchwork.sandbox.liveness import process_is_gone
 from branchwork.sandbox.redact import Redactor
 from branchwork.service.base import Services
 from branchwork.service.resolve import project_of
 from branchwork.service.state import session_state
+
+STALE_LOCK_S = 2.0  # an index.lock this old, while no git command of ours runs, is stale
+STALE_OUTPUT_S = 10.0  # output files of dead writers older than this are removed
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ def open_scope(services: Services, session: Session, *, worktree: bool = True) -
     if not worktree:
         return scope
     scope = ensure_worktree(scope)
+    ensure_on_branch(scope)
     close_dead_commands(scope)
     return scope
 
@@ -114,6 +120,8 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
     """Recreate the worktree from the branch tip and make the session active again."""
     repo = repo_path(scope.project)
     with gitops.repo_lock(scope.services.lock_dir, repo):
+        if _restored_meanwhile(scope):
+            return scope.with_session(scope.services.store.get_session(scope.session.id))
         if scope.worktree.exists():
             raise Conflict(f"{scope.worktree} exists but is not this session's worktree; move it")
         recreated = _ensure_branch(scope, repo)
@@ -139,6 +147,14 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
     return restored
 
 
+def _restored_meanwhile(scope: SessionScope) -> bool:
+    """Another process restored the worktree while this one waited for the lock."""
+    if not (scope.worktree / ".git").is_file():
+        return False
+    current = scope.services.store.get_session(scope.session.id)
+    return current.status == "active" and gitops.attached_branch(scope.worktree) is not None
+
+
 def _ensure_branch(scope: SessionScope, repo: Path) -> bool:
     """Recreate a deleted session branch at the last head the history recorded; True if so."""
     branch = scope.session.branch
@@ -155,9 +171,12 @@ def _ensure_branch(scope: SessionScope, repo: Path) -> bool:
 
 
 def drop_worktree(scope: SessionScope) -> str:
-    """Save the worktree's pending changes as a checkpoint, then remove it; returns the head."""
+    """Save the worktree's pending changes as a checkpoint (and its copied files aside), then
+    remove it; returns the head."""
     if scope.worktree.exists():
+        ensure_on_branch(scope)
         take_checkpoint(scope, "before archive", automatic=True)
+        save_copies(scope)
     repo = Path(scope.project.path)
     with gitops.repo_lock(scope.services.lock_dir, repo):
         head = gitops.run_git(["rev-parse", scope.session.branch], repo).strip()
@@ -182,11 +201,85 @@ def copy_untracked(source: Path, dest: Path, patterns: list[str]) -> list[str]:
 
 
 def copy_into_worktree(scope: SessionScope) -> None:
-    """Copy the project's configured untracked files (such as `.env`) into the worktree."""
+    """Put the project's configured untracked files (such as `.env`) into the worktree: the
+    session's own copies when it saved them (archive, eviction), else your checkout's."""
     patterns = scope.project.config.copy_files
+    saved = saved_copies_dir(scope)
+    if saved.is_dir():
+        restored = copy_untracked(saved, scope.worktree, patterns)
+        shutil.rmtree(saved, ignore_errors=True)
+        if restored:
+            scope.record(Note(text=f"restored the session's own copies: {', '.join(restored)}"))
+            return
     copied = copy_untracked(Path(scope.project.path), scope.worktree, patterns)
     if copied:
         scope.record(Note(text=f"copied from your checkout: {', '.join(copied)}"))
+
+
+def saved_copies_dir(scope: SessionScope) -> Path:
+    """Where the session's copied files wait while its worktree is gone (mode 0700: they may
+    hold secrets such as `.env`)."""
+    return scope.services.home / "sessions" / scope.session.id / "copied"
+
+
+def save_copies(scope: SessionScope) -> list[str]:
+    """Keep the worktree's copied files (never committed) so that a restore brings the
+    session's edits back, not the checkout's version."""
+    patterns = scope.project.config.copy_files
+    saved = saved_copies_dir(scope)
+    if not patterns or not scope.worktree.exists():
+        return []
+    saved.mkdir(parents=True, exist_ok=True)
+    os.chmod(saved.parent, 0o700)
+    return copy_untracked(scope.worktree, saved, patterns)
+
+
+# -- the worktree's git state --------------------------------------------------------------------
+
+
+@contextmanager
+def worktree_lock(scope: SessionScope) -> Iterator[None]:
+    """Serialize what changes the worktree's git index and HEAD (checkpoints, revert, force-add,
+    repairs) across threads and processes; a stale `index.lock` left by a killed git process
+    is removed, and the recovery recorded."""
+    with gitops.file_lock(scope.services.lock_dir / f"session-{scope.session.id}.lock"):
+        stale = gitops.stale_index_lock(scope.worktree, older_than_s=STALE_LOCK_S)
+        if stale is not None:
+            stale.unlink(missing_ok=True)
+            scope.record(
+                Note(
+                    level="warning",
+                    text="removed a stale git index.lock left by a process that was killed",
+                )
+            )
+        yield
+
+
+def ensure_on_branch(scope: SessionScope) -> None:
+    """The worktree's HEAD must be on the session's branch: a deleted branch is recreated at the
+    last head the history recorded, a detached HEAD (or another branch) is put back; the
+    files stay as they are, the next checkpoint records them. Recorded when it happens."""
+    branch = scope.session.branch
+    if gitops.attached_branch(scope.worktree) == branch:
+        return
+    with worktree_lock(scope):
+        if gitops.attached_branch(scope.worktree) == branch:
+            return
+        _put_back_on_branch(scope, branch)
+
+
+def _put_back_on_branch(scope: SessionScope, branch: str) -> None:
+    repo = Path(scope.project.path)
+    detached_at = gitops.head_commit(scope.worktree)
+    if gitops.branch_exists(repo, branch):
+        gitops.reattach(scope.worktree, branch, at=None)
+        text = f"HEAD had left branch {branch} (it was at {detached_at[:12]}); put back on it"
+    else:
+        recorded = session_state(scope.services.store, scope.session.id).head
+        at = recorded if recorded and gitops.commit_exists(repo, recorded) else detached_at
+        gitops.reattach(scope.worktree, branch, at=at)
+        text = f"branch {branch} was deleted; recreated at {at[:12]}, its last recorded head"
+    scope.record(Note(level="warning", text=text))
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -197,7 +290,8 @@ def take_checkpoint(
 ) -> Checkpoint | None:
     """Commit the worktree's state to the session branch; None when nothing changed."""
     message = scope.redactor.redact(message)  # commit messages are shared with the repository
-    info = gitops.checkpoint(scope.worktree, message, scope.project.config.copy_files)
+    with worktree_lock(scope):
+        info = gitops.checkpoint(scope.worktree, message, scope.project.config.copy_files)
     if info is None:
         return None
     payload = Checkpoint(
@@ -213,6 +307,13 @@ def take_checkpoint(
 
 
 # -- commands whose process died ----------------------------------------------------------------
+
+
+def output_dir(services: Services) -> Path:
+    """Where running commands write their whole output (cleaned when its writer died)."""
+    path = services.home / "outputs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def pidfile(services: Services, command_id: str) -> Path:
@@ -234,6 +335,13 @@ def open_commands(scope: SessionScope) -> list[CommandStarted]:
     ]
 
 
+def recover(services: Services, session: Session) -> None:
+    """What any look at a session does first: commands left open by a process that died are
+    closed as interrupted, so that no reader sees them as still running."""
+    if session.status == "active":
+        close_dead_commands(open_scope(services, session, worktree=False))
+
+
 def running_commands(scope: SessionScope) -> list[str]:
     """The command lines still running in the session (their Branchwork process is alive)."""
     return [p.command for p in open_commands(scope) if not process_is_gone(p.pid, p.host)]
@@ -242,6 +350,7 @@ def running_commands(scope: SessionScope) -> list[str]:
 def close_dead_commands(scope: SessionScope) -> list[str]:
     """Record as interrupted the commands whose Branchwork process died before they finished
     (a crash, a kill -9), and stop what they left running; live ones are left alone."""
+    remove_stale_outputs(output_dir(scope.services), older_than_s=STALE_OUTPUT_S)
     closed = []
     for started in open_commands(scope):
         if process_is_gone(started.pid, started.host):

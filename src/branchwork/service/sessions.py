@@ -10,11 +10,13 @@ from branchwork.domain.errors import Conflict, InvalidInput
 from branchwork.domain.events import Archived, Note, SessionCreated, utc_now
 from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import ActionMode, Project, Session
-from branchwork.providers import check_model_spec
+from branchwork.providers import check_model_spec, resolve_model
+from branchwork.sandbox.liveness import process_is_gone
 from branchwork.service.base import Services
 from branchwork.service.commands import run_command
 from branchwork.service.resolve import (
     find_session,
+    forget_current,
     get_project,
     make_current,
     resolve_project,
@@ -35,11 +37,15 @@ MODES: tuple[str, ...] = get_args(ActionMode)
 
 
 def check_defaults(mode: str | None, model: str | None) -> tuple[ActionMode | None, str | None]:
-    """A session's own mode and model, validated (before anything is created)."""
+    """A session's own mode and model, validated before anything is created: the model is
+    built (not loaded), so a missing script file or API key is found now."""
     if mode is not None and mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    checked_model = check_model_spec(model) if model is not None else None
-    return mode, checked_model  # type: ignore[return-value]
+    if model is None:
+        return mode, None  # type: ignore[return-value]
+    checked = check_model_spec(model)
+    resolve_model(checked)
+    return mode, checked  # type: ignore[return-value]
 
 
 def new_session(
@@ -151,13 +157,18 @@ def archive_session(services: Services, session: Session, *, force: bool = False
         _refuse_if_busy(scope)
     head = drop_worktree(scope)
     archived = Archived(head=head, worktree=session.worktree)
+    forget_current(services, session)
     return services.recorder.set_status(session, "archived", archived)
 
 
 def _refuse_if_busy(scope: SessionScope) -> None:
     """A session is not archived under a running turn or command."""
     short = scope.session.short_id
-    lease = scope.services.store.get_lease(scope.session.id)
+    store = scope.services.store
+    lease = store.get_lease(scope.session.id)
+    if lease is not None and process_is_gone(int(lease["pid"]), lease["host"]):
+        store.release_lease(scope.session.id, lease["holder"])  # its process died: not busy
+        lease = None
     if lease is not None and lease["expires_at"] > utc_now():
         raise Conflict(
             f"a turn is running in session {short}; cancel it (`cancel {short}`) or wait for "
@@ -176,7 +187,7 @@ def restore_session(services: Services, session: Session) -> Session:
     if session.status == "active" and Path(session.worktree).exists():
         raise Conflict(f"session {session.short_id} is already active; nothing to restore")
     scope = restore_worktree(open_scope(services, session, worktree=False))
-    return scope.session
+    return make_current(services, scope.session)
 
 
 def session_for_chat(
@@ -187,10 +198,12 @@ def session_for_chat(
     project_key: str | None = None,
     first_message: str | None = None,
     new: bool = False,
+    model: str | None = None,
 ) -> Session:
     """The session a chat (or `ask`) continues: the one named, else the one the working
     directory means (see `resolve`), else a new one in that project, titled from the message.
-    With `new`, always a new session."""
+    With `new`, always a new session. A new session is made only once the model the chat
+    will use (`model`, else the project's, else the default) can be built."""
     if key and not new:
         return find_session(services, key)
     project = get_project(services, project_key) if project_key else None
@@ -200,6 +213,7 @@ def session_for_chat(
             return found
     if project is None:
         project = resolve_project(services, None, cwd)
+    resolve_model(model or project.config.model or services.settings.model)  # usable?
     return new_session(services, project, title=title_from(first_message or "chat"))
 
 

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from branchwork._lazy import lazy_module
-from branchwork.domain.errors import InvalidInput
+from branchwork.domain.errors import InvalidInput, NotFound
 from branchwork.domain.events import EVENT_KINDS
 from branchwork.domain.models import Project, Session
 from branchwork.service import resolve
@@ -24,26 +24,41 @@ from branchwork.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from branchwork.agent import Approver, TurnHooks, TurnResult
-    from branchwork.domain.events import Checkpoint, CommandFinished, Event, Reverted
+    from branchwork.domain.events import Checkpoint, CommandFinished, Event, FileWritten, Reverted
     from branchwork.domain.models import ActionMode, CheckpointInfo
     from branchwork.domain.replay import SessionState
     from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
     from branchwork.providers import Model
-    from branchwork.service import chat, commands, files, history, projects, scope, search, sessions
+    from branchwork.service import (
+        chat,
+        commands,
+        doctor,
+        files,
+        history,
+        projects,
+        rebuild,
+        scope,
+        search,
+        sessions,
+    )
     from branchwork.service.commands import CommandOutcome
+    from branchwork.service.doctor import Check
     from branchwork.service.files import WriteOutcome
     from branchwork.service.projects import EnvEntry
+    from branchwork.service.rebuild import RebuildReport
 else:
     # Use cases load on first use: a command pays only for those it calls (the agent loop and
     # the model providers alone cost ~100 ms of start-up).
-    chat, commands, files, history, projects, scope, search, sessions = (
+    chat, commands, doctor, files, history, projects, rebuild, scope, search, sessions = (
         lazy_module(f"branchwork.service.{name}")
         for name in (
             "chat",
             "commands",
+            "doctor",
             "files",
             "history",
             "projects",
+            "rebuild",
             "scope",
             "search",
             "sessions",
@@ -72,11 +87,36 @@ class Workspace:
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, cwd: Path | None = None, **overrides: Any
+        self,
+        settings: Settings | None = None,
+        *,
+        cwd: str | Path | None = None,
+        **overrides: Any,
     ) -> None:
         self.settings = settings or load_settings(**overrides)
         self._services = Services.open(self.settings)
-        self._cwd = cwd
+        self._cwd = Path(cwd).expanduser().resolve() if cwd is not None else None
+
+    @classmethod
+    def diagnose(
+        cls, settings: Settings | None = None, *, refresh: bool = False, **overrides: Any
+    ) -> list[Check]:
+        """What this installation runs with (git, data directory, database, the command
+        runner in force and why, the default model), each with the remedy when wrong.
+        `refresh` probes the sandbox again instead of using the cached answer."""
+        return doctor.diagnose(settings or load_settings(**overrides), refresh=refresh)
+
+    @classmethod
+    def rebuild(cls, settings: Settings | None = None, **overrides: Any) -> RebuildReport:
+        """Register again the projects and sessions whose branches and worktrees are in the
+        data directory, after the database was lost (emptied, damaged and moved aside).
+        Histories cannot be recovered from git: each rebuilt session says so."""
+        chosen = settings or load_settings(**overrides)
+        services = Services.open(chosen, allow_empty=True)
+        try:
+            return rebuild.rebuild(services)
+        finally:
+            services.close()
 
     def close(self) -> None:
         self._services.close()
@@ -104,18 +144,37 @@ class Workspace:
     # -- resolution -------------------------------------------------------------------------
 
     def _where(self) -> Path:
-        return self._cwd or Path.cwd()
+        if self._cwd is not None:
+            return self._cwd
+        try:
+            return Path.cwd()
+        except FileNotFoundError:
+            raise NotFound(
+                "the working directory no longer exists (was it an archived session's "
+                "worktree?); change to another directory, or name the session or project"
+            ) from None
 
     def project(self, ref: ProjectRef = None) -> Project:
         """The project named (or given), else the project of the working directory."""
-        key = ref.id if isinstance(ref, Project) else ref
-        return resolve.resolve_project(self._services, key, self._where())
+        if isinstance(ref, Project):
+            return resolve.get_project(self._services, ref.id)
+        if ref is not None:
+            return resolve.get_project(self._services, _named(ref, "project"))
+        return resolve.resolve_project(self._services, None, self._where())
 
     def session(self, ref: SessionRef = None) -> Session:
         """The session named (or given, re-read), else the one the working directory means."""
         if isinstance(ref, Session):
             return self._services.store.get_session(ref.id)
-        return resolve.resolve_session(self._services, ref, self._where())
+        if ref is not None:
+            return resolve.find_session(self._services, _named(ref, "session"))
+        return resolve.resolve_session(self._services, None, self._where())
+
+    def _looked_at(self, ref: SessionRef) -> Session:
+        """The session, once what a dead process left open in it is closed (`recover`)."""
+        session = self.session(ref)
+        scope.recover(self._services, session)
+        return session
 
     def _scope(self, ref: SessionRef, *, worktree: bool = True) -> scope.SessionScope:
         return scope.open_scope(self._services, self.session(ref), worktree=worktree)
@@ -143,11 +202,20 @@ class Workspace:
         copy_files: list[str] | None = None,
         mode: str | None = None,
         model: str | None = None,
+        sandbox: str | None = None,
+        network: str | None = None,
         reload: bool = False,
     ) -> Project:
         """Change the project's configuration (None leaves a setting as it is); `reload`
         re-reads `.branchwork.toml` from the main branch first."""
-        changes = projects.ConfigChanges(setup=setup, copy_files=copy_files, mode=mode, model=model)
+        changes = projects.ConfigChanges(
+            setup=setup,
+            copy_files=copy_files,
+            mode=mode,
+            model=model,
+            sandbox=sandbox,
+            network=network,
+        )
         return projects.configure_project(self._services, self.project(ref), changes, reload=reload)
 
     def set_env(self, ref: ProjectRef, key: str, value: str, *, secret: bool = False) -> Project:
@@ -211,7 +279,7 @@ class Workspace:
         )
 
     def session_details(self, ref: SessionRef = None) -> SessionDetails:
-        session = self.session(ref)
+        session = self._looked_at(ref)
         project = resolve.project_of(self._services, session)
         state = session_state(self._services.store, session.id)
         return SessionDetails(session=session, project=project, state=state)
@@ -277,7 +345,15 @@ class Workspace:
         )
 
     def command_output(self, finished: CommandFinished) -> str:
+        """The whole (redacted) output of a command, however long."""
         return commands.command_output(self._services, finished)
+
+    def file_diff(self, written: FileWritten) -> str:
+        """The whole (redacted) diff of a write, when the event carries only its head and the
+        diff was kept; else the event's diff."""
+        if written.diff_blob is None:
+            return written.diff
+        return self._services.store.get_blob(written.diff_blob).decode("utf-8", "replace")
 
     # -- the agent ----------------------------------------------------------------------------
 
@@ -314,6 +390,12 @@ class Workspace:
         assert checked is not None
         return checked
 
+    def check_model(self, model: str) -> str:
+        """`model` normalised, once it is known to be usable here (built, not loaded)."""
+        _, checked = sessions.check_defaults(None, model)
+        assert checked is not None
+        return checked
+
     def cancel_turn(self, ref: SessionRef = None) -> bool:
         """Ask the turn running in the session, in this process or another, to stop (within
         about half a second); False when no turn is running."""
@@ -332,7 +414,7 @@ class Workspace:
         """The session a chat continues: the one named, else the one the working directory
         means, else a new one in that project (always a new one with `new`). The `mode` and
         `model` the chat will use are checked first: a bad one creates nothing."""
-        sessions.check_defaults(mode, model)
+        _, checked = sessions.check_defaults(mode, model)
         return sessions.session_for_chat(
             self._services,
             self._where(),
@@ -340,6 +422,7 @@ class Workspace:
             project_key=project,
             first_message=first_message,
             new=new,
+            model=checked,
         )
 
     # -- indexed repository context ---------------------------------------------------------
@@ -460,7 +543,7 @@ class Workspace:
         `follow`, then those any process appends later, until `stop_after` seconds pass."""
         return history.stream_events(
             self._services,
-            self.session(ref),
+            self._looked_at(ref),
             kinds=_kinds(kinds),
             after_seq=after_seq,
             follow=follow,
@@ -479,7 +562,7 @@ class Workspace:
         """`iter_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models."""
         return history.stream_event_dicts(
             self._services,
-            self.session(ref),
+            self._looked_at(ref),
             kinds=_kinds(kinds),
             after_seq=after_seq,
             follow=follow,
@@ -503,7 +586,7 @@ class Workspace:
         with the stored payloads passed through unparsed: the fast way to export a log."""
         return history.stream_event_lines(
             self._services,
-            self.session(ref),
+            self._looked_at(ref),
             kinds=_kinds(kinds),
             after_seq=after_seq,
             follow=follow,
@@ -524,6 +607,12 @@ class Workspace:
         return self.iter_events(
             session, kinds=kinds, after_seq=start, follow=True, stop_after=stop_after
         )
+
+
+def _named(key: str, what: str) -> str:
+    if not key.strip():
+        raise InvalidInput(f"the {what} name is empty; give its name or id, or leave it out")
+    return key
 
 
 def _kinds(kinds: Sequence[str] | None) -> Sequence[str] | None:

@@ -13,6 +13,17 @@ from sqlalchemy.engine import Connection, make_url
 WRITE = "branchwork_write"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL names; None for a server, a memory or a `file:` URI."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    if name.startswith("file:"):
+        return None
+    return Path(name).expanduser()
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine; for SQLite the parent directory is created and WAL is switched on."""
     parsed = make_url(url)

@@ -2,21 +2,22 @@
 
 Two executors implement it: stdlib `sqlite3` (`store/sqlite.py`) and SQLAlchemy
 (`store/alchemy.py`); `Store.open` picks one by URL. Both run the same text SQL of
-`store/sql.py` and turn database errors into `StoreError` with the remedy (`error_for`).
+`store/sql.py` and turn database errors into one-line `StoreError`s that name the database file,
+the problem and the remedy (`store/errors.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from branchwork.domain.errors import StoreError
+from branchwork.store.errors import Action
+
+__all__ = ["Action", "Executor", "Params", "Row", "Tx"]
 
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
-Action = Literal["read", "written", "opened"]
-ErrorKind = Literal["refused", "unavailable", "corrupt"]
 
 
 class Tx(Protocol):
@@ -54,21 +55,3 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release every connection; a later call opens new ones."""
         ...
-
-
-def error_for(kind: ErrorKind, action: Action, exc: Exception) -> StoreError:
-    """The `StoreError` for a driver error, its message ending with what to do."""
-    if kind == "refused":
-        return StoreError(
-            f"the database refused the change: {exc}. Another process may have written the "
-            "same row meanwhile; retry, and report it if it happens again"
-        )
-    if kind == "corrupt":
-        return StoreError(
-            f"the database could not be {action}: {exc}. It is not a Branchwork database or it "
-            "is damaged; restore it from a backup or point BRANCHWORK_DATABASE_URL elsewhere"
-        )
-    return StoreError(
-        f"the database could not be {action}: {exc}. Check that the data directory is "
-        "writable and not on a network file system, then retry"
-    )

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 
 from branchwork._lazy import lazy_module
 from branchwork.domain.errors import StoreError
+from branchwork.store.errors import mask_password
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Engine
 
-    from branchwork.store import engine as store_engine
+    from branchwork.store import alchemy, engine as store_engine
 else:  # SQLAlchemy is imported only to migrate
+    alchemy = lazy_module("branchwork.store.alchemy")
     store_engine = lazy_module("branchwork.store.engine")
 
 HEAD_REVISION = "0003_snapshots"
@@ -53,9 +55,13 @@ def upgrade(url: str, target: str = "head") -> None:
 
     On SQLite the transaction takes the write lock before Alembic reads the stored revision, so
     processes opening a new database at once migrate it once, one after the other.
+
+    A driver error (a read-only data directory, a full disk …) becomes the same one-line
+    `StoreError` as on the store's own paths; the failed migration leaves the database as it was.
     """
     from alembic import command
     from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError
 
     engine = store_engine.make_engine(url)
     try:
@@ -67,8 +73,14 @@ def upgrade(url: str, target: str = "head") -> None:
                 command.upgrade(settings, target)
     except CommandError as exc:
         raise StoreError(
-            f"the database at {url} cannot be migrated: {exc}. It was probably written by a "
-            "newer Branchwork; upgrade Branchwork, or point BRANCHWORK_DATABASE_URL elsewhere"
+            f"the database at {mask_password(url)} cannot be migrated: {exc}. It was probably "
+            "written by a newer Branchwork; upgrade Branchwork, or point BRANCHWORK_DATABASE_URL "
+            "elsewhere"
         ) from exc
+    except DBAPIError as exc:
+        error = alchemy.translate(exc, "migrated", url, store_engine.sqlite_file(url))
+        if error is None:
+            raise
+        raise error from exc
     finally:
         engine.dispose()

@@ -47,9 +47,25 @@ class Store:
         self._codec = rows.codec_for(executor.dialect)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open the database at `url`, migrating it first when it is not at the newest schema."""
-        executor = _connect(url)
+    def open(cls, url: str, *, allow_empty: bool = False) -> Store:
+        """Open the database at `url`, migrating it first when it is not at the newest schema.
+
+        A missing SQLite file is created (with its directory). Anything else that cannot be used
+        raises one `StoreError` whose message names the file, the problem and the remedy
+        (`store/errors.py`): a directory in the file's place, a file that is not a SQLite
+        database or is damaged (`DamagedDatabase`; the file is left untouched), a database from
+        a newer Branchwork, a data directory that cannot be created or written.
+
+        A zero-length file raises `EmptyDatabase` (its projects and sessions are lost; the
+        remedy is `branchwork doctor --rebuild`, or deleting the file). `allow_empty=True` is
+        that rebuild's way in: it initialises a zero-length file as a new, empty database, to be
+        filled again from the projects' branches and worktrees. It changes nothing for a file
+        that is not empty.
+
+        A database in a directory this user cannot write opens read-only (reads work; a write
+        raises `ReadOnlyDatabase`), see `store/sqlite.py`.
+        """
+        executor = _connect(url, allow_empty=allow_empty)
         try:
             if executor.revision() != migrate.HEAD_REVISION:
                 migrate.upgrade(url)
@@ -452,9 +468,9 @@ def _free_port(tx: Tx, base: int, block: int, *, exclude: str = "") -> int:
     return port
 
 
-def _connect(url: str) -> Executor:
+def _connect(url: str, *, allow_empty: bool = False) -> Executor:
     """The executor for `url`: stdlib sqlite3 for a plain `sqlite:///PATH`, SQLAlchemy for
     every other URL (PostgreSQL, or an explicit driver such as `sqlite+pysqlite:///PATH`)."""
     if url.startswith(_PLAIN_SQLITE) and "?" not in url:
-        return SqliteExecutor(url, url[len(_PLAIN_SQLITE) :])
-    return alchemy.AlchemyExecutor(url)
+        return SqliteExecutor(url, url[len(_PLAIN_SQLITE) :], allow_empty=allow_empty)
+    return alchemy.AlchemyExecutor(url, allow_empty=allow_empty)
