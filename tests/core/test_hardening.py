@@ -276,3 +276,21 @@ def test_an_emptied_database_is_refused_and_rebuilt_from_branches_and_worktrees(
     assert by_short[live["short_id"]]["branch"] == live["branch"]
     assert bw("read", "kept.txt", "-s", live["short_id"], cwd=repo).stdout == "kept\n"
     bw("session", "restore", gone["short_id"], cwd=repo)
+
+
+def test_a_checkpoint_committed_but_never_recorded_is_completed_by_the_next_operation(
+    ws: Workspace, repo: Path
+) -> None:
+    project = ws.add_project(repo)
+    session = ws.new_session(project)
+    worktree = Path(session.worktree)
+    (worktree / "half.txt").write_text("committed, not recorded\n")
+    git(worktree, "add", "-A")  # what a process killed right after `git commit` leaves
+    git(worktree, "commit", "-qm", "write half.txt")
+    tip = git(worktree, "rev-parse", "HEAD").strip()
+    ws.write_file(session, "next.txt", "next\n")
+    recorded = [c.commit for c in ws.checkpoints(session)]
+    assert recorded[0] == tip and len(recorded) == 2
+    assert ws.session_details(session).state.head == git(worktree, "rev-parse", "HEAD").strip()
+    notes = [e.payload.model_dump()["text"] for e in ws.events(session, kinds=["note"])]
+    assert any("a stopped process had committed" in n for n in notes)

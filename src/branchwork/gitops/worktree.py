@@ -192,13 +192,44 @@ def attached_branch(worktree: Path) -> str | None:
     if not head.startswith("ref: refs/heads/"):
         return None
     ref = head.removeprefix("ref: ")
-    common = _common_dir(gitdir)
-    if (common / ref).is_file():
-        return ref.removeprefix("refs/heads/")
+    return ref.removeprefix("refs/heads/") if _ref_sha(_common_dir(gitdir), ref) else None
+
+
+def branch_tip(worktree: Path, branch: str) -> str | None:
+    """The commit `branch` points at, read from git's files (None when it does not exist)."""
+    return _ref_sha(_common_dir(git_dir(worktree)), f"refs/heads/{branch}")
+
+
+def _ref_sha(common: Path, ref: str) -> str | None:
+    loose = common / ref
+    if loose.is_file():
+        return loose.read_text(encoding="utf-8").strip() or None
     packed = common / "packed-refs"
-    if packed.is_file() and f" {ref}\n" in packed.read_text(encoding="utf-8") + "\n":
-        return ref.removeprefix("refs/heads/")
+    if not packed.is_file():
+        return None
+    for line in packed.read_text(encoding="utf-8").splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref:
+            return sha
     return None
+
+
+def commits_between(worktree: Path, old: str, new: str) -> list[CommitInfo]:
+    """The commits on top of `old` up to `new`, oldest first (none when `new` does not
+    descend from `old`)."""
+    try:
+        run_git(["merge-base", "--is-ancestor", old, new], worktree)
+    except GitError:
+        return []
+    listed = run_git(["rev-list", "--reverse", "--ancestry-path", f"{old}..{new}"], worktree)
+    found = []
+    for commit in listed.split():
+        out = run_git(["diff-tree", "--no-commit-id", "-r", "--name-only", "-z", commit], worktree)
+        parent = run_git(["rev-parse", f"{commit}^"], worktree).strip()
+        found.append(
+            CommitInfo(commit=commit, parent=parent, files=[f for f in out.split("\0") if f])
+        )
+    return found
 
 
 def reattach(worktree: Path, branch: str, at: str | None) -> None:

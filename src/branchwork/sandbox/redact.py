@@ -5,13 +5,18 @@ recorded, so every configured secret value is replaced by `[secret:NAME]` before
 anywhere (event log, blobs, the output file, a live stream).
 
 Decisions:
-- Every non-empty value is redacted, however short. A secret of one to three characters will
-  also hide innocent text that happens to contain it; that is the price of never leaking it
-  (the configuration layer should warn about such values). Empty values are ignored.
+- Values shorter than `MIN_SAFE_LENGTH` (4) characters are not redacted: they would replace
+  every occurrence of those characters in every message and output, and such a value is no
+  secret anyway. The configuration refuses to store a secret that short; an older one stays
+  passed to commands but is not redacted (`docs/reliability.md` says so).
+- Values of `ENCODED_MIN_LENGTH` (8) characters or more are also redacted in their common
+  encodings: base64 (standard and URL-safe, at any alignment within a longer encoded text:
+  `user:TOKEN` encoded for HTTP basic auth still hides `TOKEN`'s part), hexadecimal (lower and
+  upper case) and URL-encoding. Other transformations (reversed, split, gzip, other
+  encodings of a value inside a longer text …) are not caught.
 - Values are matched leftmost first and, at one position, longest first. When two secrets
   overlap in the text, the first one is replaced and the rest of the second stays: no complete
   secret value survives, but a fragment of one can.
-- Only the exact value is redacted, not encodings of it (base64, URL-quoted, reversed …).
 - A value of four or more characters that occurs inside its own placeholder (a secret named
   `X` whose value is `secret`, say) gets a placeholder without letters instead, so the
   placeholder cannot bring the value back.
@@ -19,10 +24,13 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 
 MIN_SAFE_LENGTH = 4
+ENCODED_MIN_LENGTH = 8
 _FALLBACK_PLACEHOLDERS = ("[secret]", "[redacted]", "********", "########")
 
 
@@ -33,8 +41,10 @@ class Redactor:
         by_value: dict[str, str] = {}
         for name in sorted(secrets):
             value = secrets[name]
-            if value and value not in by_value:
-                by_value[value] = name
+            if len(value) < MIN_SAFE_LENGTH:
+                continue
+            for form in (value, *encoded_forms(value)):
+                by_value.setdefault(form, name)
         values = sorted(by_value, key=lambda value: (-len(value), value))
         self._replacement = {value: _placeholder(by_value[value], values) for value in values}
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
@@ -90,6 +100,28 @@ class Redactor:
             if any(len(v) > len(rest) and v.startswith(rest) for v in self._values):
                 return pos
         return size
+
+
+def encoded_forms(value: str) -> list[str]:
+    """The forms of `value` redacted besides itself (none for a short value)."""
+    if len(value) < ENCODED_MIN_LENGTH:
+        return []
+    raw = value.encode("utf-8")
+    forms = [raw.hex(), raw.hex().upper(), urllib.parse.quote(value, safe="")]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        forms += _base64_cores(raw, encode)
+    return [form for form in dict.fromkeys(forms) if form != value]
+
+
+def _base64_cores(raw: bytes, encode: Callable[[bytes], bytes]) -> list[str]:
+    """The characters of `raw`'s base64 that depend on `raw` alone, for each of the three
+    alignments it can have inside a longer encoded text."""
+    cores = []
+    for offset in range(3):
+        text = encode(bytes(offset) + raw).decode("ascii").rstrip("=")
+        start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+        cores.append(text[start:end])
+    return [core for core in cores if len(core) >= ENCODED_MIN_LENGTH]
 
 
 class RedactingStream:

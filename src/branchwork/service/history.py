@@ -79,9 +79,9 @@ def revert(scope: SessionScope, to: str) -> Reverted:
     exclude = scope.project.config.copy_files
     with worktree_lock(scope):
         info = gitops.revert_to(scope.worktree, target, f"revert to {target[:12]}", exclude)
-    commit = info.commit if info else gitops.head_commit(scope.worktree)
-    payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
-    event = scope.record(payload, "user")
+        commit = info.commit if info else gitops.head_commit(scope.worktree)
+        payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
+        event = scope.record(payload, "user")
     assert isinstance(event.payload, Reverted)
     return event.payload
 

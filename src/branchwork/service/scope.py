@@ -32,6 +32,7 @@ from branchwork.domain.events import (
     Restored,
 )
 from branchwork.domain.models import Project, Session
+from branchwork.domain.replay import SessionState
 from branchwork.sandbox import remove_stale_outputs
 from branchwork.sandbox.liveness import process_is_gone
 from branchwork.sandbox.redact import Redactor
@@ -76,7 +77,9 @@ def open_scope(services: Services, session: Session, *, worktree: bool = True) -
         return scope
     scope = ensure_worktree(scope)
     ensure_on_branch(scope)
-    close_dead_commands(scope)
+    state = session_state(services.store, session.id)
+    close_dead_commands(scope, state)
+    record_unrecorded_checkpoints(scope, state)
     return scope
 
 
@@ -285,23 +288,52 @@ def _put_back_on_branch(scope: SessionScope, branch: str) -> None:
 # -- checkpoints --------------------------------------------------------------------------------
 
 
+def record_unrecorded_checkpoints(scope: SessionScope, state: SessionState) -> None:
+    """A process killed between `git commit` and recording its checkpoint leaves the branch
+    ahead of the history: the commits are recorded now (the checkpoint is completed), said in
+    a note, so that the branch and the history agree again."""
+    tip = gitops.branch_tip(scope.worktree, scope.session.branch)
+    if tip is None or not state.head or tip == state.head:
+        return
+    with worktree_lock(scope):  # the state again: the commit may have been recorded meanwhile
+        recorded = session_state(scope.services.store, scope.session.id).head
+        missing = gitops.commits_between(scope.worktree, recorded, tip)
+        if not missing:
+            return
+        items: list[tuple[Payload, Actor]] = [(_checkpoint_of(scope, c), "system") for c in missing]
+        text = f"recorded {len(missing)} checkpoint(s) a stopped process had committed"
+        items.append((Note(level="warning", text=text), "system"))
+        scope.record_many(items)
+
+
+def _checkpoint_of(scope: SessionScope, info: gitops.CommitInfo) -> Checkpoint:
+    message = gitops.run_git(["log", "-1", "--format=%B", info.commit], scope.worktree).strip()
+    return Checkpoint(
+        commit=info.commit,
+        parent=info.parent,
+        message=message,
+        files=info.files,
+        automatic=True,
+    )
+
+
 def take_checkpoint(
     scope: SessionScope, message: str, *, automatic: bool = False
 ) -> Checkpoint | None:
     """Commit the worktree's state to the session branch; None when nothing changed."""
     message = scope.redactor.redact(message)  # commit messages are shared with the repository
-    with worktree_lock(scope):
+    with worktree_lock(scope):  # commit and record together: no one sees one without the other
         info = gitops.checkpoint(scope.worktree, message, scope.project.config.copy_files)
-    if info is None:
-        return None
-    payload = Checkpoint(
-        commit=info.commit,
-        parent=info.parent,
-        message=message,
-        files=info.files,
-        automatic=automatic,
-    )
-    event = scope.record(payload, "system" if automatic else "user")
+        if info is None:
+            return None
+        payload = Checkpoint(
+            commit=info.commit,
+            parent=info.parent,
+            message=message,
+            files=info.files,
+            automatic=automatic,
+        )
+        event = scope.record(payload, "system" if automatic else "user")
     assert isinstance(event.payload, Checkpoint)
     return event.payload
 
@@ -322,9 +354,10 @@ def pidfile(services: Services, command_id: str) -> Path:
     return services.home / "running" / command_id
 
 
-def open_commands(scope: SessionScope) -> list[CommandStarted]:
+def open_commands(scope: SessionScope, state: SessionState | None = None) -> list[CommandStarted]:
     """The commands of the session that started and did not finish (nor were closed)."""
-    open_ids = set(session_state(scope.services.store, scope.session.id).open_commands)
+    state = state or session_state(scope.services.store, scope.session.id)
+    open_ids = set(state.open_commands)
     if not open_ids:
         return []
     started = scope.services.store.iter_events(scope.session.id, kinds=["command_started"])
@@ -347,12 +380,12 @@ def running_commands(scope: SessionScope) -> list[str]:
     return [p.command for p in open_commands(scope) if not process_is_gone(p.pid, p.host)]
 
 
-def close_dead_commands(scope: SessionScope) -> list[str]:
+def close_dead_commands(scope: SessionScope, state: SessionState | None = None) -> list[str]:
     """Record as interrupted the commands whose Branchwork process died before they finished
     (a crash, a kill -9), and stop what they left running; live ones are left alone."""
     remove_stale_outputs(output_dir(scope.services), older_than_s=STALE_OUTPUT_S)
     closed = []
-    for started in open_commands(scope):
+    for started in open_commands(scope, state):
         if process_is_gone(started.pid, started.host):
             _kill_orphan(scope.services, started.command_id)
             reason = f"`{started.command}` did not finish: the process running it stopped"
