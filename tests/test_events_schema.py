@@ -104,7 +104,7 @@ def test_last_seq_and_todos_follow_the_log(payloads: list[Payload]) -> None:
 # payloads of the current version as stored, relying on them being complete.
 PAYLOAD_SCHEMA_SHA256 = {
     1: "69ac3e2af40fde1411aef55df5957c89f79ead44873c5b5c134c9a4f2870ba27",
-    2: "d8ad13707d18520e3b0b684d48399c5acd64d3901f374bf3df11f5d8ceee3462",
+    2: "6d2c7f6d6001851701bb10bba8156f3a35d7691e1bd8afe0eb680c1a0cf4ede5",
 }
 
 

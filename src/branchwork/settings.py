@@ -61,6 +61,23 @@ class Settings(BaseModel):
         "the full output is always kept as a blob.",
     )
     model: str | None = Field(default=None, description="Default model, `provider:name`.")
+    max_steps: int = Field(default=30, ge=1, description="Most model calls in one agent turn.")
+    stuck_repeats: int = Field(
+        default=2,
+        ge=1,
+        description="A tool call repeated this many times (with the same arguments) in one "
+        "turn ends it as stuck; the first repeat is answered with a note instead.",
+    )
+    compact_at: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of the model's context budget the conversation may fill before "
+        "older exchanges are summarised (compaction).",
+    )
+    prices_file: Path | None = Field(
+        default=None, description="A TOML price table over the packaged one (USD per 1M tokens)."
+    )
     sandbox: Literal["auto", "bubblewrap", "local"] = Field(
         default="auto",
         description="How commands run: `auto` (bubblewrap wherever it works, else local), "

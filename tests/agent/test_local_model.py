@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import pytest
 
@@ -19,20 +20,24 @@ pytestmark = [
 ]
 
 
-def test_a_turn_with_the_embedded_model_is_recorded_end_to_end(
+def test_the_embedded_model_lists_the_files_within_a_minute(
     ws: Workspace, session: Session
 ) -> None:
+    """The default model, asked as a new user would, with no step cap: the turn ends within a
+    minute with an answer that names the project's files (the harness stops the tiny model
+    when it repeats itself and ends the turn with what its tools found)."""
+    started_at = time.monotonic()
     result = ws.send_message(
-        session,
-        "What files are in this project?",
-        model="local:smollm2",
-        mode="autopilot",
-        max_steps=2,
+        session, "List the files in this project.", model="local:smollm2", mode="autopilot"
     )
-    assert result.status in ("completed", "step_limit")
+    elapsed = time.monotonic() - started_at
+    assert elapsed < 60, f"took {elapsed:.0f} s"
+    assert result.status in ("completed", "stuck", "step_limit"), result
+    answer = ws.events(session, kinds=["agent_message"])[-1].payload.model_dump()["text"]
+    assert "README.md" in answer and "app.py" in answer, answer
     started = ws.events(session, kinds=["turn_started"])[-1].payload.model_dump()
     finished = ws.events(session, kinds=["turn_finished"])[-1].payload.model_dump()
     assert started["model"] == "local:smollm2"
     assert finished["input_tokens"] > 0 and finished["output_tokens"] > 0
-    said = ws.events(session, kinds=["agent_message", "tool_call"])
-    assert said, "the model neither answered nor called a tool"
+    calls = [e.payload.model_dump() for e in ws.events(session, kinds=["model_call"])]
+    assert calls and all(c["usage_source"] == "counted" for c in calls)

@@ -76,13 +76,21 @@ def test_tool_errors_go_back_to_the_model_and_the_loop_continues(
     assert isinstance(seen, ToolResultTurn) and seen.is_error
 
 
-def test_step_limit_ends_the_turn(ws: Workspace, session: Session) -> None:
-    model = ScriptedModel([call("list_files")] * 3)
+def test_step_limit_ends_the_turn_with_a_summary_answer(ws: Workspace, session: Session) -> None:
+    steps = [call("read_file", path=p) for p in ("app.py", "README.md", "app.py")]
+    steps[2] = call("list_files", path=".")
+    model = ScriptedModel([*steps, "I read app.py and README.md; the fix is left to do."])
     result = ws.send_message(session, "loop forever", model=model, max_steps=3)
     assert result.status == "step_limit" and result.steps == 3
     assert "step limit" in result.detail
+    assert result.text == "I read app.py and README.md; the fix is left to do."
+    summary_request = model.requests[-1]
+    assert summary_request.tools == [] and "stop now" in summary_request.messages[-1].text
     finished = ws.events(session, kinds=["turn_finished"])[-1]
     assert finished.payload.model_dump()["status"] == "step_limit"
+    answers = ws.events(session, kinds=["agent_message"])
+    assert answers[-1].payload.model_dump()["text"] == result.text
+    model.assert_complete()
 
 
 def test_cancel_in_the_middle_of_a_command_kills_it_and_ends_cancelled(

@@ -115,3 +115,42 @@ def test_a_request_with_tools_gets_a_valid_response(model: Model) -> None:
     assert response.text or response.tool_calls
     for call in response.tool_calls:
         assert call.name == "read_file" and isinstance(call.arguments, dict)
+
+
+def test_a_forced_tool_call_comes_back_as_a_call_and_its_usage_is_accounted_for(
+    model: Model, tmp_path: Path
+) -> None:
+    """The tool-call path with the tool forced (this server honours a named tool choice), and
+    a streamed response without usage (this server sends none when streaming) accounted for by
+    the agent: estimated, never zero."""
+    from branchwork import ModelCall, Workspace
+    from branchwork.agent.calls import usage_of
+    from tests.conftest import make_repo
+
+    tool = ToolSpec(
+        name="read_file",
+        description="Read a file",
+        parameters={"type": "object", "properties": {"path": {"type": "string"}}},
+    )
+    request = ModelRequest(
+        messages=[UserTurn(text="Read README.md")],
+        tools=[tool],
+        tool_choice="read_file",
+        max_tokens=40,
+        temperature=0,
+    )
+    response = [*model.stream(request)][-1]
+    assert isinstance(response, ModelResponse)
+    assert [c.name for c in response.tool_calls] == ["read_file"]
+    assert response.usage.source is None  # nothing reported while streaming
+    counted = usage_of(request, response)
+    assert counted.source == "estimated" and counted.input_tokens > 0 and counted.output_tokens > 0
+    repo = make_repo(tmp_path / "repo", {"README.md": "# demo\n", "app.py": "print(1)\n"})
+    with Workspace(home=tmp_path / "home") as ws:
+        session = ws.new_session(ws.add_project(repo))
+        ws.send_message(session, "Say hi.", model=model, max_steps=1)
+        calls = [e.payload for e in ws.events(session, kinds=["model_call"])]
+    assert calls and all(isinstance(c, ModelCall) for c in calls)
+    assert all(
+        c.input_tokens > 0 and c.output_tokens > 0 for c in calls if isinstance(c, ModelCall)
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from branchwork.agent.ports import ProjectBrief
+from branchwork.agent.ports import ProjectBrief, SessionPort
 from branchwork.domain.events import (
     AgentMessage,
+    Compacted,
     Event,
     Reasoning,
     ToolCall,
@@ -64,11 +65,19 @@ def system_prompt(brief: ProjectBrief, *, budget_tokens: int) -> str:
     return "".join(parts)
 
 
+Entry = tuple[int, Message]  # a message of the conversation and the seq where it begins
+
+
 def conversation(events: Iterable[Event]) -> list[Message]:
     """User messages, the assistant's answers and tool calls, and tool results, in order,
     starting at the first user message (a tail of a long log may begin mid-exchange)."""
-    messages: list[Message] = []
-    pending: AssistantTurn | None = None
+    return [message for _, message in conversation_entries(events)]
+
+
+def conversation_entries(events: Iterable[Event]) -> list[Entry]:
+    """`conversation`, each message with the seq of the event it begins at."""
+    entries: list[Entry] = []
+    pending: tuple[int, AssistantTurn] | None = None
     started = False
     for event in events:
         p = event.payload
@@ -76,22 +85,30 @@ def conversation(events: Iterable[Event]) -> list[Message]:
         if not started:
             continue
         if isinstance(p, Reasoning | AgentMessage | ToolCall):
-            pending = _extend(pending or AssistantTurn(), p)
+            seq, turn = pending or (event.seq, AssistantTurn())
+            pending = (seq, _extend(turn, p))
             continue
         if isinstance(p, UserMessage | ToolResult) and pending is not None:
-            messages.append(pending)
+            entries.append(pending)
             pending = None
         if isinstance(p, UserMessage):
-            messages.append(UserTurn(text=p.text))
+            entries.append((event.seq, UserTurn(text=p.text)))
         elif isinstance(p, ToolResult):
-            messages.append(
-                ToolResultTurn(
-                    call_id=p.call_id, name=p.name, content=p.output, is_error=p.is_error
-                )
+            result = ToolResultTurn(
+                call_id=p.call_id, name=p.name, content=p.output, is_error=p.is_error
             )
+            entries.append((event.seq, result))
     if pending is not None:
-        messages.append(pending)
-    return messages
+        entries.append(pending)
+    return entries
+
+
+SUMMARY_HEADER = "[A summary of the earlier part of this session, which was compacted]"
+
+
+def summary_turn(summary: str) -> UserTurn:
+    """How a compaction's summary opens the conversation rebuilt after it."""
+    return UserTurn(text=f"{SUMMARY_HEADER}\n{summary}")
 
 
 def _extend(turn: AssistantTurn, p: Reasoning | AgentMessage | ToolCall) -> AssistantTurn:
@@ -110,7 +127,8 @@ class Conversation:
     """The messages of a turn with their estimated token costs, kept fitted to a budget.
 
     Elision is applied in place and is permanent for the turn (an old tool result, once
-    shortened, stays short), so each step only pays for what is new.
+    shortened, stays short), so each step only pays for what is new. A compaction's summary at
+    the start is pinned: it is never left out.
     """
 
     def __init__(self, messages: list[Message]) -> None:
@@ -120,6 +138,13 @@ class Conversation:
         self._elided_up_to = 0
         for message in messages:
             self.append(message)
+        first = self.messages[0] if self.messages else None
+        self._pinned = int(isinstance(first, UserTurn) and first.text.startswith(SUMMARY_HEADER))
+
+    @property
+    def total(self) -> int:
+        """The estimated tokens of the whole conversation, as it stands."""
+        return self._total
 
     def append(self, message: Message) -> None:
         cost = _cost(message)
@@ -134,7 +159,8 @@ class Conversation:
             self._elide_old_results(budget_tokens)
         if self._total <= budget_tokens:
             return list(self.messages)
-        return self.messages[self._first_kept(budget_tokens) :]
+        pinned = self.messages[: self._pinned]
+        return pinned + self.messages[self._first_kept(budget_tokens) :]
 
     def _elide_old_results(self, budget_tokens: int) -> None:
         results = [i for i, m in enumerate(self.messages) if isinstance(m, ToolResultTurn)]
@@ -156,8 +182,9 @@ class Conversation:
         self.messages[index] = message
 
     def _first_kept(self, budget_tokens: int) -> int:
-        """The first message to send: at a user message, never between a call and its result."""
-        total, start = self._total, 0
+        """The first message to send after the pinned ones: at a user message, never between a
+        call and its result."""
+        total, start = self._total, self._pinned
         last = len(self.messages) - 1
         while start < last and (
             total > budget_tokens or not _starts_exchange(self.messages[start])
@@ -193,3 +220,18 @@ def _cost(message: Message) -> int:
         return estimate_tokens(message.content) + 4
     calls = sum(estimate_tokens(str(c.arguments)) + 4 for c in message.tool_calls)
     return estimate_tokens(message.text) + estimate_tokens(message.reasoning) + calls
+
+
+def history_since(port: SessionPort, after_seq: int) -> list[Entry]:
+    """The conversation since the newest compaction (at most the newest events that fit)."""
+    events = port.recent_events(CONVERSATION_KINDS, CONTEXT_EVENTS)
+    return conversation_entries(e for e in events if e.seq > after_seq)
+
+
+def compaction_opening(port: SessionPort, compacted_through: int) -> list[Message]:
+    """The newest compaction's summary, which the rebuilt conversation starts from."""
+    if not compacted_through:
+        return []
+    found = port.recent_events(["compacted"], 1)
+    summary = found[0].payload if found else None
+    return [summary_turn(summary.summary)] if isinstance(summary, Compacted) else []

@@ -21,7 +21,7 @@ _log = logging.getLogger(__name__)
 def execute_call(run: TurnRun, call: ToolCallPart) -> tuple[str, bool]:
     """The tool's output and whether it is an error; errors go back to the model."""
     try:
-        tool = _lookup(call)
+        tool = _lookup(call, run.settings.tools)
         args = tool.parse(call.arguments)
         if tool.guarded and not _permitted(run, tool, args, call):
             return _denied_message(run), True
@@ -37,14 +37,15 @@ def execute_call(run: TurnRun, call: ToolCallPart) -> tuple[str, bool]:
         return f"internal error in {call.name}: {type(exc).__name__}: {exc}", True
 
 
-def _lookup(call: ToolCallPart) -> Tool:
+def _lookup(call: ToolCallPart, offered: tuple[str, ...] | None = None) -> Tool:
     if call.raw_arguments is not None:
         raise ToolFailure(
             f"the arguments of {call.name} were not a JSON object: {call.raw_arguments[:200]!r}"
         )
     tool = TOOLS_BY_NAME.get(call.name)
-    if tool is None:
-        raise ToolFailure(f"unknown tool {call.name!r}; available: {', '.join(TOOLS_BY_NAME)}")
+    names = offered if offered is not None else tuple(TOOLS_BY_NAME)
+    if tool is None or tool.name not in names:
+        raise ToolFailure(f"unknown tool {call.name!r}; available: {', '.join(names)}")
     return tool
 
 

@@ -1,37 +1,48 @@
 """The agent loop: an explicit state machine of named steps.
 
-    PrepareTurn → CallModel ⇄ RunTools → Finish
+    PrepareTurn → [compaction] → CallModel ⇄ RunTools → [Summarize] → Finish
 
 Each step appends its events (committed by the store before the next step starts) and returns
 the next step. A crash loses at most the step in flight: `recover_interrupted` closes an open
-turn at the start of the next one.
+turn at the start of the next one, and that turn is told so.
+
+The harness behaves whatever the model does: a call (or an answer) repeated is answered with a
+note the first time and ends the turn as `stuck` the next (`TurnSettings.stuck_repeats`); the
+step limit and the budgets end it as `step_limit` / `budget`; each of these ends with one last
+request without tools for a summary of what was done and what is left (`Summarize`), so every
+turn ends with an answer.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Protocol
 
 from branchwork.agent.approvals import Approver
+from branchwork.agent.calls import record_response, stream
+from branchwork.agent.compaction import compact, needs_compaction
 from branchwork.agent.context import (
-    CONTEXT_EVENTS,
-    CONVERSATION_KINDS,
     Conversation,
-    conversation,
+    compaction_opening,
+    history_since,
     system_prompt,
 )
 from branchwork.agent.execute import execute_call
 from branchwork.agent.ports import SessionPort
 from branchwork.agent.recovery import recover_interrupted
-from branchwork.agent.tools import BUILTIN_SPECS
-from branchwork.agent.turn import TurnHooks, TurnResult, TurnRun, TurnSettings
+from branchwork.agent.tools import BUILTIN_SPECS, clip
+from branchwork.agent.turn import (
+    TurnHooks,
+    TurnResult,
+    TurnRun,
+    TurnSettings,
+    signature,
+)
 from branchwork.domain.errors import Cancelled, ProviderError
 from branchwork.domain.events import (
     AgentMessage,
-    Payload,
-    Reasoning,
-    ToolCall,
     ToolResult,
     TurnFinished,
     TurnStarted,
@@ -39,15 +50,28 @@ from branchwork.domain.events import (
     UserMessage,
 )
 from branchwork.domain.messages import (
+    Message,
     ModelRequest,
-    ModelResponse,
-    ReasoningDelta,
-    TextDelta,
     ToolCallPart,
     ToolResultTurn,
+    ToolSpec,
     UserTurn,
 )
 from branchwork.providers.base import Model
+
+INTERRUPTED_NOTE = (
+    "[Your previous turn in this session was interrupted (the process running it stopped) "
+    "before it finished: check the state of the files before you go on.]\n\n"
+)
+REPEAT_NOTE = (
+    "Not run again: you already called {name} with these arguments in this turn, and its "
+    "result is above. Use it, do something else, or call finish."
+)
+EVIDENCE_CHARS = 1500
+SUMMARY_PROMPT = (
+    "You have to stop now: {reason}. Without calling any tool, tell the user in a few "
+    "sentences what you did, what you found (name the files), and what is left to do."
+)
 
 
 class Step(Protocol):
@@ -59,15 +83,22 @@ class PrepareTurn:
     message: str
 
     def __call__(self, run: TurnRun) -> Step | None:
-        recover_interrupted(run.port)
-        history = run.port.recent_events(CONVERSATION_KINDS, CONTEXT_EVENTS)
+        interrupted = bool(recover_interrupted(run.port))
+        state = run.port.state()
+        interrupted = interrupted or state.last_turn_status == "interrupted"
+        history = history_since(run.port, state.compacted_through)
         run.message = self.message
-        run.conversation = Conversation([*conversation(history), UserTurn(text=self.message)])
+        opening = compaction_opening(run.port, state.compacted_through)
+        said = (INTERRUPTED_NOTE if interrupted else "") + self.message
+        messages: list[Message] = [*opening, *(m for _, m in history), UserTurn(text=said)]
+        run.conversation = Conversation(messages)
         started = TurnStarted(turn_id=run.turn_id, model=run.model.name, mode=run.settings.mode)
         run.port.record_many(
             [(started, "system"), (UserMessage(text=self.message, turn_id=run.turn_id), "user")]
         )
         run.system = system_prompt(run.port.brief(), budget_tokens=run.settings.context_tokens // 4)
+        if needs_compaction(run):
+            compact(run, history)
         return CallModel()
 
 
@@ -76,65 +107,44 @@ class CallModel:
     def __call__(self, run: TurnRun) -> Step | None:
         if run.cancel.is_set():
             return Finish("cancelled")
-        if run.steps >= run.settings.max_steps:
-            return Finish("step_limit", f"stopped after {run.steps} steps (the step limit)")
+        if run.steps >= run.settings.limits.max_steps:
+            return Summarize("step_limit", f"the step limit ({run.steps} steps) is reached")
+        over = run.over_budget()
+        if over:
+            return Summarize("budget", over)
         run.steps += 1
+        if run.hooks.on_step:
+            run.hooks.on_step(run.steps)
+        request = _request(run)
         try:
-            response = _stream(run, self._request(run))
+            timed = stream(run, request)
         except Cancelled:
             return Finish("cancelled")
         except ProviderError as exc:
             return Finish("failed", exc.message)
-        self._record(run, response)
+        record_response(run, request, timed, "step")
+        response = timed.response
+        run.conversation.append(response.as_turn())
         if not response.tool_calls:
             return Finish("completed")
         return RunTools(tuple(response.tool_calls))
 
-    def _request(self, run: TurnRun) -> ModelRequest:
-        budget = run.settings.context_tokens - run.settings.context_tokens // 4
-        return ModelRequest(
-            system=run.system,
-            messages=run.conversation.fitted(budget),
-            tools=list(BUILTIN_SPECS),
-            max_tokens=run.settings.max_output_tokens,
-        )
 
-    def _record(self, run: TurnRun, response: ModelResponse) -> None:
-        """The response's reasoning, answer and tool calls, recorded in one transaction."""
-        run.usage = run.usage + response.usage
-        items: list[Payload] = []
-        if response.reasoning:
-            items.append(
-                Reasoning(
-                    text=response.reasoning,
-                    turn_id=run.turn_id,
-                    provider_details=response.provider_details,
-                )
-            )
-        if response.text:
-            run.text = response.text
-            model = response.model or run.model.name
-            items.append(AgentMessage(text=response.text, turn_id=run.turn_id, model=model))
-        items += [
-            ToolCall(call_id=c.call_id, name=c.name, arguments=c.arguments, turn_id=run.turn_id)
-            for c in response.tool_calls
-        ]
-        run.port.record_many([(item, "agent") for item in items])
-        run.conversation.append(response.as_turn())
+def _request(run: TurnRun) -> ModelRequest:
+    budget = run.settings.context_tokens - run.settings.context_tokens // 4
+    return ModelRequest(
+        system=run.system,
+        messages=run.conversation.fitted(budget),
+        tools=_tools(run.settings),
+        tool_choice="required" if run.settings.first_step_tool and run.steps == 1 else "auto",
+        max_tokens=run.settings.max_output_tokens,
+    )
 
 
-def _stream(run: TurnRun, request: ModelRequest) -> ModelResponse:
-    response: ModelResponse | None = None
-    for item in run.model.stream(request, cancel=run.cancel):
-        if isinstance(item, TextDelta) and run.hooks.on_text:
-            run.hooks.on_text(item.text)
-        elif isinstance(item, ReasoningDelta) and run.hooks.on_reasoning:
-            run.hooks.on_reasoning(item.text)
-        elif isinstance(item, ModelResponse):
-            response = item
-    if response is None:
-        raise ProviderError("the model's stream ended without a response; retry", retryable=True)
-    return response
+def _tools(settings: TurnSettings) -> list[ToolSpec]:
+    if settings.tools is None:
+        return list(BUILTIN_SPECS)
+    return [spec for spec in BUILTIN_SPECS if spec.name in settings.tools]
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,15 @@ class RunTools:
         summary: str | None = None
         for index, call in enumerate(self.calls):
             if run.cancel.is_set():
-                _skip_calls(run, self.calls[index:])
+                _skip_calls(run, self.calls[index:], "not run: the user cancelled the turn")
                 return Finish("cancelled")
-            output, is_error = execute_call(run, call)
-            self._result(run, call, output, is_error)
+            repeats = _repeats(run, call)
+            if repeats >= run.settings.stuck_repeats:
+                _skip_calls(run, self.calls[index:], "not run: the same call again")
+                evidence = f"{call.name} called {repeats + 1} times with the same arguments"
+                return Summarize("stuck", evidence)
+            output, is_error = _answer(run, call, repeats)
+            _result(run, call, output, is_error)
             if call.name == "finish" and not is_error:
                 summary = output
         if run.cancel.is_set():
@@ -157,24 +172,91 @@ class RunTools:
             return Finish("completed", summary=summary)
         return CallModel()
 
-    def _result(self, run: TurnRun, call: ToolCallPart, output: str, is_error: bool) -> None:
-        run.record(
-            ToolResult(
-                call_id=call.call_id,
-                name=call.name,
-                output=output,
-                is_error=is_error,
-                turn_id=run.turn_id,
-            )
-        )
-        run.conversation.append(
-            ToolResultTurn(call_id=call.call_id, name=call.name, content=output, is_error=is_error)
-        )
+
+def _repeats(run: TurnRun, call: ToolCallPart) -> int:
+    """How many times this very call was made before in the turn (counting this one)."""
+    key = signature(call.name, call.arguments)
+    run.repeats[key] += 1
+    return run.repeats[key] - 1
 
 
-def _skip_calls(run: TurnRun, calls: tuple[ToolCallPart, ...]) -> None:
+def _answer(run: TurnRun, call: ToolCallPart, repeats: int) -> tuple[str, bool]:
+    if repeats:
+        return REPEAT_NOTE.format(name=call.name), True
+    return execute_call(run, call)
+
+
+def _result(run: TurnRun, call: ToolCallPart, output: str, is_error: bool) -> None:
+    if not is_error and call.name != "finish":
+        run.last_result = (call.name, output)
+    run.record(
+        ToolResult(
+            call_id=call.call_id,
+            name=call.name,
+            output=output,
+            is_error=is_error,
+            turn_id=run.turn_id,
+        )
+    )
+    run.conversation.append(
+        ToolResultTurn(call_id=call.call_id, name=call.name, content=output, is_error=is_error)
+    )
+
+
+def _skip_calls(run: TurnRun, calls: tuple[ToolCallPart, ...], why: str) -> None:
     for call in calls:
-        RunTools(())._result(run, call, "not run: the user cancelled the turn", True)
+        _result(run, call, why, True)
+
+
+@dataclass(frozen=True)
+class Summarize:
+    """The turn must stop: one last request without tools, for what was done and what is
+    left, recorded as the turn's answer. Should the model fail, the reason is the answer."""
+
+    status: TurnStatus
+    reason: str
+
+    def __call__(self, run: TurnRun) -> Step | None:
+        budget = run.settings.context_tokens - run.settings.context_tokens // 4
+        messages = [*run.conversation.fitted(budget), UserTurn(text=self._prompt())]
+        request = ModelRequest(
+            system=run.system, messages=messages, max_tokens=run.settings.max_output_tokens
+        )
+        evidence = run.settings.evidence_in_summary and run.last_result is not None
+        try:
+            timed = stream(run, request, live=not evidence)
+        except (ProviderError, Cancelled):
+            return Finish(self.status, self.reason, summary=self._closing(run, ""))
+        said = _prose(timed.response.text)
+        if said and not evidence:
+            record_response(run, request, timed, "summary")
+            return Finish(self.status, self.reason)
+        record_response(run, request, timed.without_text(), "summary")
+        return Finish(self.status, self.reason, summary=self._closing(run, said))
+
+    def _prompt(self) -> str:
+        return SUMMARY_PROMPT.format(reason=self.reason)
+
+    def _closing(self, run: TurnRun, said: str) -> str:
+        """The answer the harness gives: the model's summary (if any), then the evidence."""
+        parts = [said or f"I stopped: {self.reason}."]
+        if run.settings.evidence_in_summary and run.last_result is not None:
+            name, output = run.last_result
+            parts.append(f"What {name} returned last:\n{clip(output, EVIDENCE_CHARS)}")
+        return "\n\n".join(parts)
+
+
+def _prose(text: str) -> str:
+    """The text, unless it is no answer at all: empty, or a JSON object (a tool call written
+    out when no tool could be called)."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            json.loads(text)
+        except ValueError:
+            return text
+        return ""
+    return text
 
 
 @dataclass(frozen=True)
@@ -189,6 +271,7 @@ class Finish:
             run.record(AgentMessage(text=self.summary, turn_id=run.turn_id, model=run.model.name))
         first_line = run.message.strip().splitlines()[0][:72] if run.message.strip() else ""
         saved = run.port.checkpoint(f"turn: {first_line}")
+        duration = run.elapsed_ms()
         run.record(
             TurnFinished(
                 turn_id=run.turn_id,
@@ -196,12 +279,23 @@ class Finish:
                 steps=run.steps,
                 input_tokens=run.usage.input_tokens,
                 output_tokens=run.usage.output_tokens,
+                cached_tokens=run.usage.cached_tokens,
+                cost_usd=run.cost_usd,
+                duration_ms=duration,
                 detail=self.detail,
             ),
             "system",
         )
         run.result = TurnResult(
-            run.turn_id, self.status, run.steps, run.text, run.usage, saved, self.detail
+            run.turn_id,
+            self.status,
+            run.steps,
+            run.text,
+            run.usage,
+            saved,
+            self.detail,
+            cost_usd=run.cost_usd,
+            duration_ms=duration,
         )
         return None
 

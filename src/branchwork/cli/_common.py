@@ -28,6 +28,29 @@ ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name (default: the current dir's).")
 ]
 
+BudgetTokensOpt = Annotated[
+    int | None, typer.Option("--budget-tokens", min=1, help="Most tokens, all turns together.")
+]
+BudgetCostOpt = Annotated[
+    float | None, typer.Option("--budget-cost", min=0.0001, help="Most dollars (known prices).")
+]
+BudgetTimeOpt = Annotated[
+    float | None, typer.Option("--budget-time", min=1, help="Most seconds of turns.")
+]
+NoBudgetOpt = Annotated[bool, typer.Option("--no-budget", help="Lift every budget limit.")]
+
+
+def budget_of(
+    tokens: int | None, cost: float | None, seconds: float | None, lift: bool
+) -> bw.Budget | None:
+    """The budget the options give (None: leave it as it is)."""
+    if lift:
+        return bw.Budget()
+    if tokens is None and cost is None and seconds is None:
+        return None
+    return bw.Budget(tokens=tokens, cost_usd=cost, seconds=seconds)
+
+
 EXIT_USER = 2
 EXIT_INFRA = 3
 EXIT_CANCELLED = 130

@@ -16,12 +16,21 @@ from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, workspace
 
 if TYPE_CHECKING:
-    from branchwork import Answer, Event, TurnHooks, TurnResult, Workspace
+    from branchwork import Answer, Event, Model, TurnHooks, TurnResult, Workspace
 
 NewOpt = Annotated[bool, typer.Option("--new", help="Start a new session for this chat.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every action asked about.")]
 StepsOpt = Annotated[int | None, typer.Option(min=1, help="Most model calls in one turn.")]
-STATUS_EXIT = {"completed": 0, "step_limit": 0, "failed": 1, "cancelled": 130, "interrupted": 1}
+# How `ask` exits, per turn outcome (`--json` prints the turn_finished event that says which).
+STATUS_EXIT = {
+    "completed": 0,
+    "failed": 1,
+    "interrupted": 1,
+    "step_limit": 4,
+    "stuck": 5,
+    "budget": 6,
+    "cancelled": 130,
+}
 
 
 @dataclass
@@ -35,16 +44,18 @@ class TurnDriver:
     approve_all: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     _asks: queue.Queue[tuple[Any, queue.Queue[Answer]]] = field(default_factory=queue.Queue)
+    _screen: render.LiveTurn = field(default_factory=render.LiveTurn)
 
     def run(
         self,
         session: str,
         text: str,
-        model: str | None,
+        model: str | Model | None,
         mode: str | None,
         max_steps: int | None = None,
     ) -> TurnResult:
         self.cancel = threading.Event()
+        self._screen = render.LiveTurn()
         outcome: list[TurnResult | BaseException] = []
         done = threading.Event()
         worker = threading.Thread(
@@ -54,6 +65,7 @@ class TurnDriver:
         )
         worker.start()
         self._supervise(done)
+        self._screen.close()
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
@@ -62,7 +74,7 @@ class TurnDriver:
         self,
         session: str,
         text: str,
-        model: str | None,
+        model: str | Model | None,
         mode: str | None,
         max_steps: int | None,
         outcome: list[TurnResult | BaseException],
@@ -92,7 +104,8 @@ class TurnDriver:
         while not done.is_set():
             try:
                 self._answer_pending()
-                done.wait(0.05)
+                self._screen.tick()
+                done.wait(0.1)
             except KeyboardInterrupt:
                 render.err_console.print("\n[yellow]cancelling the turn…[/]")
                 self.cancel.set()
@@ -123,6 +136,7 @@ class TurnDriver:
         return reply.get()
 
     def _prompt(self, request: Any) -> Answer:
+        self._screen.close()
         render.console.print(f"\n[bold yellow]approve?[/] {escape(request.summary)}")
         if request.action == "run_command":
             render.console.print(f"  [bold]$ {escape(request.detail)}[/]")
@@ -134,8 +148,9 @@ class TurnDriver:
     def _hooks(self) -> TurnHooks:
         if self.as_json:
             return bw.TurnHooks(on_event=_print_event_json)
+        screen = self._screen
         return bw.TurnHooks(  # streamed text arrives redacted by the service
-            on_event=render.print_chat_event, on_text=_show_text, on_output=_show_output
+            on_event=screen.event, on_text=screen.text, on_output=screen.output, on_step=screen.step
         )
 
 
@@ -143,21 +158,8 @@ def _print_event_json(event: Event) -> None:
     render.print_json_lines([event.to_json_dict()])
 
 
-def _show_text(text: str) -> None:
-    render.console.print(text, end="", markup=False, highlight=False)
-
-
-def _show_output(text: str) -> None:
-    render.console.print(text, end="", markup=False, highlight=False, style="dim")
-
-
 def _finish_line(result: TurnResult) -> None:
-    colour = "green" if result.status == "completed" else "yellow"
-    tokens = f"{result.usage.input_tokens}→{result.usage.output_tokens} tokens"
-    render.console.print(
-        f"\n[{colour}]{result.status}[/] after {result.steps} step(s), {tokens}"
-        + (f": {escape(result.detail)}" if result.detail else "")
-    )
+    render.console.print(render.turn_summary(result))
 
 
 def ask_cmd(
@@ -171,7 +173,8 @@ def ask_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one agent turn non-interactively. Actions the mode would ask about are refused
-    unless --yes. With --json, prints the turn's events as JSON lines."""
+    unless --yes. With --json, prints the turn's events as JSON lines. Exits 0 when the turn
+    completed, 1 failed, 4 step limit, 5 stuck, 6 budget reached, 130 cancelled."""
     if len(args) > 2 or not args:
         raise bw.InvalidInput(
             'give the message (and optionally a session first): ask [SESSION] "…"'
@@ -199,7 +202,8 @@ def chat_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Chat with the agent in a session: streamed answers, tool calls and command output as they
-    happen. Commands: /diff, /log, /revert [CHECKPOINT], /model [SPEC], /mode [MODE], /exit.
+    happen. Commands: /diff, /log, /revert CHECKPOINT, /model [SPEC], /mode [MODE], /compact
+    (summarise the older exchanges now), /exit.
     Ctrl-C cancels the running turn."""
     with workspace() as ws:
         checked_mode = ws.check_mode(mode) if mode else None
@@ -226,12 +230,16 @@ def _read_line() -> str | None:
 
 @dataclass
 class _ChatState:
+    """A chat: its session (made by the first message when there is none), and one model kept
+    across turns (`/model` changes it), so that a scripted model goes on with its replies."""
+
     ws: Workspace
     session: str | None
     model: str | None
     mode: str | None
     new: bool
     project: str | None
+    _model: Model | None = None
 
     def turn(self, driver: TurnDriver, text: str) -> None:
         if self.session is None or self.new:
@@ -245,7 +253,9 @@ class _ChatState:
             self.session, self.new = created.id, False
             render.console.print(f"[dim]session {created.short_id} ({escape(created.branch)})[/]")
         try:
-            _finish_line(driver.run(self.session, text, self.model, self.mode))
+            if self._model is None:
+                self._model = self.ws.model(self.model, session=self.session)
+            _finish_line(driver.run(self.session, text, self._model, self.mode))
         except bw.BranchworkError as exc:
             render.err_console.print(f"[red]error:[/] {escape(exc.message)}")
 
@@ -273,14 +283,18 @@ class _ChatState:
             reverted = self.ws.revert(self._current(), to=rest[0])
             render.console.print(f"reverted to {reverted.to_checkpoint[:10]}")
         elif name == "/model":
-            self.model = self.ws.check_model(rest[0]) if rest else self.model
+            if rest:
+                self.model, self._model = self.ws.check_model(rest[0]), None
             render.console.print(f"model: {escape(self.model or 'default')}")
+        elif name == "/compact":
+            done = self.ws.compact(self._current(), model=self._model or self.model)
+            render.console.print(render.compaction_line(done))
         elif name == "/mode":
             self.mode = self.ws.check_mode(rest[0]) if rest else self.mode
             render.console.print(f"mode: {self.mode or 'project default'}")
         else:
             render.err_console.print(
-                "commands: /diff /log /revert [CKPT] /model [M] /mode [M] /exit"
+                "commands: /diff /log /revert CKPT /model [M] /mode [M] /compact /exit"
             )
         return True
 

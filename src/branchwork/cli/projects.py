@@ -9,7 +9,16 @@ from rich.markup import escape
 
 import branchwork as bw
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
+from branchwork.cli._common import (
+    BudgetCostOpt,
+    BudgetTimeOpt,
+    BudgetTokensOpt,
+    JsonOpt,
+    NoBudgetOpt,
+    ProjectOpt,
+    budget_of,
+    workspace,
+)
 
 project_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -99,10 +108,16 @@ def config_cmd(
     network: Annotated[
         str | None, typer.Option(help="Whether commands reach the network: on | off.")
     ] = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_cost: BudgetCostOpt = None,
+    budget_time: BudgetTimeOpt = None,
+    no_budget: NoBudgetOpt = False,
     reload: Annotated[bool, typer.Option(help="Re-read .branchwork.toml from main.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show or change the project's session configuration."""
+    """Show or change the project's session configuration; a budget counts all the project's
+    sessions together."""
+    budget = budget_of(budget_tokens, budget_cost, budget_time, no_budget)
     with workspace() as ws:
         project = ws.configure_project(
             name,
@@ -112,6 +127,7 @@ def config_cmd(
             model=model,
             sandbox=sandbox,
             network=network,
+            budget=budget,
             reload=reload,
         )
     if as_json:

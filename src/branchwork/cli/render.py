@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +22,9 @@ if TYPE_CHECKING:
 
     # rendering dispatches on `kind`: no models are loaded for --help
     from branchwork import (
+        Budget,
         Check,
+        Compacted,
         Event,
         Project,
         RebuildReport,
@@ -28,7 +32,9 @@ if TYPE_CHECKING:
         Session,
         SessionDetails,
         SessionListing,
+        SessionState,
         Symbol,
+        TurnResult,
     )
 else:  # loaded on first use (pygments alone is ~10 ms of start-up)
     rich_progress = lazy_module("rich.progress")
@@ -151,6 +157,9 @@ def session_details(details: SessionDetails) -> Table:
         ("events", str(state.last_seq)),
         ("checkpoints", str(len(state.checkpoints))),
         ("commands", f"{state.commands} ({state.failed_commands} failed)"),
+        ("turns", f"{state.turns}" + (f" (last: {state.last_turn_status})" if state.turns else "")),
+        ("used", _spent(state)),
+        ("budget", _budget(state)),
         ("created", _when(session.created_at)),
         ("last activity", _when(session.last_activity)),
     ]
@@ -159,6 +168,29 @@ def session_details(details: SessionDetails) -> Table:
     for todo in state.todos:
         table.add_row("[bold]sub-task[/]", f"[{'x' if todo.done else ' '}] {escape(todo.text)}")
     return table
+
+
+def _spent(state: SessionState) -> str:
+    spent = state.usage
+    tokens = tokens_text(spent.input_tokens, spent.output_tokens, estimated=spent.estimated)
+    cost = money(spent.cost_usd if spent.priced else None)
+    return (
+        f"{tokens} in {spent.model_calls} model call(s), {cost}, "
+        f"{spent.model_ms / 1000:.1f} s of model time, {spent.turn_ms / 1000:.1f} s of turns"
+    )
+
+
+def _budget(state: SessionState) -> str:
+    return budget_text(state.budget)
+
+
+def budget_text(budget: Budget) -> str:
+    parts = [
+        f"{budget.tokens:,} tokens" if budget.tokens else "",
+        f"${budget.cost_usd:.2f}" if budget.cost_usd else "",
+        f"{budget.seconds:.0f} s" if budget.seconds else "",
+    ]
+    return ", ".join(p for p in parts if p) or "none"
 
 
 def _event_summary(event: Event) -> str:
@@ -179,8 +211,24 @@ def _turn_finished(p: Any) -> str:
     detail = f": {escape(p.detail)}" if p.detail else ""
     return (
         f"[{colour}]{p.status}[/] {p.steps} step(s), "
-        f"{p.input_tokens}→{p.output_tokens} tokens{detail}"
+        f"{tokens_text(p.input_tokens, p.output_tokens)}, {money(p.cost_usd)}, "
+        f"{p.duration_ms / 1000:.1f} s{detail}"
     )
+
+
+def _model_call(p: Any) -> str:
+    used = tokens_text(p.input_tokens, p.output_tokens, estimated=p.usage_source == "estimated")
+    first = f", first token {p.ttft_ms} ms" if p.ttft_ms is not None else ""
+    return f"{escape(p.model)} ({p.purpose}): {used}, {p.latency_ms} ms{first}, {money(p.cost_usd)}"
+
+
+def _budget_set(p: Any) -> str:
+    parts = [
+        f"{p.tokens:,} tokens" if p.tokens else "",
+        f"${p.cost_usd:.2f}" if p.cost_usd else "",
+        f"{p.seconds:.0f} s" if p.seconds else "",
+    ]
+    return "budget: " + (", ".join(x for x in parts if x) or "none")
 
 
 def _decided(p: Any) -> str:
@@ -216,6 +264,9 @@ _SUMMARIES: dict[str, Callable[[Any], str]] = {
     "todo_updated": lambda p: f"[{'x' if p.done else ' '}] {escape(p.text)}",
     "context_ref": lambda p: f"{p.lookup} {escape(p.query)!r}: {len(p.results)} result(s)",
     "interrupted": lambda p: escape(p.reason),
+    "model_call": _model_call,
+    "budget_set": _budget_set,
+    "compacted": lambda p: f"{p.messages} entries summarised: {escape(p.summary[:300])}",
 }
 
 
@@ -269,6 +320,7 @@ _CHAT_VIEWS: dict[str, Callable[[Any], str]] = {
     "checkpoint": lambda p: f"[dim]checkpoint {p.commit[:10]} ({len(p.files)} file(s))[/]",
     "interrupted": lambda p: f"[yellow]{escape(p.reason)}[/]",
     "note": lambda p: f"[yellow]{escape(p.text)}[/]",
+    "compacted": lambda p: f"[dim]compacted {p.messages} earlier entries into a summary[/]",
 }
 
 
@@ -280,3 +332,110 @@ def print_chat_event(event: Event) -> None:
     view = _CHAT_VIEWS.get(event.kind)
     if view is not None:
         console.print(view(event.payload))
+
+
+def money(cost: float | None) -> str:
+    return "cost unknown" if cost is None else f"${cost:.4f}"
+
+
+def tokens_text(input_tokens: int, output_tokens: int, *, estimated: bool = False) -> str:
+    mark = "~" if estimated else ""
+    return f"{mark}{input_tokens:,}→{mark}{output_tokens:,} tokens"
+
+
+def turn_summary(result: TurnResult) -> str:
+    """The line that ends a turn: how, in how many steps, what it used."""
+    colour = "green" if result.status == "completed" else "yellow"
+    usage = result.usage
+    used = tokens_text(
+        usage.input_tokens, usage.output_tokens, estimated=usage.source == "estimated"
+    )
+    line = (
+        f"[{colour}]{result.status}[/] after {result.steps} step(s), {used}, "
+        f"{money(result.cost_usd)}, {result.duration_ms / 1000:.1f} s"
+    )
+    return line + (f": {escape(result.detail)}" if result.detail else "")
+
+
+def compaction_line(compacted: Compacted | None) -> str:
+    if compacted is None:
+        return "nothing to compact yet (the conversation is short)"
+    return f"compacted {compacted.messages} entries into a summary:\n{escape(compacted.summary)}"
+
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class LiveTurn:
+    """What a turn shows while it runs: the streamed answer, tool calls and command output, and
+    while the model thinks, a line on stderr with the step and the elapsed time (on a terminal
+    only). The answer never runs into what follows it: a line is ended before anything else."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._line_open = False
+        self._step = 0
+        self._thinking_since: float | None = None
+        self._spinning = False
+        self._frame = 0
+        self._live = err_console.is_terminal
+        self._streamed = False  # answer text shown since the last event
+
+    def step(self, number: int) -> None:
+        with self._lock:
+            self._step, self._thinking_since = number, time.monotonic()
+
+    def text(self, chunk: str) -> None:
+        self._write(chunk, style=None)
+
+    def output(self, chunk: str) -> None:
+        self._write(chunk, style="dim")
+
+    def event(self, event: Event) -> None:
+        """An event of the turn; an answer that was not streamed (the harness's own) is shown
+        whole."""
+        with self._lock:
+            self._quiet()
+            self._end_line()
+            if event.kind == "agent_message" and not self._streamed:
+                console.print(getattr(event.payload, "text", ""), markup=False, highlight=False)
+            self._streamed = False
+            print_chat_event(event)
+
+    def tick(self) -> None:
+        """Called every few tenths of a second from the main thread: redraw the spinner."""
+        with self._lock:
+            if not self._live or self._thinking_since is None:
+                return
+            seconds = time.monotonic() - self._thinking_since
+            self._frame = (self._frame + 1) % len(SPINNER)
+            err_console.file.write(
+                f"\r{SPINNER[self._frame]} thinking… step {self._step}, {seconds:.1f} s\033[K"
+            )
+            err_console.file.flush()
+            self._spinning = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._quiet()
+            self._end_line()
+
+    def _write(self, chunk: str, *, style: str | None) -> None:
+        with self._lock:
+            self._quiet()
+            console.print(chunk, end="", markup=False, highlight=False, style=style)
+            self._line_open = not chunk.endswith("\n")
+            self._streamed = self._streamed or style is None
+
+    def _quiet(self) -> None:
+        """Stop the spinner (the model answers, or a tool runs) and erase its line."""
+        self._thinking_since = None
+        if self._spinning:
+            err_console.file.write("\r\033[K")
+            err_console.file.flush()
+            self._spinning = False
+
+    def _end_line(self) -> None:
+        if self._line_open:
+            console.print()
+            self._line_open = False

@@ -8,7 +8,18 @@ import typer
 from rich.markup import escape
 
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, workspace
+from branchwork.cli._common import (
+    BudgetCostOpt,
+    BudgetTimeOpt,
+    BudgetTokensOpt,
+    JsonOpt,
+    ModelOpt,
+    ModeOpt,
+    NoBudgetOpt,
+    ProjectOpt,
+    budget_of,
+    workspace,
+)
 
 session_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -80,16 +91,25 @@ def config_cmd(
     session: SessionArg = None,
     mode: ModeOpt = None,
     model: ModelOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_cost: BudgetCostOpt = None,
+    budget_time: BudgetTimeOpt = None,
+    no_budget: NoBudgetOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show or set the session's own mode and model (they override the project's)."""
+    """Show or set the session's own mode, model (they override the project's) and budget
+    (tokens, dollars and seconds of turns it may use, from its start)."""
+    budget = budget_of(budget_tokens, budget_cost, budget_time, no_budget)
     with workspace() as ws:
-        target = ws.set_session_defaults(session, mode=mode, model=model)
+        details = ws.configure_session(session, mode=mode, model=model, budget=budget)
+    target = details.session
     if as_json:
-        render.print_json(render.session_json(target))
+        state = details.state.model_dump(mode="json")
+        render.print_json(render.session_json(target, state=state))
     else:
         render.console.print(
-            f"mode: {target.mode or 'project default'}, model: {target.model or 'default'}"
+            f"mode: {target.mode or 'project default'}, model: {target.model or 'default'}, "
+            f"budget: {render.budget_text(details.state.budget)}"
         )
 
 

@@ -21,12 +21,17 @@ from branchwork.domain.errors import StoreError
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS: dict[int, str] = {
     1: "initial event set: session lifecycle, messages, tools, files, commands, checkpoints",
-    2: "file_written: a large diff is cut to a preview (diff_truncated, diff_bytes, diff_blob)",
+    2: "file_written: a large diff is cut to a preview (diff_truncated, diff_bytes, diff_blob); "
+    "model_call (tokens, time, cost of each model request), compacted, budget_set; "
+    "turn_finished: statuses stuck and budget, cached tokens, cost, duration",
 }
 
 Actor = Literal["user", "agent", "system"]
 CommandStatus = Literal["ok", "failed", "timeout", "cancelled", "error"]
-TurnStatus = Literal["completed", "cancelled", "step_limit", "failed", "interrupted"]
+TurnStatus = Literal[
+    "completed", "cancelled", "step_limit", "stuck", "budget", "failed", "interrupted"
+]
+UsageSource = Literal["reported", "counted", "estimated"]
 
 
 class _Payload(BaseModel):
@@ -195,6 +200,8 @@ class TurnStarted(_Payload):
 
 
 class TurnFinished(_Payload):
+    """How a turn ended, with its sums: tokens and cost of its model calls, its wall time."""
+
     kind: Literal["turn_finished"] = "turn_finished"
     free_text: ClassVar[tuple[str, ...]] = ("detail",)
     turn_id: str
@@ -203,6 +210,51 @@ class TurnFinished(_Payload):
     input_tokens: int = 0
     output_tokens: int = 0
     detail: str = ""
+    cached_tokens: int = 0
+    cost_usd: float | None = None
+    duration_ms: int = 0
+
+
+class ModelCall(_Payload):
+    """One request to a model: its tokens (as the provider reported them, counted with the
+    model's tokenizer, or estimated), its latency and time to first token, its cost when the
+    model's prices are known. `purpose`: a step of the turn, the closing summary, or a
+    compaction."""
+
+    kind: Literal["model_call"] = "model_call"
+    turn_id: str
+    model: str
+    purpose: Literal["step", "summary", "compaction"] = "step"
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    usage_source: UsageSource
+    latency_ms: int = Field(ge=0)
+    ttft_ms: int | None = None
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class Compacted(_Payload):
+    """The conversation up to `through_seq` summarised: the agent's context is rebuilt from this
+    summary and what follows it (the log keeps everything)."""
+
+    kind: Literal["compacted"] = "compacted"
+    free_text: ClassVar[tuple[str, ...]] = ("summary",)
+    summary: str
+    through_seq: int = Field(ge=0)
+    messages: int = Field(ge=0, description="How many conversation entries it replaces.")
+    turn_id: str | None = None
+    model: str = ""
+
+
+class BudgetSet(_Payload):
+    """The session's budget from now on; None lifts that limit. Tokens and cost count model
+    calls, seconds the wall time of turns, all since the session began."""
+
+    kind: Literal["budget_set"] = "budget_set"
+    tokens: int | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class ApprovalRequested(_Payload):
@@ -268,6 +320,9 @@ Payload = Annotated[
     | Interrupted
     | TurnStarted
     | TurnFinished
+    | ModelCall
+    | Compacted
+    | BudgetSet
     | ApprovalRequested
     | ApprovalDecided
     | TodoUpdated

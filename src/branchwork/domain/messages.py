@@ -77,21 +77,49 @@ class ToolResultTurn(_Frozen):
 Message = Annotated[UserTurn | AssistantTurn | ToolResultTurn, Field(discriminator="role")]
 
 
+UsageSource = Literal["reported", "counted", "estimated"]
+
+
 class Usage(_Frozen):
+    """Tokens of one model call or a sum of them. `source`: the provider `reported` them, they
+    were `counted` with the model's own tokenizer, or `estimated` from the text (never 0
+    when nothing was reported); None when unknown yet (the loop then estimates)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    source: UsageSource | None = None
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            source=_weakest(self.source, other.source),
         )
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+_SOURCES: tuple[UsageSource, ...] = ("reported", "counted", "estimated")
+
+
+def _weakest(one: UsageSource | None, other: UsageSource | None) -> UsageSource | None:
+    """A sum is as exact as its least exact part."""
+    known = [s for s in (one, other) if s is not None]
+    return max(known, key=_SOURCES.index) if known else None
 
 
 class ModelRequest(_Frozen):
+    """`tool_choice`: `auto` (the model decides), `required` (it must call a tool), or the
+    name of the one tool it must call."""
+
     system: str = ""
     messages: list[Message] = Field(default_factory=list)
     tools: list[ToolSpec] = Field(default_factory=list)
+    tool_choice: str = "auto"
     max_tokens: int | None = None
     temperature: float | None = None
 

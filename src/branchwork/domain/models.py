@@ -50,6 +50,15 @@ class ProjectConfig(BaseModel):
     network: Literal["on", "off"] = Field(
         default="on", description="Whether commands may reach the network (off: bubblewrap)."
     )
+    budget_tokens: int | None = Field(
+        default=None, gt=0, description="Tokens all the project's sessions may use together."
+    )
+    budget_cost_usd: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Dollars they may spend together."
+    )
+    budget_seconds: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Seconds of turns, together."
+    )
     dangerous_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",

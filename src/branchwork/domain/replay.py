@@ -8,11 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from branchwork.domain.events import (
     Archived,
+    BudgetSet,
     Checkpoint,
     CommandFinished,
     CommandStarted,
+    Compacted,
     Event,
     Interrupted,
+    ModelCall,
     Restored,
     Reverted,
     SessionCreated,
@@ -24,7 +27,7 @@ from branchwork.domain.events import (
 )
 
 # Bumped whenever the fold below changes, so that stored snapshots of the old fold are not used.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class TodoItem(BaseModel):
@@ -33,6 +36,47 @@ class TodoItem(BaseModel):
     id: str
     text: str
     done: bool
+
+
+class Spent(BaseModel):
+    """What the session's model calls and turns used, summed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    estimated: bool = Field(default=False, description="some tokens were estimated")
+    cost_usd: float = 0.0
+    priced: bool = Field(default=True, description="every call had a known price")
+    model_calls: int = 0
+    model_ms: int = 0
+    turn_ms: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Budget(BaseModel):
+    """Limits on what a session may spend (None: no limit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tokens: int | None = None
+    cost_usd: float | None = None
+    seconds: float | None = None
+
+    def exceeded(self, spent: Spent, *, extra_ms: int = 0) -> str | None:
+        """Which limit `spent` (plus `extra_ms` of a running turn) reached, said in words."""
+        if self.tokens is not None and spent.tokens >= self.tokens:
+            return f"{spent.tokens:,} tokens used of a budget of {self.tokens:,}"
+        if self.cost_usd is not None and spent.cost_usd >= self.cost_usd:
+            return f"${spent.cost_usd:.4f} spent of a budget of ${self.cost_usd:.4f}"
+        seconds = (spent.turn_ms + extra_ms) / 1000
+        if self.seconds is not None and seconds >= self.seconds:
+            return f"{seconds:.0f} s of turns of a budget of {self.seconds:.0f} s"
+        return None
 
 
 class SessionState(BaseModel):
@@ -52,6 +96,10 @@ class SessionState(BaseModel):
     turns: int = 0
     commands: int = 0
     failed_commands: int = 0
+    usage: Spent = Field(default_factory=Spent)
+    budget: Budget = Field(default_factory=Budget)
+    last_turn_status: str | None = None
+    compacted_through: int = Field(default=0, description="seq the newest compaction covers")
 
 
 def _apply(state: SessionState, event: Event) -> SessionState:
@@ -79,7 +127,33 @@ def _apply(state: SessionState, event: Event) -> SessionState:
         )
     elif isinstance(p, Interrupted) and p.call_id:
         update.update(open_commands=tuple(c for c in state.open_commands if c != p.call_id))
+    elif isinstance(p, ModelCall | BudgetSet | Compacted):
+        update.update(_spending_update(state, p))
     return state.model_copy(update=update)
+
+
+def _spending_update(
+    state: SessionState, p: ModelCall | BudgetSet | Compacted
+) -> dict[str, object]:
+    if isinstance(p, BudgetSet):
+        return {"budget": Budget(tokens=p.tokens, cost_usd=p.cost_usd, seconds=p.seconds)}
+    if isinstance(p, Compacted):
+        return {"compacted_through": p.through_seq}
+    spent = state.usage
+    return {
+        "usage": spent.model_copy(
+            update={
+                "input_tokens": spent.input_tokens + p.input_tokens,
+                "output_tokens": spent.output_tokens + p.output_tokens,
+                "cached_tokens": spent.cached_tokens + p.cached_tokens,
+                "estimated": spent.estimated or p.usage_source == "estimated",
+                "cost_usd": spent.cost_usd + (p.cost_usd or 0.0),
+                "priced": spent.priced and p.cost_usd is not None,
+                "model_calls": spent.model_calls + 1,
+                "model_ms": spent.model_ms + p.latency_ms,
+            }
+        )
+    }
 
 
 def _upsert_todo(todos: tuple[TodoItem, ...], p: TodoUpdated) -> tuple[TodoItem, ...]:
@@ -92,7 +166,8 @@ def _upsert_todo(todos: tuple[TodoItem, ...], p: TodoUpdated) -> tuple[TodoItem,
 def _turn_update(state: SessionState, p: TurnStarted | TurnFinished) -> dict[str, object]:
     if isinstance(p, TurnStarted):
         return {"open_turn": p.turn_id, "turns": state.turns + 1}
-    return {"open_turn": None, "open_calls": ()}
+    spent = state.usage.model_copy(update={"turn_ms": state.usage.turn_ms + p.duration_ms})
+    return {"open_turn": None, "open_calls": (), "last_turn_status": p.status, "usage": spent}
 
 
 def _calls_update(open_calls: tuple[str, ...], p: ToolCall | ToolResult) -> tuple[str, ...]:

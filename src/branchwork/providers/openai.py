@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the SDK is imported on first use: it takes a second to load
         ChatCompletionFunctionToolParam,
         ChatCompletionMessageFunctionToolCallParam,
         ChatCompletionMessageParam,
+        ChatCompletionToolChoiceOptionParam,
     )
 
 __all__ = ["OpenAIModel", "register"]
@@ -116,6 +117,7 @@ class OpenAIModel:
             stream=True,
             stream_options={"include_usage": True},
             tools=tools if tools else openai.omit,
+            tool_choice=_map_tool_choice(request.tool_choice) if tools else openai.omit,
             temperature=request.temperature if request.temperature is not None else openai.omit,
             max_tokens=openai.omit if self._uses_max_completion_tokens else limit,
             max_completion_tokens=completion_limit,
@@ -123,6 +125,12 @@ class OpenAIModel:
 
 
 # -- request -------------------------------------------------------------------------------
+
+
+def _map_tool_choice(choice: str) -> ChatCompletionToolChoiceOptionParam:
+    if choice in ("auto", "required"):
+        return choice  # type: ignore[return-value]
+    return {"type": "function", "function": {"name": choice}}
 
 
 def _map_messages(system: str, messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
@@ -247,9 +255,12 @@ def _apply_chunk(state: _StreamState, chunk: ChatCompletionChunk) -> Iterator[St
     state.model = chunk.model or state.model
     state.response_id = state.response_id or chunk.id
     if chunk.usage is not None:
+        details = getattr(chunk.usage, "prompt_tokens_details", None)
         state.usage = Usage(
             input_tokens=chunk.usage.prompt_tokens or 0,
             output_tokens=chunk.usage.completion_tokens or 0,
+            cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+            source="reported",
         )
     for choice in chunk.choices[:1]:
         state.finish_reason = choice.finish_reason or state.finish_reason

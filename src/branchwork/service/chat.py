@@ -17,22 +17,27 @@ from branchwork.agent import (
     TurnHooks,
     TurnResult,
     TurnSettings,
+    compact_now,
     run_turn,
 )
 from branchwork.domain.errors import TurnInProgress
-from branchwork.domain.events import Event
+from branchwork.domain.events import Compacted, Event
 from branchwork.domain.ids import new_id
-from branchwork.domain.models import Session
+from branchwork.domain.models import ActionMode, Session
 from branchwork.providers import Model, resolve_model
+from branchwork.providers.prices import load_prices
 from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service.agent_port import ServiceSessionPort
 from branchwork.service.base import Services
+from branchwork.service.budgets import turn_limits
 from branchwork.service.scope import SessionScope, open_scope
 from branchwork.service.sessions import check_defaults
 
 LEASE_TTL = timedelta(seconds=30)
 CANCEL_POLL_S = 0.5
 DEFAULT_CONTEXT_TOKENS = 24_000
+# What a small model can use to good effect; the rest (edits, commands) it only gets wrong.
+SMALL_MODEL_TOOLS = ("list_files", "read_file", "search", "finish")
 
 
 def choose_model(scope: SessionScope, spec: str | Model | None) -> Model:
@@ -43,6 +48,11 @@ def choose_model(scope: SessionScope, spec: str | Model | None) -> Model:
     settings = scope.services.settings
     chosen = spec or scope.session.model or scope.project.config.model or settings.model
     return resolve_model(chosen)
+
+
+def model_named(spec: str) -> Model:
+    """The model `spec` names (built, not loaded)."""
+    return resolve_model(spec)
 
 
 def send_message(
@@ -64,12 +74,7 @@ def send_message(
     cancel = cancel or threading.Event()
     with turn_lease(services, session, cancel):
         chosen = choose_model(scope, model)
-        settings = TurnSettings(
-            mode=checked_mode or session.mode or scope.project.config.mode,
-            max_steps=max_steps or TurnSettings.max_steps,
-            context_tokens=int(getattr(chosen, "context_tokens", DEFAULT_CONTEXT_TOKENS)),
-            dangerous_patterns=tuple(scope.project.config.dangerous_patterns),
-        )
+        settings = turn_settings(scope, chosen, checked_mode, max_steps)
         live = RedactedHooks(scope, hooks or TurnHooks())
         try:
             result = run_turn(
@@ -85,6 +90,28 @@ def send_message(
             live.flush()
     redact = scope.redactor.redact  # what the caller gets is redacted like what is recorded
     return replace(result, text=redact(result.text), detail=redact(result.detail))
+
+
+def turn_settings(
+    scope: SessionScope, model: Model, mode: ActionMode | None, max_steps: int | None
+) -> TurnSettings:
+    """How the turn runs: the session's (or project's) mode, the limits and budgets, the
+    thresholds of the settings, the price table. A small model (the embedded one) is offered
+    only the tools it can use, and must call one at its first step."""
+    settings, config = scope.services.settings, scope.project.config
+    small = bool(getattr(model, "small", False))
+    return TurnSettings(
+        mode=mode or scope.session.mode or config.mode,
+        limits=turn_limits(scope, max_steps or settings.max_steps),
+        context_tokens=int(getattr(model, "context_tokens", DEFAULT_CONTEXT_TOKENS)),
+        dangerous_patterns=tuple(config.dangerous_patterns),
+        stuck_repeats=settings.stuck_repeats,
+        compact_at=settings.compact_at,
+        tools=SMALL_MODEL_TOOLS if small else None,
+        first_step_tool=small,
+        evidence_in_summary=small,
+        prices=load_prices(settings.prices_file),
+    )
 
 
 class RedactedHooks:
@@ -104,6 +131,7 @@ class RedactedHooks:
             on_text=self._on_text if given.on_text else None,
             on_reasoning=self._on_reasoning if given.on_reasoning else None,
             on_output=given.on_output,  # command output is redacted by the runner
+            on_step=given.on_step,
         )
 
     def _on_text(self, chunk: str) -> None:
@@ -178,6 +206,18 @@ def _heartbeat(
         if time.monotonic() - last_renewal >= renew_every:
             services.store.renew_lease(session_id, holder, LEASE_TTL)
             last_renewal = time.monotonic()
+
+
+def compact(
+    services: Services, session: Session, *, model: str | Model | None = None
+) -> Compacted | None:
+    """Summarise the session's older exchanges now (`/compact`); None when there is too little
+    to summarise. Refused while a turn runs."""
+    scope = open_scope(services, session)
+    with turn_lease(services, session, threading.Event()):
+        chosen = choose_model(scope, model)
+        settings = turn_settings(scope, chosen, None, None)
+        return compact_now(ServiceSessionPort(scope), chosen, settings)
 
 
 def cancel_turn(services: Services, session: Session) -> bool:

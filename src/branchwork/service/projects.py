@@ -22,6 +22,7 @@ from branchwork.domain.errors import (
 from branchwork.domain.events import utc_now
 from branchwork.domain.ids import new_id, slugify
 from branchwork.domain.models import Project, ProjectConfig
+from branchwork.domain.replay import Budget
 from branchwork.providers import check_model_spec
 from branchwork.sandbox.redact import MIN_SAFE_LENGTH
 from branchwork.service.base import Services
@@ -144,9 +145,16 @@ class ConfigChanges:
     model: str | None = None
     sandbox: str | None = None
     network: str | None = None
+    budget: Budget | None = None  # the projects' sessions together; Budget(): none
 
     def updates(self) -> dict[str, Any]:
-        values = {k: v for k, v in self.__dict__.items() if v is not None}
+        values = {k: v for k, v in self.__dict__.items() if v is not None and k != "budget"}
+        if self.budget is not None:
+            values.update(
+                budget_tokens=self.budget.tokens,
+                budget_cost_usd=self.budget.cost_usd,
+                budget_seconds=self.budget.seconds,
+            )
         if self.model is not None:
             values["model"] = check_model_spec(self.model)
         if self.copy_files is not None:  # one empty pattern (`--copy ''`) clears the list

@@ -16,6 +16,7 @@ from branchwork._lazy import lazy_module
 from branchwork.domain.errors import InvalidInput, NotFound
 from branchwork.domain.events import EVENT_KINDS
 from branchwork.domain.models import Project, Session
+from branchwork.domain.replay import Budget
 from branchwork.service import resolve
 from branchwork.service.base import Services
 from branchwork.service.results import SessionDetails, SessionListing
@@ -24,12 +25,20 @@ from branchwork.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from branchwork.agent import Approver, TurnHooks, TurnResult
-    from branchwork.domain.events import Checkpoint, CommandFinished, Event, FileWritten, Reverted
+    from branchwork.domain.events import (
+        Checkpoint,
+        CommandFinished,
+        Compacted,
+        Event,
+        FileWritten,
+        Reverted,
+    )
     from branchwork.domain.models import ActionMode, CheckpointInfo
     from branchwork.domain.replay import SessionState
     from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
     from branchwork.providers import Model
     from branchwork.service import (
+        budgets,
         chat,
         commands,
         doctor,
@@ -49,9 +58,10 @@ if TYPE_CHECKING:
 else:
     # Use cases load on first use: a command pays only for those it calls (the agent loop and
     # the model providers alone cost ~100 ms of start-up).
-    chat, commands, doctor, files, history, projects, rebuild, scope, search, sessions = (
+    budgets, chat, commands, doctor, files, history, projects, rebuild, scope, search, sessions = (
         lazy_module(f"branchwork.service.{name}")
         for name in (
+            "budgets",
             "chat",
             "commands",
             "doctor",
@@ -204,6 +214,7 @@ class Workspace:
         model: str | None = None,
         sandbox: str | None = None,
         network: str | None = None,
+        budget: Budget | None = None,
         reload: bool = False,
     ) -> Project:
         """Change the project's configuration (None leaves a setting as it is); `reload`
@@ -215,6 +226,7 @@ class Workspace:
             model=model,
             sandbox=sandbox,
             network=network,
+            budget=budget,
         )
         return projects.configure_project(self._services, self.project(ref), changes, reload=reload)
 
@@ -395,6 +407,50 @@ class Workspace:
         _, checked = sessions.check_defaults(None, model)
         assert checked is not None
         return checked
+
+    def compact(
+        self, ref: SessionRef = None, *, model: str | Model | None = None
+    ) -> Compacted | None:
+        """Summarise the session's older exchanges into a `compacted` event now (turns do it
+        by themselves near the model's window); None when there is too little to summarise."""
+        return chat.compact(self._services, self.session(ref), model=model)
+
+    def model(self, spec: str | None = None, *, session: SessionRef = None) -> Model:
+        """The model a turn would use: `spec`, else the session's (named or the working
+        directory's), its project's, the settings'; else the embedded one. Pass it to
+        `send_message` to keep one model across turns (a scripted one goes on with its
+        replies)."""
+        if session is None and spec is not None:
+            return chat.model_named(spec)
+        return chat.choose_model(self._scope(session, worktree=False), spec)
+
+    def configure_session(
+        self,
+        ref: SessionRef = None,
+        *,
+        mode: str | None = None,
+        model: str | None = None,
+        budget: Budget | None = None,
+    ) -> SessionDetails:
+        """Set the session's own mode and model (None leaves them) and, when given, its budget
+        (`Budget()`: none); returns the session as it now is."""
+        session = self.set_session_defaults(ref, mode=mode, model=model)
+        if budget is not None:
+            budgets.set_budget(self._scope(session, worktree=False), budget)
+        return self.session_details(session)
+
+    def set_budget(
+        self,
+        ref: SessionRef = None,
+        *,
+        tokens: int | None = None,
+        cost_usd: float | None = None,
+        seconds: float | None = None,
+    ) -> Budget:
+        """The session's budget from now on (all None: no budget). Spending counts from the
+        session's start; a turn that reaches it ends as `budget`, the next is refused."""
+        budget = Budget(tokens=tokens, cost_usd=cost_usd, seconds=seconds)
+        return budgets.set_budget(self._scope(ref, worktree=False), budget)
 
     def cancel_turn(self, ref: SessionRef = None) -> bool:
         """Ask the turn running in the session, in this process or another, to stop (within
