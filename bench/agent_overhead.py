@@ -9,7 +9,6 @@ subtracted. The baseline, measured in the same run, is one durable event append
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,8 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _repos import git_repo  # bench/_repos.py
+
 from branchwork import Session, Workspace
-from branchwork.agent import FixedApprover, TurnSettings, run_turn
+from branchwork.agent import FixedApprover, Limits, TurnSettings, run_turn
 from branchwork.domain.events import AgentMessage, ToolCall, ToolResult, UserMessage
 from branchwork.domain.messages import ModelRequest, StreamItem
 from branchwork.providers import ScriptedModel, ScriptedReply
@@ -73,18 +74,6 @@ class TimedPort:
         return call
 
 
-def _repo(root: Path) -> Path:
-    root.mkdir()
-    (root / "app.py").write_text("def main():\n    return 42\n" * 20)
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "init"],
-    ):
-        subprocess.run(["git", *args], cwd=root, check=True)
-    return root
-
-
 def _seed(store: Store, session: Session, events: int) -> None:
     output = "x" * 2000
     n = 0
@@ -104,12 +93,19 @@ def _seed(store: Store, session: Session, events: int) -> None:
 
 def _measure(history: int, base: Path) -> dict[str, float]:
     with Workspace(home=base / f"home{history}") as ws:
-        project = ws.add_project(_repo(base / f"repo{history}"))
+        app = {"app.py": "def main():\n    return 42\n" * 20}
+        project = ws.add_project(git_repo(base / f"repo{history}", app))
         session = ws.new_session(project)
         store = Store.open(ws.settings.resolved_database_url)
         _seed(store, session, history)
         model = TimedModel(
-            ScriptedModel([ScriptedReply.call("read_file", path="app.py")] * STEPS + ["done"])
+            ScriptedModel(
+                [
+                    ScriptedReply.call("read_file", path="app.py", start_line=n + 1)
+                    for n in range(STEPS)
+                ]
+                + ["done"]
+            )
         )
         # the port a turn gets, over one scope (the service's own internals: a bench may)
         port = TimedPort(ServiceSessionPort(open_scope(ws._services, session)))
@@ -118,7 +114,7 @@ def _measure(history: int, base: Path) -> dict[str, float]:
             port,
             model,
             "go",
-            settings=TurnSettings(max_steps=STEPS + 1),  # type: ignore[arg-type]
+            settings=TurnSettings(limits=Limits(max_steps=STEPS + 1)),
             approver=FixedApprover(True),
         )
         total = time.perf_counter() - start

@@ -10,8 +10,8 @@ Each figure is a median of several runs with its baseline measured in the same r
   CLI's `-json` export of the same rows, whole processes, with the peak memory of each
   (goal: at most 3x, memory bounded: the peak stays flat from N/10 to N events);
 - reopening that session in a new process and taking one agent turn with the scripted model
-  (the conversation is rebuilt, the state folded) against starting Python and importing
-  `branchwork` (goal: under 1 s).
+  (the state folded, the conversation rebuilt from its tail and compacted, as it no longer
+  fits the window) against starting Python and importing `branchwork` (goal: under 1 s).
 Needs the `sqlite3` command and GNU `time` (Debian packages sqlite3 and time).
 """
 
@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _repos import git_repo  # bench/_repos.py
+
 from branchwork import Workspace
 from branchwork.domain.events import (
     AgentMessage,
@@ -42,18 +44,6 @@ from branchwork.store import Store
 
 BIN = Path(sys.executable).parent
 SECRET = "bench-secret-value-7f3a"
-
-
-def make_repo(root: Path) -> Path:
-    root.mkdir()
-    (root / "app.py").write_text("print('hi')\n")
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "init"],
-    ):
-        subprocess.run(["git", *args], cwd=root, check=True)
-    return root
 
 
 def step_payloads(n: int) -> list[object]:
@@ -180,7 +170,9 @@ import sys
 from branchwork import Workspace
 from branchwork.providers import ScriptedModel
 with Workspace() as ws:
-    result = ws.send_message(sys.argv[1], "continue", model=ScriptedModel(["done"]))
+    # a long conversation is compacted first: the model summarises, then answers
+    model = ScriptedModel(["SUMMARY: a long history of steps.", "done"])
+    result = ws.send_message(sys.argv[1], "continue", model=model)
     assert result.status == "completed", result
 """
 
@@ -206,7 +198,7 @@ def main() -> None:
         env = {**os.environ, "BRANCHWORK_HOME": str(base / "home")}
         print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
         with Workspace(home=base / "home") as ws:
-            ws.add_project(make_repo(base / "repo"))
+            ws.add_project(git_repo(base / "repo", {"app.py": "print('hi')\n"}))
             bench_appends(ws, base, args.appends, args.runs)
             short = seed(ws, args.events // 10)
             long = seed(ws, args.events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,61 +87,44 @@ def revert(scope: SessionScope, to: str) -> Reverted:
     return event.payload
 
 
-def stream_events(
-    services: Services,
-    session: Session,
-    *,
-    kinds: Sequence[str] | None = None,
-    after_seq: int = 0,
-    follow: bool = False,
-    stop_after: float | None = None,
-) -> Iterator[Event]:
-    """The session's events in order, streamed from the store (memory stays bounded); with
-    `follow`, then the events any process appends, until `stop_after` seconds pass."""
-    store = services.store
+@dataclass(frozen=True)
+class LogQuery:
+    """Which events of a log to read: of these kinds (all when None), after this seq; with
+    `follow`, then those any process appends, until `stop_after` seconds pass."""
+
+    kinds: Sequence[str] | None = None
+    after_seq: int = 0
+    follow: bool = False
+    stop_after: float | None = None
+
+
+def stream_events(services: Services, session: Session, query: LogQuery) -> Iterator[Event]:
+    """The session's events in order, streamed from the store (memory stays bounded)."""
 
     def read(after: int) -> Iterator[Event]:
-        return store.iter_events(session.id, kinds=kinds, after_seq=after)
+        return services.store.iter_events(session.id, kinds=query.kinds, after_seq=after)
 
-    return _stream(services, session, read, lambda e: e.seq, after_seq, follow, stop_after)
+    return _stream(services, session, read, lambda e: e.seq, query)
 
 
 def stream_event_dicts(
-    services: Services,
-    session: Session,
-    *,
-    kinds: Sequence[str] | None = None,
-    after_seq: int = 0,
-    follow: bool = False,
-    stop_after: float | None = None,
+    services: Services, session: Session, query: LogQuery
 ) -> Iterator[dict[str, Any]]:
-    """`stream_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models:
-    what `log --json` prints."""
-    store = services.store
+    """`stream_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models."""
 
     def read(after: int) -> Iterator[dict[str, Any]]:
-        return store.iter_event_dicts(session.id, kinds=kinds, after_seq=after)
+        return services.store.iter_event_dicts(session.id, kinds=query.kinds, after_seq=after)
 
-    return _stream(services, session, read, lambda e: int(e["seq"]), after_seq, follow, stop_after)
+    return _stream(services, session, read, lambda e: int(e["seq"]), query)
 
 
-def stream_event_lines(
-    services: Services,
-    session: Session,
-    *,
-    kinds: Sequence[str] | None = None,
-    after_seq: int = 0,
-    follow: bool = False,
-    stop_after: float | None = None,
-) -> Iterator[str]:
+def stream_event_lines(services: Services, session: Session, query: LogQuery) -> Iterator[str]:
     """`stream_events` as lines of JSON, the stored payloads passed through: `log --json`."""
-    store = services.store
 
     def read(after: int) -> Iterator[tuple[int, str]]:
-        return store.iter_event_lines(session.id, kinds=kinds, after_seq=after)
+        return services.store.iter_event_lines(session.id, kinds=query.kinds, after_seq=after)
 
-    pairs = _stream(services, session, read, lambda p: p[0], after_seq, follow, stop_after)
-    return (line for _, line in pairs)
+    return (line for _, line in _stream(services, session, read, lambda p: p[0], query))
 
 
 def _stream(
@@ -148,18 +132,16 @@ def _stream(
     session: Session,
     read: Callable[[int], Iterator[T]],
     seq_of: Callable[[T], int],
-    after_seq: int,
-    follow: bool,
-    stop_after: float | None,
+    query: LogQuery,
 ) -> Iterator[T]:
     end = services.store.last_seq(session.id)
-    newest = after_seq
-    for item in read(after_seq):
+    newest = query.after_seq
+    for item in read(query.after_seq):
         newest = seq_of(item)
         yield item
-    if not follow:
+    if not query.follow:
         return
-    deadline = None if stop_after is None else time.monotonic() + stop_after
+    deadline = None if query.stop_after is None else time.monotonic() + query.stop_after
     seen = max(end, newest)
     while deadline is None or time.monotonic() < deadline:
         last = services.store.last_seq(session.id)

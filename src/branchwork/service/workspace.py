@@ -597,14 +597,8 @@ class Workspace:
     ) -> Iterator[Event]:
         """The session's events, streamed (memory stays bounded on long sessions); with
         `follow`, then those any process appends later, until `stop_after` seconds pass."""
-        return history.stream_events(
-            self._services,
-            self._looked_at(ref),
-            kinds=_kinds(kinds),
-            after_seq=after_seq,
-            follow=follow,
-            stop_after=stop_after,
-        )
+        query = history.LogQuery(_kinds(kinds), after_seq, follow, stop_after)
+        return history.stream_events(self._services, self._looked_at(ref), query)
 
     def event_dicts(
         self,
@@ -616,14 +610,8 @@ class Workspace:
         stop_after: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """`iter_events` as JSON-ready dicts (`Event.to_json_dict()`), built without models."""
-        return history.stream_event_dicts(
-            self._services,
-            self._looked_at(ref),
-            kinds=_kinds(kinds),
-            after_seq=after_seq,
-            follow=follow,
-            stop_after=stop_after,
-        )
+        query = history.LogQuery(_kinds(kinds), after_seq, follow, stop_after)
+        return history.stream_event_dicts(self._services, self._looked_at(ref), query)
 
     def recent_events(self, ref: SessionRef = None, limit: int = 30) -> list[Event]:
         """The newest `limit` events of the session, oldest first."""
@@ -640,14 +628,8 @@ class Workspace:
     ) -> Iterator[str]:
         """`iter_events` as lines of JSON (each `Event.to_json_dict()` once parsed), streamed
         with the stored payloads passed through unparsed: the fast way to export a log."""
-        return history.stream_event_lines(
-            self._services,
-            self._looked_at(ref),
-            kinds=_kinds(kinds),
-            after_seq=after_seq,
-            follow=follow,
-            stop_after=stop_after,
-        )
+        query = history.LogQuery(_kinds(kinds), after_seq, follow, stop_after)
+        return history.stream_event_lines(self._services, self._looked_at(ref), query)
 
     def follow(
         self,
