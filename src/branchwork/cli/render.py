@@ -267,6 +267,32 @@ _SUMMARIES: dict[str, Callable[[Any], str]] = {
     "model_call": _model_call,
     "budget_set": _budget_set,
     "compacted": lambda p: f"{p.messages} entries summarised: {escape(p.summary[:300])}",
+    "trial_started": lambda p: (
+        f"task #{p.task_number}, trial {p.trial_number}: {escape(p.objective)}"
+        + (f" ({escape(p.model)})" if p.model else "")
+    ),
+    "trial_updated": lambda p: p.status + (f": {escape(p.detail)}" if p.detail else ""),
+    "promoted": lambda p: f"at {p.head[:10]}; {len(p.discarded)} other trial(s) discarded",
+    "forked": lambda p: f"from {p.parent_id[-8:].lower()} at event {p.parent_seq}, {p.commit[:10]}",
+    "check_run": lambda p: (
+        f"{'[green]passed[/]' if p.passed else '[red]failed[/]'} {escape(p.check)} "
+        f"on {p.head[:10]} ({p.duration_ms} ms)"
+    ),
+    "proposal_opened": lambda p: f"#{p.number} {escape(p.title)} into {p.target}",
+    "proposal_updated": lambda p: (
+        f"head {p.head[:10]}"
+        + (f", {p.stale_approvals} approval(s) stale" if p.stale_approvals else "")
+        + (f", conflicts in {', '.join(p.conflicts)}" if p.conflicts else "")
+    ),
+    "review": lambda p: (
+        f"{escape(p.reviewer)}: {p.verdict.replace('_', ' ')}"
+        + (f" ({escape(p.message)})" if p.message else "")
+    ),
+    "comment": lambda p: f"{escape(p.reviewer)} on {escape(p.path)}:{p.line}: {escape(p.text)}",
+    "merged": lambda p: f"into {p.target} by {p.strategy} as {p.commit[:10]}",
+    "proposal_closed": lambda p: escape(p.reason) or "closed",
+    "terminal_opened": lambda p: f"{escape(p.user)}: {escape(p.shell)}",
+    "terminal_closed": lambda p: f"{p.transcript_bytes} bytes, exit {p.exit_code}",
 }
 
 

@@ -18,16 +18,20 @@ from branchwork.domain.errors import StoreError
 
 # A new version for every change of a payload, a field added with a default included: events of
 # the current version are then complete as stored, which `log --json` relies on to stream them.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_VERSIONS: dict[int, str] = {
     1: "initial event set: session lifecycle, messages, tools, files, commands, checkpoints",
     2: "file_written: a large diff is cut to a preview (diff_truncated, diff_bytes, diff_blob); "
     "model_call (tokens, time, cost of each model request), compacted, budget_set; "
     "turn_finished: statuses stuck and budget, cached tokens, cost, duration",
+    3: "tasks and trials (trial_started, trial_updated, promoted), forks (forked), checks "
+    "(check_run), proposals (proposal_opened, proposal_updated, review, comment, merged, "
+    "proposal_closed), the browser terminal (terminal_opened, terminal_closed)",
 }
 
 Actor = Literal["user", "agent", "system"]
 CommandStatus = Literal["ok", "failed", "timeout", "cancelled", "error"]
+TrialStatus = Literal["queued", "running", "done", "failed", "stuck", "promoted", "discarded"]
 TurnStatus = Literal[
     "completed", "cancelled", "step_limit", "stuck", "budget", "failed", "interrupted"
 ]
@@ -301,6 +305,151 @@ class Note(_Payload):
     level: Literal["info", "warning", "error"] = "info"
 
 
+class TrialStarted(_Payload):
+    """This session is trial `trial_number` of task `task_number`: its objective, and the model
+    and prompt variant it was given."""
+
+    kind: Literal["trial_started"] = "trial_started"
+    free_text: ClassVar[tuple[str, ...]] = ("objective", "prompt_variant")
+    task_id: str
+    task_number: int = Field(ge=1)
+    trial_id: str
+    trial_number: int = Field(ge=1)
+    objective: str
+    model: str | None = None
+    prompt_variant: str | None = None
+
+
+class TrialUpdated(_Payload):
+    """The trial's status changed (queued, running, done, failed, stuck, discarded …)."""
+
+    kind: Literal["trial_updated"] = "trial_updated"
+    free_text: ClassVar[tuple[str, ...]] = ("detail",)
+    trial_id: str
+    status: TrialStatus
+    detail: str = ""
+
+
+class Promoted(_Payload):
+    """This session's trial was chosen as the task's result; the others were discarded."""
+
+    kind: Literal["promoted"] = "promoted"
+    trial_id: str
+    task_id: str
+    head: str
+    discarded: list[str] = Field(default_factory=list, description="Trial ids discarded.")
+
+
+class Forked(_Payload):
+    """This session began as a fork of `parent_id` at its event `parent_seq` and commit `commit`:
+    its conversation up to there is the parent's (linked, not copied)."""
+
+    kind: Literal["forked"] = "forked"
+    parent_id: str
+    parent_seq: int = Field(ge=0)
+    commit: str
+
+
+class CheckRun(_Payload):
+    """A check command run on `head`: for a comparison of trials, a proposal, or a merge result
+    (then `proposal_id` says which). Its full output is in `output_blob`."""
+
+    kind: Literal["check_run"] = "check_run"
+    free_text: ClassVar[tuple[str, ...]] = ("check", "output_tail")
+    check: str
+    head: str
+    purpose: Literal["compare", "proposal", "merge"] = "compare"
+    passed: bool
+    exit_code: int | None
+    duration_ms: int = Field(ge=0)
+    output_tail: str = ""
+    output_blob: str | None = None
+    command_id: str | None = None
+    proposal_id: str | None = None
+
+
+class ProposalOpened(_Payload):
+    kind: Literal["proposal_opened"] = "proposal_opened"
+    free_text: ClassVar[tuple[str, ...]] = ("title",)
+    proposal_id: str
+    number: int = Field(ge=1)
+    title: str
+    target: str
+    base_commit: str
+    head: str
+
+
+class ProposalUpdated(_Payload):
+    """The proposal now points at a newer head; `stale_approvals` approvals no longer count."""
+
+    kind: Literal["proposal_updated"] = "proposal_updated"
+    proposal_id: str
+    head: str
+    stale_approvals: int = Field(default=0, ge=0)
+    conflicts: list[str] = Field(default_factory=list)
+
+
+class Review(_Payload):
+    kind: Literal["review"] = "review"
+    free_text: ClassVar[tuple[str, ...]] = ("message",)
+    proposal_id: str
+    reviewer: str
+    verdict: Literal["approved", "changes_requested", "commented"]
+    head: str
+    message: str = ""
+
+
+class Comment(_Payload):
+    """A review comment on a line of `path` as of revision `head`."""
+
+    kind: Literal["comment"] = "comment"
+    free_text: ClassVar[tuple[str, ...]] = ("text",)
+    proposal_id: str
+    comment_id: str
+    reviewer: str
+    path: str
+    line: int = Field(ge=1)
+    head: str
+    text: str
+
+
+class Merged(_Payload):
+    kind: Literal["merged"] = "merged"
+    proposal_id: str
+    strategy: Literal["merge", "squash", "rebase"]
+    target: str
+    commit: str
+    branch_deleted: bool = False
+
+
+class ProposalClosed(_Payload):
+    kind: Literal["proposal_closed"] = "proposal_closed"
+    free_text: ClassVar[tuple[str, ...]] = ("reason",)
+    proposal_id: str
+    reason: str = ""
+
+
+class TerminalOpened(_Payload):
+    """A person opened a terminal in the session's sandbox (the browser's)."""
+
+    kind: Literal["terminal_opened"] = "terminal_opened"
+    terminal_id: str
+    user: str
+    shell: str
+
+
+class TerminalClosed(_Payload):
+    """The terminal's transcript: its tail here, the whole of it in `transcript_blob`."""
+
+    kind: Literal["terminal_closed"] = "terminal_closed"
+    free_text: ClassVar[tuple[str, ...]] = ("transcript_tail",)
+    terminal_id: str
+    transcript_tail: str
+    transcript_bytes: int = Field(ge=0)
+    transcript_blob: str | None = None
+    exit_code: int | None = None
+
+
 Payload = Annotated[
     SessionCreated
     | UserMessage
@@ -327,7 +476,20 @@ Payload = Annotated[
     | ApprovalDecided
     | TodoUpdated
     | ContextRef
-    | Note,
+    | Note
+    | TrialStarted
+    | TrialUpdated
+    | Promoted
+    | Forked
+    | CheckRun
+    | ProposalOpened
+    | ProposalUpdated
+    | Review
+    | Comment
+    | Merged
+    | ProposalClosed
+    | TerminalOpened
+    | TerminalClosed,
     Field(discriminator="kind"),
 ]
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from branchwork.domain.ids import short_id
 
 ActionMode = Literal["ask", "auto-edit", "autopilot"]
-SessionStatus = Literal["active", "archived"]
+SessionStatus = Literal["active", "archived", "merged"]
 
 # A guard-rail for autopilot, not a sandbox: a determined command can always be spelled another
 # way (use the bubblewrap runner to confine commands).
@@ -116,6 +116,8 @@ class Session(BaseModel):
     port: int
     mode: ActionMode | None = None
     model: str | None = None
+    parent_id: str | None = Field(default=None, description="The session this one forks.")
+    parent_seq: int | None = Field(default=None, description="The parent's last shared event.")
 
     @property
     def short_id(self) -> str:

@@ -22,7 +22,7 @@ else:  # SQLAlchemy is imported only to migrate
     alchemy = lazy_module("branchwork.store.alchemy")
     store_engine = lazy_module("branchwork.store.engine")
 
-HEAD_REVISION = "0003_snapshots"
+HEAD_REVISION = "0006_users"
 _SCRIPT_LOCATION = "branchwork.store:migrations"
 
 

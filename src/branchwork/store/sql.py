@@ -40,6 +40,8 @@ SESSION_COLUMNS = (
     "port",
     "mode",
     "model",
+    "parent_id",
+    "parent_seq",
 )
 EVENT_COLUMNS = ("id", "seq", "kind", "ts", "actor", "schema_version", "payload")
 LEASE_COLUMNS = (

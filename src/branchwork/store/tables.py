@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -77,6 +78,8 @@ sessions = Table(
     Column("mode", String(20), nullable=True),
     Column("model", String(200), nullable=True),
     Column("last_seq", Integer, nullable=False, default=0),
+    Column("parent_id", String(26), nullable=True),
+    Column("parent_seq", Integer, nullable=True),
 )
 
 events = Table(
@@ -122,6 +125,52 @@ snapshots = Table(
     Column("name", String(100), primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("data", Text, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("project_id", String(26), ForeignKey("projects.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("check_command", Text, nullable=True),
+    Column("labels", Text, nullable=False, server_default="[]"),
+    Column("priority", String(20), nullable=False, server_default="normal"),
+    Column("closed", Boolean, nullable=False, server_default=false()),
+    Column("budget", Text, nullable=False, server_default="{}"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "number", name="uq_tasks_project_number"),
+)
+
+task_comments = Table(
+    "task_comments",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("task_id", String(26), ForeignKey("tasks.id"), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_task_comments_task", "task_id"),
+)
+
+trials = Table(
+    "trials",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("task_id", String(26), ForeignKey("tasks.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("session_id", String(26), ForeignKey("sessions.id"), nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("prompt_variant", Text, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("task_id", "number", name="uq_trials_task_number"),
+    Index("ix_trials_session", "session_id"),
 )
 
 state = Table(
