@@ -39,14 +39,20 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.domain.events": (
         "EVENT_KINDS",
         "SCHEMA_VERSION",
+        "CheckRun",
         "Checkpoint",
         "CommandFinished",
         "Compacted",
         "Event",
         "FileWritten",
+        "Forked",
         "ModelCall",
         "Payload",
+        "Promoted",
         "Reverted",
+        "TrialStarted",
+        "TrialStatus",
+        "TrialUpdated",
         "parse_event",
     ),
     "branchwork.domain.messages": ("Usage",),
@@ -58,9 +64,18 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Session",
         "SessionStatus",
     ),
+    "branchwork.domain.tasks": ("Priority", "Task", "TaskComment", "TaskStatus", "Trial"),
     "branchwork.domain.replay": ("Budget", "SessionState", "Spent", "TodoItem", "replay"),
     "branchwork.settings": ("Settings", "load_settings"),
-    "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef"),
+    "branchwork.service.workspace": ("Workspace",),
+    "branchwork.service.refs": ("ProjectRef", "SessionRef"),
+    "branchwork.service.workspace_tasks": ("TaskRef", "TrialRef"),
+    "branchwork.service.tasks": ("TaskDetails", "TaskSummary", "TrialFigures"),
+    "branchwork.service.trials": ("TrialProgress",),
+    "branchwork.service.compare": ("CheckResult", "Comparison", "TrialComparison"),
+    "branchwork.service.promote": ("Promotion",),
+    "branchwork.service.suggest": ("Suggestion",),
+    "branchwork.gitops.compare": ("FileChange",),
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
@@ -123,13 +138,19 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         EVENT_KINDS as EVENT_KINDS,
         SCHEMA_VERSION as SCHEMA_VERSION,
         Checkpoint as Checkpoint,
+        CheckRun as CheckRun,
         CommandFinished as CommandFinished,
         Compacted as Compacted,
         Event as Event,
         FileWritten as FileWritten,
+        Forked as Forked,
         ModelCall as ModelCall,
         Payload as Payload,
+        Promoted as Promoted,
         Reverted as Reverted,
+        TrialStarted as TrialStarted,
+        TrialStatus as TrialStatus,
+        TrialUpdated as TrialUpdated,
         parse_event as parse_event,
     )
     from branchwork.domain.messages import (
@@ -150,6 +171,16 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         TodoItem as TodoItem,
         replay as replay,
     )
+    from branchwork.domain.tasks import (
+        Priority as Priority,
+        Task as Task,
+        TaskComment as TaskComment,
+        TaskStatus as TaskStatus,
+        Trial as Trial,
+    )
+    from branchwork.gitops.compare import (
+        FileChange as FileChange,
+    )
     from branchwork.index._models import (
         Document as Document,
         IndexReport as IndexReport,
@@ -163,6 +194,11 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.commands import (
         CommandOutcome as CommandOutcome,
     )
+    from branchwork.service.compare import (
+        CheckResult as CheckResult,
+        Comparison as Comparison,
+        TrialComparison as TrialComparison,
+    )
     from branchwork.service.doctor import (
         Check as Check,
     )
@@ -172,17 +208,37 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,
     )
+    from branchwork.service.promote import (
+        Promotion as Promotion,
+    )
     from branchwork.service.rebuild import (
         RebuildReport as RebuildReport,
+    )
+    from branchwork.service.refs import (
+        ProjectRef as ProjectRef,
+        SessionRef as SessionRef,
     )
     from branchwork.service.results import (
         SessionDetails as SessionDetails,
         SessionListing as SessionListing,
     )
+    from branchwork.service.suggest import (
+        Suggestion as Suggestion,
+    )
+    from branchwork.service.tasks import (
+        TaskDetails as TaskDetails,
+        TaskSummary as TaskSummary,
+        TrialFigures as TrialFigures,
+    )
+    from branchwork.service.trials import (
+        TrialProgress as TrialProgress,
+    )
     from branchwork.service.workspace import (
-        ProjectRef as ProjectRef,
-        SessionRef as SessionRef,
         Workspace as Workspace,
+    )
+    from branchwork.service.workspace_tasks import (
+        TaskRef as TaskRef,
+        TrialRef as TrialRef,
     )
     from branchwork.settings import (
         Settings as Settings,

@@ -80,6 +80,8 @@ def _cut(history: list[Entry], room: int) -> int:
         if kept.total > room:
             break
         cut = start
+    while cut > 0 and history[cut - 1][0] == history[cut][0]:
+        cut -= 1  # entries of one seq (a fork's inherited conversation) are kept or cut whole
     return cut
 
 

@@ -27,6 +27,9 @@ ModeOpt = Annotated[str | None, typer.Option(help="Action policy: ask | auto-edi
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name (default: the current dir's).")
 ]
+TaskOpt = Annotated[
+    str | None, typer.Option("--task", "-t", help="Work on this task (#N): a new trial of it.")
+]
 
 BudgetTokensOpt = Annotated[
     int | None, typer.Option("--budget-tokens", min=1, help="Most tokens, all turns together.")

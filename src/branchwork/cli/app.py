@@ -20,6 +20,7 @@ from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.sessions import session_app
+from branchwork.cli.tasks import compare_cmd, promote_cmd, suggest_cmd, task_app, trial_app
 
 if TYPE_CHECKING:
     from branchwork import WriteOutcome
@@ -35,6 +36,11 @@ app = typer.Typer(
 app.add_typer(project_app, name="project")
 app.add_typer(session_app, name="session")
 app.add_typer(context_app, name="context")
+app.add_typer(task_app, name="task")
+app.add_typer(trial_app, name="trial")
+app.command("compare")(compare_cmd)
+app.command("promote")(promote_cmd)
+app.command("suggest")(suggest_cmd)
 app.command("chat")(chat_cmd)
 app.command("ask")(ask_cmd)
 app.command("index")(index_cmd)

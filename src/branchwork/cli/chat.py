@@ -13,7 +13,7 @@ from rich.markup import escape
 
 import branchwork as bw
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, workspace
+from branchwork.cli._common import JsonOpt, ModelOpt, ModeOpt, ProjectOpt, TaskOpt, workspace
 
 if TYPE_CHECKING:
     from branchwork import Answer, Event, Model, TurnHooks, TurnResult, Workspace
@@ -170,17 +170,21 @@ def ask_cmd(
     yes: YesOpt = False,
     project: ProjectOpt = None,
     max_steps: StepsOpt = None,
+    task: TaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one agent turn non-interactively. Actions the mode would ask about are refused
-    unless --yes. With --json, prints the turn's events as JSON lines. Exits 0 when the turn
-    completed, 1 failed, 4 step limit, 5 stuck, 6 budget reached, 130 cancelled."""
+    unless --yes. With --task, the turn runs in a new trial of that task (its own session).
+    With --json, prints the turn's events as JSON lines. Exits 0 when the turn completed,
+    1 failed, 4 step limit, 5 stuck, 6 budget reached, 130 cancelled."""
     if len(args) > 2 or not args:
         raise bw.InvalidInput(
             'give the message (and optionally a session first): ask [SESSION] "…"'
         )
     key, text = (args[0], args[1]) if len(args) == 2 else (None, args[0])
     with workspace() as ws:
+        if task is not None:
+            key = _trial_session(ws, task, key, project, model, as_json=as_json)
         session = ws.chat_session(
             key, project=project, first_message=text, new=new, mode=mode, model=model
         )
@@ -189,6 +193,24 @@ def ask_cmd(
     if not as_json:
         _finish_line(result)
     raise typer.Exit(STATUS_EXIT.get(result.status, 1))
+
+
+def _trial_session(
+    ws: Workspace,
+    task: str,
+    session: str | None,
+    project: str | None,
+    model: str | None,
+    *,
+    as_json: bool = False,
+) -> str:
+    """The session of a new trial of `task` (a session named too is refused)."""
+    if session is not None:
+        raise bw.InvalidInput("give a session or --task, not both: --task starts a new trial")
+    trial = ws.start_task(task, project=project, model=model)
+    if not as_json:
+        render.console.print(f"[dim]task {escape(task)}: trial {trial.number}[/]")
+    return trial.session_id
 
 
 def chat_cmd(
@@ -200,12 +222,15 @@ def chat_cmd(
     new: NewOpt = False,
     yes: YesOpt = False,
     project: ProjectOpt = None,
+    task: TaskOpt = None,
 ) -> None:
     """Chat with the agent in a session: streamed answers, tool calls and command output as they
-    happen. Commands: /diff, /log, /revert CHECKPOINT, /model [SPEC], /mode [MODE], /compact
-    (summarise the older exchanges now), /exit.
-    Ctrl-C cancels the running turn."""
+    happen. With --task, in a new trial of that task. Commands: /diff, /log, /revert
+    CHECKPOINT, /model [SPEC], /mode [MODE], /compact (summarise the older exchanges now),
+    /exit. Ctrl-C cancels the running turn."""
     with workspace() as ws:
+        if task is not None:
+            session = _trial_session(ws, task, session, project, model)
         checked_mode = ws.check_mode(mode) if mode else None
         checked_model = ws.check_model(model) if model else None
         state = _ChatState(ws, session, checked_model, checked_mode, new, project)

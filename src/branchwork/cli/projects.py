@@ -108,6 +108,9 @@ def config_cmd(
     network: Annotated[
         str | None, typer.Option(help="Whether commands reach the network: on | off.")
     ] = None,
+    concurrent_turns: Annotated[
+        int | None, typer.Option(min=1, help="Trials running turns at once; the rest queue.")
+    ] = None,
     budget_tokens: BudgetTokensOpt = None,
     budget_cost: BudgetCostOpt = None,
     budget_time: BudgetTimeOpt = None,
@@ -127,6 +130,7 @@ def config_cmd(
             model=model,
             sandbox=sandbox,
             network=network,
+            concurrent_turns=concurrent_turns,
             budget=budget,
             reload=reload,
         )

@@ -163,6 +163,8 @@ def session_details(details: SessionDetails) -> Table:
         ("created", _when(session.created_at)),
         ("last activity", _when(session.last_activity)),
     ]
+    if session.parent_id:
+        rows.insert(3, ("forked from", f"{session.parent_short_id} at event {session.parent_seq}"))
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
     for todo in state.todos:

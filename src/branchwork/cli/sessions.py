@@ -113,6 +113,32 @@ def config_cmd(
         )
 
 
+@session_app.command("fork")
+def fork_cmd(
+    session: SessionArg = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="A checkpoint (sha prefix, -N, base) or an event seq; default: newest."),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="What the fork is for.")] = None,
+    trial: Annotated[
+        bool, typer.Option("--trial", help="Make the fork a new trial of the parent's task.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a new session from a point of another: its branch begins at that checkpoint, its
+    conversation is the parent's up to there (linked, not copied). The parent is not changed."""
+    with workspace() as ws:
+        fork = ws.fork_session(session, at=at, title=title, as_trial=trial)
+    if as_json:
+        render.print_json(render.session_json(fork))
+        return
+    render.console.print(
+        f"session [bold]{fork.short_id}[/] forked from {fork.parent_short_id} at event "
+        f"{fork.parent_seq}, on branch {escape(fork.branch)}\nworktree {escape(fork.worktree)}"
+    )
+
+
 @session_app.command("switch")
 def switch_cmd(
     session: Annotated[str, typer.Argument(help="Session id, short id or branch.")],

@@ -59,6 +59,12 @@ class ProjectConfig(BaseModel):
     budget_seconds: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="Seconds of turns, together."
     )
+    concurrent_turns: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="How many trials may run agent turns at once; the others wait, queued.",
+    )
     dangerous_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",
@@ -122,6 +128,10 @@ class Session(BaseModel):
     @property
     def short_id(self) -> str:
         return short_id(self.id)
+
+    @property
+    def parent_short_id(self) -> str | None:
+        return short_id(self.parent_id) if self.parent_id else None
 
 
 class CheckpointInfo(BaseModel):

@@ -57,6 +57,20 @@ class Spent(BaseModel):
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def __add__(self, other: Spent) -> Spent:
+        """Both together (the cost is fully known only when it was for both)."""
+        return Spent(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            estimated=self.estimated or other.estimated,
+            cost_usd=self.cost_usd + other.cost_usd,
+            priced=self.priced and other.priced,
+            model_calls=self.model_calls + other.model_calls,
+            model_ms=self.model_ms + other.model_ms,
+            turn_ms=self.turn_ms + other.turn_ms,
+        )
+
 
 class Budget(BaseModel):
     """Limits on what a session may spend (None: no limit)."""

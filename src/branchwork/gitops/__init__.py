@@ -1,5 +1,6 @@
 """The git CLI driven by subprocess: repositories, session branches, worktrees, checkpoints."""
 
+from branchwork.gitops.compare import FileChange, diff_commits, numstat
 from branchwork.gitops.git import COMMITTER_EMAIL, COMMITTER_NAME, run_git, run_git_bytes
 from branchwork.gitops.repo import (
     RepoInfo,
@@ -41,6 +42,7 @@ __all__ = [
     "COMMITTER_EMAIL",
     "COMMITTER_NAME",
     "CommitInfo",
+    "FileChange",
     "RepoInfo",
     "add_worktree",
     "attached_branch",
@@ -55,6 +57,7 @@ __all__ = [
     "delete_branch",
     "detect_main_branch",
     "diff",
+    "diff_commits",
     "diff_files",
     "file_lock",
     "force_add",
@@ -63,6 +66,7 @@ __all__ = [
     "inspect_repo",
     "is_url",
     "merge_base",
+    "numstat",
     "reattach",
     "remove_worktree",
     "repo_lock",

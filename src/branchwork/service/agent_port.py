@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from branchwork.agent.ports import ProjectBrief
 from branchwork.domain.events import Actor, Checkpoint, CommandFinished, Event, FileWritten, Payload
 from branchwork.domain.replay import SessionState
-from branchwork.service import commands, files, history, search
+from branchwork.service import commands, files, forks, history, search
 from branchwork.service.scope import SessionScope, take_checkpoint
 from branchwork.service.state import session_state
 
@@ -49,7 +49,9 @@ class ServiceSessionPort:
         return session_state(self._scope.services.store, self.session_id)
 
     def recent_events(self, kinds: Sequence[str], limit: int) -> list[Event]:
-        return self._scope.services.store.tail_events(self.session_id, kinds=kinds, limit=limit)
+        """The session's newest events; a fork's include its parent's up to the fork point."""
+        scope = self._scope
+        return forks.conversation_tail(scope.services, scope.session, kinds, limit)
 
     def brief(self) -> ProjectBrief:
         scope = self._scope

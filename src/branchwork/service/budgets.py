@@ -26,13 +26,7 @@ def project_spent(services: Services, project: Project) -> Spent:
     """What all the project's sessions spent, summed."""
     total = Spent()
     for session in services.store.list_sessions(project.id, include_archived=True):
-        spent = session_state(services.store, session.id).usage
-        total = Spent(
-            input_tokens=total.input_tokens + spent.input_tokens,
-            output_tokens=total.output_tokens + spent.output_tokens,
-            cost_usd=total.cost_usd + spent.cost_usd,
-            turn_ms=total.turn_ms + spent.turn_ms,
-        )
+        total += session_state(services.store, session.id).usage
     return total
 
 

@@ -27,6 +27,7 @@ from branchwork.domain.models import ActionMode, Session
 from branchwork.providers import Model, resolve_model
 from branchwork.providers.prices import load_prices
 from branchwork.sandbox.liveness import process_is_gone, this_host
+from branchwork.service import trials
 from branchwork.service.agent_port import ServiceSessionPort
 from branchwork.service.base import Services
 from branchwork.service.budgets import turn_limits
@@ -72,7 +73,7 @@ def send_message(
     checked_mode, _ = check_defaults(mode, None)
     scope = open_scope(services, session)
     cancel = cancel or threading.Event()
-    with turn_lease(services, session, cancel):
+    with turn_lease(services, session, cancel), trial_turn(services, session) as outcome:
         chosen = choose_model(scope, model)
         settings = turn_settings(scope, chosen, checked_mode, max_steps)
         live = RedactedHooks(scope, hooks or TurnHooks())
@@ -88,8 +89,24 @@ def send_message(
             )
         finally:
             live.flush()
+        outcome.append((result.status, result.detail))
     redact = scope.redactor.redact  # what the caller gets is redacted like what is recorded
     return replace(result, text=redact(result.text), detail=redact(result.detail))
+
+
+@contextmanager
+def trial_turn(services: Services, session: Session) -> Iterator[list[tuple[str, str]]]:
+    """When the session is a task's trial, its status follows the turn: running, then what the
+    turn's outcome (appended to the list yielded) or error says."""
+    outcome: list[tuple[str, str]] = []
+    trials.before_turn(services, session)
+    try:
+        yield outcome
+    except BaseException as exc:
+        trials.after_turn(services, session, "error", str(exc).splitlines()[0] if str(exc) else "")
+        raise
+    status, detail = outcome[-1] if outcome else ("error", "")
+    trials.after_turn(services, session, status, detail)
 
 
 def turn_settings(

@@ -21,6 +21,7 @@ from branchwork.domain.events import (
     Note,
 )
 from branchwork.domain.ids import new_id
+from branchwork.domain.models import Project
 from branchwork.sandbox import (
     CommandResult,
     CommandSpec,
@@ -82,17 +83,24 @@ class _OutputRecorder:
             self.scope.record(CommandOutput(command_id=self.command_id, text=text))
 
 
-def session_env(scope: SessionScope) -> dict[str, str]:
-    """The environment of every command of a session: this process's (without Branchwork's
-    own settings and model keys), the project's variables and secrets, the session's port."""
-    services, session = scope.services, scope.session
+def project_env(services: Services, project: Project) -> dict[str, str]:
+    """This process's environment (without Branchwork's own settings and model keys), with the
+    project's variables and secrets."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("BRANCHWORK_") and k not in MODEL_KEY_VARS
     }
-    env.update(scope.project.env)
-    env.update(services.secrets.load(scope.project.id))
+    env.update(project.env)
+    env.update(services.secrets.load(project.id))
+    return env
+
+
+def session_env(scope: SessionScope) -> dict[str, str]:
+    """The environment of every command of a session: this process's (without Branchwork's
+    own settings and model keys), the project's variables and secrets, the session's port."""
+    services, session = scope.services, scope.session
+    env = project_env(services, scope.project)
     last_port = session.port + services.settings.port_block - 1
     env.update(
         BRANCHWORK_SESSION_ID=session.id,
@@ -144,20 +152,25 @@ def run_command(
 def _runner(scope: SessionScope) -> tuple[Runner, RunnerChoice]:
     """Bubblewrap wherever it works (or as the project asks); running unconfined is recorded
     once per session, with the reason."""
-    services, config = scope.services, scope.project.config
-    runner, choice = choose_runner(
+    runner, choice = runner_for(scope.services, scope.project, scope.worktree)
+    if not choice.confined:
+        _note_unconfined(scope, choice)
+    return runner, choice
+
+
+def runner_for(services: Services, project: Project, worktree: Path) -> tuple[Runner, RunnerChoice]:
+    """How the project's commands run in `worktree`: confined to it where the sandbox works."""
+    config = project.config
+    return choose_runner(
         config.sandbox or services.settings.sandbox,
         network=config.network == "on",
-        worktree=scope.worktree,
-        git_dirs=[Path(scope.project.path) / ".git"],  # from the registration, not the worktree
+        worktree=worktree,
+        git_dirs=[Path(project.path) / ".git"],  # from the registration, not the worktree
         hide=[services.home],
         limits=limits_of(services.settings),
         output_dir=output_dir(services),
         probe_cache=services.home / "sandbox-probe.json",
     )
-    if not choice.confined:
-        _note_unconfined(scope, choice)
-    return runner, choice
 
 
 def _note_unconfined(scope: SessionScope, choice: RunnerChoice) -> None:

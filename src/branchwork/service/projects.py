@@ -145,6 +145,7 @@ class ConfigChanges:
     model: str | None = None
     sandbox: str | None = None
     network: str | None = None
+    concurrent_turns: int | None = None
     budget: Budget | None = None  # the projects' sessions together; Budget(): none
 
     def updates(self) -> dict[str, Any]:

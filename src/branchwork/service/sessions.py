@@ -57,15 +57,19 @@ def new_session(
     mode: str | None = None,
     model: str | None = None,
     current: bool = True,
+    fork_of: tuple[str, int] | None = None,
 ) -> Session:
     """Create the session's branch from main (or `from_ref`) and its own worktree; copy the
     configured untracked files in and run the setup command. Inputs are checked first: a bad
-    one creates nothing."""
+    one creates nothing. `fork_of`: the (session id, seq) whose conversation this one goes on
+    from (see `forks.py`)."""
     mode, model = check_defaults(mode, model)
     repo = repo_path(project)
     ref = from_ref or project.main_branch
     base = gitops.resolve_commit(repo, ref)
     draft = _draft(services, project, title or "untitled", base, mode, model)
+    if fork_of is not None:
+        draft = draft.model_copy(update={"parent_id": fork_of[0], "parent_seq": fork_of[1]})
     with gitops.repo_lock(services.lock_dir, repo):
         gitops.add_worktree(repo, Path(draft.worktree), draft.branch, base)
     try:

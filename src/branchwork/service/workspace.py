@@ -19,8 +19,10 @@ from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import Budget
 from branchwork.service import resolve
 from branchwork.service.base import Services
+from branchwork.service.refs import ProjectRef, SessionRef
 from branchwork.service.results import SessionDetails, SessionListing
 from branchwork.service.state import session_state
+from branchwork.service.workspace_tasks import TaskMethods
 from branchwork.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -75,12 +77,10 @@ else:
         )
     )
 
-SessionRef = Session | str | None
-ProjectRef = Project | str | None
 Progress = Callable[[int, int], None]
 
 
-class Workspace:
+class Workspace(TaskMethods):
     """Projects, their sessions and everything recorded in them, in one data directory.
 
     ```python
@@ -214,6 +214,7 @@ class Workspace:
         model: str | None = None,
         sandbox: str | None = None,
         network: str | None = None,
+        concurrent_turns: int | None = None,
         budget: Budget | None = None,
         reload: bool = False,
     ) -> Project:
@@ -226,6 +227,7 @@ class Workspace:
             model=model,
             sandbox=sandbox,
             network=network,
+            concurrent_turns=concurrent_turns,
             budget=budget,
         )
         return projects.configure_project(self._services, self.project(ref), changes, reload=reload)

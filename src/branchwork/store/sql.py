@@ -90,7 +90,11 @@ PROJECT_AT = (
     "ORDER BY length(path) DESC LIMIT 1"
 )
 _PROJECT_SESSIONS = "SELECT id FROM sessions WHERE project_id = :pid"
+_PROJECT_TASKS = "SELECT id FROM tasks WHERE project_id = :pid"
 REMOVE_PROJECT = (
+    f"DELETE FROM task_comments WHERE task_id IN ({_PROJECT_TASKS})",
+    f"DELETE FROM trials WHERE task_id IN ({_PROJECT_TASKS})",
+    "DELETE FROM tasks WHERE project_id = :pid",
     f"DELETE FROM leases WHERE session_id IN ({_PROJECT_SESSIONS})",
     f"DELETE FROM snapshots WHERE session_id IN ({_PROJECT_SESSIONS})",
     f"DELETE FROM events WHERE session_id IN ({_PROJECT_SESSIONS})",

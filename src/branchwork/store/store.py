@@ -1,4 +1,5 @@
-"""The store: projects, sessions, the append-only event log, snapshots, blobs, leases, state.
+"""The store: projects, sessions, the append-only event log, snapshots, blobs, leases, state;
+tasks and trials in `tasks`.
 
 Every method is one transaction (a streamed read is one short read per page). The SQL is in
 `sql.py`, run by the executor `executor.connect` picks for the URL; rows become domain values
@@ -22,6 +23,7 @@ from branchwork.domain.models import Project, Session, SessionStatus
 from branchwork.store import migrate, rows, sql
 from branchwork.store.executor import Executor, Row, Tx
 from branchwork.store.sqlite import SqliteExecutor
+from branchwork.store.tasks import TaskRecords
 
 if TYPE_CHECKING:
     from branchwork.store import alchemy
@@ -45,6 +47,7 @@ class Store:
         self.executor = executor  # tests run raw SQL through it
         self.url = executor.url
         self._codec = rows.codec_for(executor.dialect)
+        self.tasks = TaskRecords(executor, self._codec)
 
     @classmethod
     def open(cls, url: str, *, allow_empty: bool = False) -> Store:

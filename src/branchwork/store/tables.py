@@ -167,6 +167,8 @@ trials = Table(
     Column("prompt_variant", Text, nullable=True),
     Column("status", String(20), nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
+    Column("pid", Integer, nullable=True),
+    Column("host", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("task_id", "number", name="uq_trials_task_number"),

@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.Column("prompt_variant", sa.Text, nullable=True),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("detail", sa.Text, nullable=False, server_default=""),
+        sa.Column("pid", sa.Integer, nullable=True),
+        sa.Column("host", sa.String(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("task_id", "number", name="uq_trials_task_number"),
