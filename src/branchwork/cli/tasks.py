@@ -43,7 +43,7 @@ CheckOpt = Annotated[
 ]
 DescriptionOpt = Annotated[str | None, typer.Option("--description", "-d", help="Details.")]
 PriorityOpt = Annotated[str | None, typer.Option(help="low | normal | high | urgent")]
-POLL_S = 0.5
+POLL_S = 0.1
 
 
 @task_app.command("new")

@@ -174,13 +174,15 @@ def start_trials(
         check_defaults(None, model)
     base = gitops.resolve_commit(repo_path(project), project.main_branch)
     share = budget_share(services, task, len(planned))
-    started = [
-        create_trial(
-            services, task, model=m, prompt_variant=v, base=base, status="queued", budget=share
+    return [  # each starts working while the next one's session is made
+        spawn_worker(
+            services,
+            create_trial(
+                services, task, model=m, prompt_variant=v, base=base, status="queued", budget=share
+            ),
         )
         for m, v in planned
     ]
-    return [spawn_worker(services, trial) for trial in started]
 
 
 def log_path(services: Services, trial: Trial) -> Path:
