@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -180,27 +181,15 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
 
 
 def _compared_json(c: TrialComparison) -> dict[str, Any]:
-    check = None
-    if c.check is not None:
-        check = {
-            "check": c.check.check,
-            "head": c.check.head,
-            "passed": c.check.passed,
-            "exit_code": c.check.exit_code,
-            "duration_ms": c.check.duration_ms,
-            "output_tail": c.check.output_tail,
-            "output_blob": c.check.output_blob,
-            "fresh": c.check.fresh,
-        }
     return trial_json(
         c.trial,
         session=c.session.short_id,
         branch=c.session.branch,
         head=c.head,
-        files=[{"path": f.path, "added": f.added, "removed": f.removed} for f in c.files],
+        files=[dataclasses.asdict(f) for f in c.files],
         added=c.added,
         removed=c.removed,
-        check=check,
+        check=dataclasses.asdict(c.check) if c.check is not None else None,
         check_note=c.check_note,
         turns=c.turns,
         spent=spent_json(c.spent),
