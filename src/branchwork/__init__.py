@@ -74,7 +74,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.trials": ("TrialProgress",),
     "branchwork.service.compare": ("CheckResult", "Comparison", "TrialComparison"),
     "branchwork.service.promote": ("Promotion",),
-    "branchwork.service.suggest": ("Suggestion",),
+    "branchwork.service.suggest": ("Suggestion", "Suggestions"),
     "branchwork.gitops.compare": ("FileChange",),
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
@@ -224,6 +224,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     )
     from branchwork.service.suggest import (
         Suggestion as Suggestion,
+        Suggestions as Suggestions,
     )
     from branchwork.service.tasks import (
         TaskDetails as TaskDetails,

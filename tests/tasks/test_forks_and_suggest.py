@@ -95,7 +95,7 @@ def test_suggest_finds_a_todo_and_a_failing_check_and_accepting_starts_a_session
     ws = Workspace(home=tmp_path / "home", cwd=repo)
     ws.add_project(repo)
     ws.configure_project(sandbox="local")
-    found = ws.suggest(checks=["python3 check.py", "python3 ok.py"])
+    found = ws.suggest(checks=["python3 check.py", "python3 ok.py"]).suggestions
     todo = next(s for s in found if s.source == "todo")
     assert todo.evidence.startswith("calc.py:2:") and "fix the sign" in todo.title
     failing = [s for s in found if s.source == "check"]
@@ -149,14 +149,19 @@ def test_the_task_commands_as_a_user_runs_them(repo_factory: RepoFactory, tmp_pa
     assert details["status"] == "done" and details["total"]["tokens"] > 0
     bad = bw("promote", "1.9", cwd=repo, check=False)
     assert bad.returncode == 2 and "has no trial 9" in bad.stderr
-    asked = bw("ask", "--task", "1", "-m", script(tmp_path, "a", ["hello"]), "hi", cwd=repo)
-    assert "trial 3" in asked.stdout
+    refused = bw(
+        "ask", "--task", "1", "-m", script(tmp_path, "a", ["hello"]), "hi", cwd=repo, check=False
+    )
+    assert refused.returncode == 2 and "task #1 is done" in refused.stderr
+    bw("task", "new", "Explore", cwd=repo)
+    asked = bw("ask", "--task", "2", "-m", script(tmp_path, "a", ["hello"]), "hi", cwd=repo)
+    assert "trial 1" in asked.stdout
     forked = bw("session", "fork", "--at", "base", "--json", cwd=repo)
     assert json.loads(forked.stdout)["parent_seq"] == 1
     suggested = bw("suggest", "--check", "python3 check.py", cwd=repo).stdout
     assert "fix the sign" in suggested and "Make `python3 check.py` pass" in suggested
     accepted = bw("suggest", "accept", "1", cwd=repo).stdout
-    assert "task #2" in accepted
+    assert "task #3" in accepted
 
 
 def test_user_message_of_the_parent_is_not_copied_into_the_fork(fws: Workspace) -> None:

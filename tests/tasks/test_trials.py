@@ -118,7 +118,7 @@ def test_three_trials_diverge_are_compared_and_one_is_promoted(
     kinds = [e.kind for e in tws.events(right.session.id)]
     assert kinds[:3] == ["session_created", "trial_started", "trial_updated"]
     assert "check_run" in kinds and kinds[-1] == "promoted"
-    with pytest.raises(Conflict, match="discarded already"):
+    with pytest.raises(Conflict, match="trial 1 of this task is promoted already"):
         tws.promote("1.2")
 
 

@@ -80,8 +80,11 @@ def _cut(history: list[Entry], room: int) -> int:
         if kept.total > room:
             break
         cut = start
-    while cut > 0 and history[cut - 1][0] == history[cut][0]:
-        cut -= 1  # entries of one seq (a fork's inherited conversation) are kept or cut whole
+    if cut > 0 and history[cut - 1][0] == history[cut][0]:
+        # Entries of one seq (a fork's inherited conversation) are kept or summarised whole:
+        # all of them are, when an exchange of the session's own follows.
+        block = history[cut][0]
+        cut = next((i for i in starts if i > cut and history[i][0] != block), 0)
     return cut
 
 

@@ -81,6 +81,10 @@ def conversation_entries(events: Iterable[Event]) -> list[Entry]:
     started = False
     for event in events:
         p = event.payload
+        if isinstance(p, Compacted):  # a forked parent's compaction, read with its tail
+            entries.append((event.seq, summary_turn(p.summary)))
+            started = True
+            continue
         started = started or isinstance(p, UserMessage)
         if not started:
             continue

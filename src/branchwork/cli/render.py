@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -43,13 +44,22 @@ else:  # loaded on first use (pygments alone is ~10 ms of start-up)
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Control characters (ESC …) in text from a repository, a model or a command would reach the
+# terminal as escape sequences: they are dropped from everything shown (tab and newline stay).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """`text` for Rich markup: its markup escaped, its control characters dropped."""
+    return escape(_CONTROLS.sub("", text))
+
 
 def symbol_line(item: Symbol | Reference) -> str:
     """A definition (its kind) or a reference (its line of text), with where it is."""
-    where = f"[cyan]{escape(item.path)}[/]:[bold]{item.line}[/]"
+    where = f"[cyan]{safe(item.path)}[/]:[bold]{item.line}[/]"
     kind = getattr(item, "kind", None)
     what = kind or ("definition" if getattr(item, "is_definition", False) else "reference")
-    return f"{where} {what} {escape(getattr(item, 'text', '') or item.name)}"
+    return f"{where} {what} {safe(getattr(item, 'text', '') or item.name)}"
 
 
 @contextmanager
@@ -70,7 +80,7 @@ def checks_table(checks: list[Check]) -> Table:
     table = Table.grid(padding=(0, 2))
     for check in checks:
         mark = "[green]ok[/]" if check.ok else "[red]problem[/]"
-        table.add_row(f"[bold]{escape(check.name)}[/]", mark, escape(check.detail))
+        table.add_row(f"[bold]{safe(check.name)}[/]", mark, safe(check.detail))
     return table
 
 
@@ -80,7 +90,7 @@ def rebuild_summary(report: RebuildReport) -> str:
         f"sessions recovered: {', '.join(report.sessions) or 'none'} "
         "(files and branches intact; their histories before now are gone)",
     ]
-    lines += [f"[yellow]skipped[/] {escape(item)}" for item in report.skipped]
+    lines += [f"[yellow]skipped[/] {safe(item)}" for item in report.skipped]
     return "\n".join(lines)
 
 
@@ -120,7 +130,7 @@ def _when(value: datetime) -> str:
 def projects_table(projects: list[Project]) -> Table:
     table = Table("name", "main", "path", "origin", title="projects")
     for p in projects:
-        table.add_row(escape(p.name), escape(p.main_branch), escape(p.path), escape(p.origin or ""))
+        table.add_row(safe(p.name), safe(p.main_branch), safe(p.path), safe(p.origin or ""))
     return table
 
 
@@ -132,10 +142,10 @@ def sessions_table(listing: SessionListing) -> Table:
         table.add_row(
             "*" if s.id in listing.current_ids else "",
             s.short_id,
-            escape(s.title),
-            escape(names.get(s.project_id, "?")),
+            safe(s.title),
+            safe(names.get(s.project_id, "?")),
             s.status,
-            escape(s.branch),
+            safe(s.branch),
             s.base_commit[:10],
             _when(s.last_activity),
         )
@@ -146,13 +156,13 @@ def session_details(details: SessionDetails) -> Table:
     session, project, state = details.session, details.project, details.state
     table = Table.grid(padding=(0, 2))
     rows = [
-        ("session", f"{session.short_id}  {escape(session.title)}"),
-        ("project", escape(project.name)),
+        ("session", f"{session.short_id}  {safe(session.title)}"),
+        ("project", safe(project.name)),
         ("status", session.status),
-        ("branch", escape(session.branch)),
+        ("branch", safe(session.branch)),
         ("base", session.base_commit),
         ("head", state.head),
-        ("worktree", escape(session.worktree)),
+        ("worktree", safe(session.worktree)),
         ("port", f"{session.port}"),
         ("events", str(state.last_seq)),
         ("checkpoints", str(len(state.checkpoints))),
@@ -168,7 +178,7 @@ def session_details(details: SessionDetails) -> Table:
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
     for todo in state.todos:
-        table.add_row("[bold]sub-task[/]", f"[{'x' if todo.done else ' '}] {escape(todo.text)}")
+        table.add_row("[bold]sub-task[/]", f"[{'x' if todo.done else ' '}] {safe(todo.text)}")
     return table
 
 
@@ -200,7 +210,7 @@ def _event_summary(event: Event) -> str:
     if describe is not None:
         return describe(event.payload)
     fields = event.payload.model_dump(exclude={"kind"})
-    return escape(", ".join(f"{k}={str(v)[:80]}" for k, v in fields.items()))
+    return safe(", ".join(f"{k}={str(v)[:80]}" for k, v in fields.items()))
 
 
 def _finished(p: Any) -> str:
@@ -210,7 +220,7 @@ def _finished(p: Any) -> str:
 
 def _turn_finished(p: Any) -> str:
     colour = "green" if p.status == "completed" else "yellow"
-    detail = f": {escape(p.detail)}" if p.detail else ""
+    detail = f": {safe(p.detail)}" if p.detail else ""
     return (
         f"[{colour}]{p.status}[/] {p.steps} step(s), "
         f"{tokens_text(p.input_tokens, p.output_tokens)}, {money(p.cost_usd)}, "
@@ -221,7 +231,7 @@ def _turn_finished(p: Any) -> str:
 def _model_call(p: Any) -> str:
     used = tokens_text(p.input_tokens, p.output_tokens, estimated=p.usage_source == "estimated")
     first = f", first token {p.ttft_ms} ms" if p.ttft_ms is not None else ""
-    return f"{escape(p.model)} ({p.purpose}): {used}, {p.latency_ms} ms{first}, {money(p.cost_usd)}"
+    return f"{safe(p.model)} ({p.purpose}): {used}, {p.latency_ms} ms{first}, {money(p.cost_usd)}"
 
 
 def _budget_set(p: Any) -> str:
@@ -235,65 +245,65 @@ def _budget_set(p: Any) -> str:
 
 def _decided(p: Any) -> str:
     verdict = "[green]approved[/]" if p.approved else "[red]denied[/]"
-    return verdict + (f" ({escape(p.reason)})" if p.reason else "")
+    return verdict + (f" ({safe(p.reason)})" if p.reason else "")
 
 
 def _text(p: Any) -> str:
-    return escape(p.text)
+    return safe(p.text)
 
 
 _SUMMARIES: dict[str, Callable[[Any], str]] = {
     "user_message": _text,
     "agent_message": _text,
     "note": _text,
-    "reasoning": lambda p: f"[dim]{escape(p.text)}[/]",
+    "reasoning": lambda p: f"[dim]{safe(p.text)}[/]",
     "session_created": lambda p: f"{p.branch} from {p.from_ref} at {p.base_commit[:10]}",
-    "command_started": lambda p: f"[bold]$ {escape(p.command)}[/]",
-    "command_output": lambda p: escape(p.text.rstrip(chr(10))),
+    "command_started": lambda p: f"[bold]$ {safe(p.command)}[/]",
+    "command_output": lambda p: safe(p.text.rstrip(chr(10))),
     "command_finished": _finished,
-    "file_read": lambda p: escape(p.path),
-    "file_written": lambda p: escape(p.path),
-    "checkpoint": lambda p: f"{p.commit[:10]} {escape(p.message)} ({len(p.files)} file(s))",
+    "file_read": lambda p: safe(p.path),
+    "file_written": lambda p: safe(p.path),
+    "checkpoint": lambda p: f"{p.commit[:10]} {safe(p.message)} ({len(p.files)} file(s))",
     "reverted": lambda p: f"to {p.to_checkpoint[:10]}, as {p.commit[:10]}",
     "archived": lambda p: f"head {p.head[:10]}",
     "restored": lambda p: f"head {p.head[:10]}",
-    "tool_call": lambda p: f"{p.name}({escape(json.dumps(p.arguments)[:200])})",
-    "tool_result": lambda p: ("[red]error[/] " if p.is_error else "") + escape(p.output[:300]),
+    "tool_call": lambda p: f"{p.name}({safe(json.dumps(p.arguments)[:200])})",
+    "tool_result": lambda p: ("[red]error[/] " if p.is_error else "") + safe(p.output[:300]),
     "turn_started": lambda p: f"{p.model}, mode {p.mode}",
     "turn_finished": _turn_finished,
-    "approval_requested": lambda p: escape(p.summary),
+    "approval_requested": lambda p: safe(p.summary),
     "approval_decided": _decided,
-    "todo_updated": lambda p: f"[{'x' if p.done else ' '}] {escape(p.text)}",
-    "context_ref": lambda p: f"{p.lookup} {escape(p.query)!r}: {len(p.results)} result(s)",
-    "interrupted": lambda p: escape(p.reason),
+    "todo_updated": lambda p: f"[{'x' if p.done else ' '}] {safe(p.text)}",
+    "context_ref": lambda p: f"{p.lookup} {safe(p.query)!r}: {len(p.results)} result(s)",
+    "interrupted": lambda p: safe(p.reason),
     "model_call": _model_call,
     "budget_set": _budget_set,
-    "compacted": lambda p: f"{p.messages} entries summarised: {escape(p.summary[:300])}",
+    "compacted": lambda p: f"{p.messages} entries summarised: {safe(p.summary[:300])}",
     "trial_started": lambda p: (
-        f"task #{p.task_number}, trial {p.trial_number}: {escape(p.objective)}"
-        + (f" ({escape(p.model)})" if p.model else "")
+        f"task #{p.task_number}, trial {p.trial_number}: {safe(p.objective)}"
+        + (f" ({safe(p.model)})" if p.model else "")
     ),
-    "trial_updated": lambda p: p.status + (f": {escape(p.detail)}" if p.detail else ""),
+    "trial_updated": lambda p: p.status + (f": {safe(p.detail)}" if p.detail else ""),
     "promoted": lambda p: f"at {p.head[:10]}; {len(p.discarded)} other trial(s) discarded",
     "forked": lambda p: f"from {p.parent_id[-8:].lower()} at event {p.parent_seq}, {p.commit[:10]}",
     "check_run": lambda p: (
-        f"{'[green]passed[/]' if p.passed else '[red]failed[/]'} {escape(p.check)} "
+        f"{'[green]passed[/]' if p.passed else '[red]failed[/]'} {safe(p.check)} "
         f"on {p.head[:10]} ({p.duration_ms} ms)"
     ),
-    "proposal_opened": lambda p: f"#{p.number} {escape(p.title)} into {p.target}",
+    "proposal_opened": lambda p: f"#{p.number} {safe(p.title)} into {p.target}",
     "proposal_updated": lambda p: (
         f"head {p.head[:10]}"
         + (f", {p.stale_approvals} approval(s) stale" if p.stale_approvals else "")
         + (f", conflicts in {', '.join(p.conflicts)}" if p.conflicts else "")
     ),
     "review": lambda p: (
-        f"{escape(p.reviewer)}: {p.verdict.replace('_', ' ')}"
-        + (f" ({escape(p.message)})" if p.message else "")
+        f"{safe(p.reviewer)}: {p.verdict.replace('_', ' ')}"
+        + (f" ({safe(p.message)})" if p.message else "")
     ),
-    "comment": lambda p: f"{escape(p.reviewer)} on {escape(p.path)}:{p.line}: {escape(p.text)}",
+    "comment": lambda p: f"{safe(p.reviewer)} on {safe(p.path)}:{p.line}: {safe(p.text)}",
     "merged": lambda p: f"into {p.target} by {p.strategy} as {p.commit[:10]}",
-    "proposal_closed": lambda p: escape(p.reason) or "closed",
-    "terminal_opened": lambda p: f"{escape(p.user)}: {escape(p.shell)}",
+    "proposal_closed": lambda p: safe(p.reason) or "closed",
+    "terminal_opened": lambda p: f"{safe(p.user)}: {safe(p.shell)}",
     "terminal_closed": lambda p: f"{p.transcript_bytes} bytes, exit {p.exit_code}",
 }
 
@@ -328,26 +338,26 @@ def _compact_args(arguments: dict[str, Any]) -> str:
         text = value if isinstance(value, str) else json.dumps(value)
         text = text.replace("\n", "⏎")
         shown.append(f"{key}={text[:60]}{'…' if len(text) > 60 else ''}")
-    return escape(", ".join(shown))
+    return safe(", ".join(shown))
 
 
 def _result_preview(p: Any) -> str:
     lines = p.output.splitlines() or [""]
     if p.name == "run_command":
         lines = lines[:1]
-    preview = "\n    ".join(escape(line[:160]) for line in lines[:4])
+    preview = "\n    ".join(safe(line[:160]) for line in lines[:4])
     more = f"\n    [dim]… {len(lines) - 4} more lines[/]" if len(lines) > 4 else ""
     return f"  [{'red' if p.is_error else 'dim'}]⎿ {preview}[/]{more}"
 
 
 _CHAT_VIEWS: dict[str, Callable[[Any], str]] = {
-    "tool_call": lambda p: f"\n[cyan]⏺ {escape(p.name)}[/]({_compact_args(p.arguments)})",
+    "tool_call": lambda p: f"\n[cyan]⏺ {safe(p.name)}[/]({_compact_args(p.arguments)})",
     "tool_result": _result_preview,
     "approval_decided": lambda p: f"  {_decided(p)}",
-    "todo_updated": lambda p: f"  {'☑' if p.done else '☐'} {escape(p.text)}",
+    "todo_updated": lambda p: f"  {'☑' if p.done else '☐'} {safe(p.text)}",
     "checkpoint": lambda p: f"[dim]checkpoint {p.commit[:10]} ({len(p.files)} file(s))[/]",
-    "interrupted": lambda p: f"[yellow]{escape(p.reason)}[/]",
-    "note": lambda p: f"[yellow]{escape(p.text)}[/]",
+    "interrupted": lambda p: f"[yellow]{safe(p.reason)}[/]",
+    "note": lambda p: f"[yellow]{safe(p.text)}[/]",
     "compacted": lambda p: f"[dim]compacted {p.messages} earlier entries into a summary[/]",
 }
 
@@ -382,13 +392,13 @@ def turn_summary(result: TurnResult) -> str:
         f"[{colour}]{result.status}[/] after {result.steps} step(s), {used}, "
         f"{money(result.cost_usd)}, {result.duration_ms / 1000:.1f} s"
     )
-    return line + (f": {escape(result.detail)}" if result.detail else "")
+    return line + (f": {safe(result.detail)}" if result.detail else "")
 
 
 def compaction_line(compacted: Compacted | None) -> str:
     if compacted is None:
         return "nothing to compact yet (the conversation is short)"
-    return f"compacted {compacted.messages} entries into a summary:\n{escape(compacted.summary)}"
+    return f"compacted {compacted.messages} entries into a summary:\n{safe(compacted.summary)}"
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

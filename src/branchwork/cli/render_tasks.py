@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from rich.table import Table
 
-from branchwork.cli.render import console, money, tokens_text
+from branchwork.cli.render import console, money, safe, tokens_text
 
 if TYPE_CHECKING:
     from branchwork import (
@@ -75,12 +74,12 @@ def tasks_table(found: list[TaskSummary]) -> Table:
         t = s.task
         table.add_row(
             str(t.number),
-            escape(t.title),
+            safe(t.title),
             styled(s.status),
             str(s.trials),
             t.priority,
-            escape(", ".join(t.labels)),
-            escape(t.check_command or ""),
+            safe(", ".join(t.labels)),
+            safe(t.check_command or ""),
         )
     return table
 
@@ -93,32 +92,32 @@ def spent_text(spent: Spent) -> str:
 
 def print_details(details: TaskDetails) -> None:
     task = details.task
-    console.print(f"[bold]task {task.ref}[/] {escape(task.title)}  {styled(details.status)}")
+    console.print(f"[bold]task {task.ref}[/] {safe(task.title)}  {styled(details.status)}")
     if task.description:
-        console.print(escape(task.description))
+        console.print(safe(task.description))
     facts = [f"priority {task.priority}"]
     if task.labels:
         facts.append("labels " + ", ".join(task.labels))
     if task.check_command:
         facts.append(f"check `{task.check_command}`")
-    console.print("[dim]" + escape("; ".join(facts)) + "[/]")
+    console.print("[dim]" + safe("; ".join(facts)) + "[/]")
     table = Table("trial", "status", "model", "session", "turns", "used", "detail", title="trials")
     for f in details.trials:
         t = f.trial
         table.add_row(
             str(t.number),
             styled(t.status),
-            escape(t.model or "default"),
+            safe(t.model or "default"),
             t.session_id[-8:].lower(),
             str(f.turns),
             spent_text(f.spent),
-            escape(t.detail),
+            safe(t.detail),
         )
     console.print(table)
     console.print(f"total: {spent_text(details.total)}")
     for c in details.comments:
         when = c.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        console.print(f"[bold]{escape(c.author)}[/] [dim]{when}[/] {escape(c.text)}")
+        console.print(f"[bold]{safe(c.author)}[/] [dim]{when}[/] {safe(c.text)}")
 
 
 def progress_table(progress: list[TrialProgress]) -> Table:
@@ -127,19 +126,19 @@ def progress_table(progress: list[TrialProgress]) -> Table:
         table.add_row(
             str(p.trial.number),
             styled(p.trial.status),
-            escape(p.trial.model or "default"),
+            safe(p.trial.model or "default"),
             str(p.steps),
             f"{p.tokens:,}",
             money(p.cost_usd),
             f"{p.elapsed_s:.1f} s",
-            escape(p.last_action[:60]),
+            safe(p.last_action[:60]),
         )
     return table
 
 
 def _check_cell(c: TrialComparison) -> str:
     if c.check is None:
-        return f"[dim]{escape(c.check_note)}[/]"
+        return f"[dim]{safe(c.check_note)}[/]"
     verdict = "[green]pass[/]" if c.check.passed else f"[red]fail[/] (exit {c.check.exit_code})"
     again = "" if c.check.fresh else " [dim](earlier)[/]"
     return f"{verdict} {c.check.duration_ms / 1000:.1f} s{again}"
@@ -147,7 +146,7 @@ def _check_cell(c: TrialComparison) -> str:
 
 def print_comparison(comparison: Comparison) -> None:
     task = comparison.task
-    console.print(f"[bold]task {task.ref}[/] {escape(task.title)}")
+    console.print(f"[bold]task {task.ref}[/] {safe(task.title)}")
     table = Table(
         "trial", "status", "model", "files", "+/-", "check", "turns", "tokens", "cost", "time"
     )
@@ -156,7 +155,7 @@ def print_comparison(comparison: Comparison) -> None:
         table.add_row(
             str(c.trial.number),
             styled(c.trial.status),
-            escape(c.trial.model or "default"),
+            safe(c.trial.model or "default"),
             str(len(c.files)),
             f"[green]+{c.added}[/] [red]-{c.removed}[/]",
             _check_cell(c),
@@ -167,10 +166,10 @@ def print_comparison(comparison: Comparison) -> None:
         )
     console.print(table)
     for c in comparison.trials:
-        console.print(f"[bold]trial {c.trial.number}[/] {escape(c.approach)}")
+        console.print(f"[bold]trial {c.trial.number}[/] {safe(c.approach)}")
         for f in c.files[:10]:
             stat = "binary" if f.added is None else f"+{f.added} -{f.removed}"
-            console.print(f"  [dim]{escape(f.path)} {stat}[/]")
+            console.print(f"  [dim]{safe(f.path)} {stat}[/]")
 
 
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
@@ -200,5 +199,5 @@ def _compared_json(c: TrialComparison) -> dict[str, Any]:
 def suggestions_table(found: list[Suggestion]) -> Table:
     table = Table("#", "from", "task", "evidence", title="suggestions (`suggest accept N`)")
     for s in found:
-        table.add_row(str(s.number), s.source, escape(s.title), escape(s.evidence[:120]))
+        table.add_row(str(s.number), s.source, safe(s.title), safe(s.evidence[:120]))
     return table

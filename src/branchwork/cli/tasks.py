@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 
 import branchwork as bw
 from branchwork.cli import render, render_tasks
@@ -73,7 +72,7 @@ def new_cmd(
     if as_json:
         render.print_json(render_tasks.task_json(task, "open"))
         return
-    render.console.print(f"task [bold]{task.ref}[/] {escape(task.title)}")
+    render.console.print(f"task [bold]{task.ref}[/] {render.safe(task.title)}")
 
 
 @task_app.command("list")
@@ -141,7 +140,7 @@ def edit_cmd(
     if as_json:
         render.print_json(render_tasks.task_json(edited, None))
         return
-    render.console.print(f"task [bold]{edited.ref}[/] {escape(edited.title)} updated")
+    render.console.print(f"task [bold]{edited.ref}[/] {render.safe(edited.title)} updated")
 
 
 @task_app.command("comment")
@@ -154,7 +153,7 @@ def comment_cmd(
     """Add a comment to a task."""
     with workspace() as ws:
         added = ws.comment_task(task, text, project=project, author=author)
-    render.console.print(f"comment by {escape(added.author)} added")
+    render.console.print(f"comment by {render.safe(added.author)} added")
 
 
 @task_app.command("start")
@@ -174,8 +173,8 @@ def start_cmd(
         render.print_json(render_tasks.trial_json(trial))
         return
     render.console.print(
-        f"trial {trial.number} of task {escape(task)}: session [bold]{session.short_id}[/] on "
-        f"branch {escape(session.branch)}\nworktree {escape(session.worktree)}"
+        f"trial {trial.number} of task {render.safe(task)}: session [bold]{session.short_id}[/] on "
+        f"branch {render.safe(session.branch)}\nworktree {render.safe(session.worktree)}"
     )
 
 
@@ -200,7 +199,8 @@ def trial_start_cmd(
 ) -> None:
     """Start attempts at a task, each in its own session and branch from main's tip, run by the
     agent side by side (at most the project's `concurrent_turns` at once, the rest queued),
-    with a live table of their progress. Ctrl-C leaves them running."""
+    with a live table of their progress until they end; exits 0 when one of them is done.
+    Ctrl-C leaves them running. With --json (or --detach) it returns at once."""
     with workspace() as ws:
         started = ws.start_trials(
             task, project=project, n=n, models=model or (), prompt_variants=prompt_variant or ()
@@ -211,16 +211,19 @@ def trial_start_cmd(
             else:
                 render.console.print(f"{len(started)} trial(s) started; `task show {task}`")
             return
-        finished = _watch(ws, task, project)
+        finished = _watch(ws, task, project, {t.id for t in started})
     raise typer.Exit(0 if any(t.status == "done" for t in finished) else 1)
 
 
-def _watch(ws: Workspace, task: str, project: str | None) -> list[bw.Trial]:
-    """The live table until every trial has finished (Ctrl-C stops watching, not them)."""
+def _watch(ws: Workspace, task: str, project: str | None, ids: set[str]) -> list[bw.Trial]:
+    """The live table of the trials started until they have all finished (Ctrl-C stops
+    watching, not them)."""
     try:
         with Live(console=render.console, refresh_per_second=4) as live:
             while True:
-                progress = ws.trial_progress(task, project=project)
+                progress = [
+                    p for p in ws.trial_progress(task, project=project) if p.trial.id in ids
+                ]
                 live.update(render_tasks.progress_table(progress))
                 if all(p.trial.finished for p in progress):
                     return [p.trial for p in progress]
@@ -237,7 +240,9 @@ def trial_stop_cmd(trial: TrialArg, project: ProjectOpt = None) -> None:
     """Stop a queued or running trial (a running turn ends with a summary of its work)."""
     with workspace() as ws:
         stopped = ws.stop_trial(trial, project=project)
-    render.console.print(f"trial {stopped.number}: {stopped.status} ({escape(stopped.detail)})")
+    render.console.print(
+        f"trial {stopped.number}: {stopped.status} ({render.safe(stopped.detail)})"
+    )
 
 
 @trial_app.command("retry")
@@ -326,15 +331,18 @@ def suggest_cmd(
                 raise bw.InvalidInput("give the suggestion's number: suggest accept N")
             task, trial = ws.accept_suggestion(int(args[1]), project=project)
             session = ws.session(trial.session_id)
+            title = render.safe(task.title)
             render.console.print(
-                f"task [bold]{task.ref}[/] {escape(task.title)}: trial {trial.number}, session "
+                f"task [bold]{task.ref}[/] {title}: trial {trial.number}, session "
                 f"{session.short_id} (current) — go on with `ask …` or `chat`"
             )
             return
         if len(args) > 1:
             raise bw.InvalidInput("give at most a project: suggest [PROJECT]")
         found = ws.suggest(args[0] if args else project, checks=check or (), model=model)
+    for note in found.notes:
+        render.err_console.print(f"[yellow]note:[/] {render.safe(note)}")
     if as_json:
-        render.print_json([s.model_dump(mode="json") for s in found])
+        render.print_json([s.model_dump(mode="json") for s in found.suggestions])
         return
-    render.console.print(render_tasks.suggestions_table(found))
+    render.console.print(render_tasks.suggestions_table(found.suggestions))

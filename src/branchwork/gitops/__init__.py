@@ -1,6 +1,6 @@
 """The git CLI driven by subprocess: repositories, session branches, worktrees, checkpoints."""
 
-from branchwork.gitops.compare import FileChange, diff_commits, numstat
+from branchwork.gitops.compare import FileChange, diff_commits, numstat, undo_changes
 from branchwork.gitops.git import COMMITTER_EMAIL, COMMITTER_NAME, run_git, run_git_bytes
 from branchwork.gitops.repo import (
     RepoInfo,
@@ -77,4 +77,5 @@ __all__ = [
     "run_git_bytes",
     "snapshot_tree",
     "stale_index_lock",
+    "undo_changes",
 ]

@@ -10,6 +10,7 @@ from branchwork.domain.errors import Conflict
 from branchwork.domain.events import BudgetSet
 from branchwork.domain.models import Project
 from branchwork.domain.replay import Budget, Spent
+from branchwork.domain.tasks import Task
 from branchwork.service.base import Services
 from branchwork.service.scope import SessionScope
 from branchwork.service.state import session_state
@@ -67,3 +68,40 @@ def set_budget(scope: SessionScope, budget: Budget) -> Budget:
         "user",
     )
     return budget
+
+
+def trial_share(services: Services, task: Task, new_trials: int) -> Budget | None:
+    """What each of `new_trials` new trials of `task` may spend: what the task's budget has not
+    given out yet (to each trial so far, its own budget or what it spent, whichever is more;
+    discarded trials included: spent is spent), split evenly. None when the task has no budget;
+    refused when nothing is left."""
+    limit = task.budget
+    if limit == Budget():
+        return None
+    given = [_given(services, t.session_id) for t in services.store.tasks.trials(task.id)]
+    tokens = _left(limit.tokens, sum(g[0] for g in given), new_trials, "tokens", task)
+    cost = _left(limit.cost_usd, sum(g[1] for g in given), new_trials, "cost", task)
+    seconds = _left(limit.seconds, sum(g[2] for g in given), new_trials, "time", task)
+    return Budget(tokens=None if tokens is None else int(tokens), cost_usd=cost, seconds=seconds)
+
+
+def _given(services: Services, session_id: str) -> tuple[float, float, float]:
+    state = session_state(services.store, session_id)
+    budget, spent = state.budget, state.usage
+    return (
+        max(budget.tokens or 0, spent.tokens),
+        max(budget.cost_usd or 0.0, spent.cost_usd),
+        max(budget.seconds or 0.0, spent.turn_ms / 1000),
+    )
+
+
+def _left(limit: float | None, given: float, n: int, what: str, task: Task) -> float | None:
+    if limit is None:
+        return None
+    share = (limit - given) / n
+    if (what == "tokens" and share < 1) or share <= 0:
+        raise Conflict(
+            f"the {what} budget of task {task.ref} is given out to its trials; raise it "
+            f"(`task edit {task.number} --budget-{what} N`) to start more"
+        )
+    return share

@@ -4,6 +4,7 @@ no session's worktree holds the code to check (`suggest` on main)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from branchwork import gitops
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project
 from branchwork.sandbox import CommandSpec
+from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service.base import Services
 from branchwork.service.commands import SANDBOX_CACHE, project_env, runner_for
 from branchwork.service.scope import repo_path
@@ -38,7 +40,9 @@ class ScratchCheck:
 def scratch_worktree(services: Services, project: Project, commit: str) -> Iterator[Path]:
     """A detached worktree of the project at `commit`, removed when done."""
     repo = repo_path(project)
-    path = services.home / "tmp" / "scratch" / new_id().lower()
+    scratch = services.home / "tmp" / "scratch"
+    _remove_stale(scratch, repo)
+    path = scratch / f"{os.getpid()}-{new_id().lower()}"  # the pid says when it is stale
     path.parent.mkdir(parents=True, exist_ok=True)
     gitops.run_git(["worktree", "add", "--quiet", "--detach", str(path), commit], repo)
     try:
@@ -46,6 +50,17 @@ def scratch_worktree(services: Services, project: Project, commit: str) -> Itera
     finally:
         gitops.remove_worktree(repo, path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_stale(scratch: Path, repo: Path) -> None:
+    """Scratch worktrees of processes that died (killed during a check) go, with git's entry."""
+    if not scratch.is_dir():
+        return
+    for entry in scratch.iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and process_is_gone(int(pid), this_host()):
+            shutil.rmtree(entry, ignore_errors=True)
+    gitops.run_git(["worktree", "prune"], repo, check=False)
 
 
 def run_on_commit(services: Services, project: Project, commit: str, command: str) -> ScratchCheck:

@@ -25,6 +25,7 @@ from branchwork.domain.models import Project, ProjectConfig
 from branchwork.domain.replay import Budget
 from branchwork.providers import check_model_spec
 from branchwork.sandbox.redact import MIN_SAFE_LENGTH
+from branchwork.service import trials
 from branchwork.service.base import Services
 from branchwork.service.scope import drop_worktree, open_scope
 
@@ -127,6 +128,9 @@ def remove_project(services: Services, project: Project, *, force: bool) -> None
             f"project {project.name!r} has {len(active)} active session(s); archive them "
             "first (`session archive`), or force the removal"
         )
+    for trial in services.store.tasks.project_trials(project.id):
+        if trials.busy(services, trial):  # its worker would go on in a forgotten session
+            trials.stop_trial(services, trial, kill=True)
     for session in active:
         drop_worktree(open_scope(services, session, worktree=False))
     services.store.remove_project(project.id)

@@ -11,7 +11,7 @@ from branchwork.domain.events import Promoted
 from branchwork.domain.tasks import Task, Trial
 from branchwork.service import resolve, sessions, trials
 from branchwork.service.base import Services
-from branchwork.service.scope import repo_path
+from branchwork.service.scope import open_scope, repo_path
 
 
 @dataclass(frozen=True)
@@ -23,49 +23,54 @@ class Promotion:
 
 
 def promote(services: Services, trial: Trial) -> Promotion:
-    """Mark `trial` promoted and every other live trial of its task discarded. Refused while
-    another trial still runs (stop it, or wait), or when one is promoted already."""
+    """Mark `trial` promoted and every other trial of its task discarded. Everything is checked
+    before anything changes, under the task's lock: refused while another trial works (stop
+    it, or wait), when one is promoted already, or when a discarded one's session cannot be
+    archived now (a command runs in it)."""
     task = services.store.tasks.task_by_id(trial.task_id)
-    others = [
-        t
-        for t in trials.refresh(services, services.store.tasks.trials(task.id))
-        if t.id != trial.id
-    ]
-    _check(trial, others)
-    discarded = [_discard(services, t, trial) for t in others if t.status != "discarded"]
-    session = services.store.get_session(trial.session_id)
-    repo = repo_path(resolve.get_project(services, task.project_id))
-    head = gitops.branch_tip(repo, session.branch) or session.base_commit
-    promoted = trials.set_status(services, trial, "promoted", unless=()) or trial
-    services.recorder.record(
-        session,
-        Promoted(
-            trial_id=trial.id, task_id=task.id, head=head, discarded=[t.id for t in discarded]
-        ),
-        "user",
-    )
-    return Promotion(task=task, promoted=promoted, discarded=discarded, head=head)
+    with trials.task_lock(services, task):
+        found = trials.refresh(services, services.store.tasks.trials(task.id))
+        chosen = next(t for t in found if t.id == trial.id)
+        others = [t for t in found if t.id != trial.id]
+        _check(services, chosen, others)
+        discarded = [_discard(services, t, chosen) for t in others if t.status != "discarded"]
+        session = services.store.get_session(chosen.session_id)
+        repo = repo_path(resolve.get_project(services, task.project_id))
+        head = gitops.branch_tip(repo, session.branch) or session.base_commit
+        promoted = trials.set_status(services, chosen, "promoted", unless=("discarded",))
+        services.recorder.record(
+            session,
+            Promoted(
+                trial_id=chosen.id, task_id=task.id, head=head, discarded=[t.id for t in discarded]
+            ),
+            "user",
+        )
+    return Promotion(task=task, promoted=promoted or chosen, discarded=discarded, head=head)
 
 
-def _check(trial: Trial, others: list[Trial]) -> None:
-    if trial.status in trials.ACTIVE:
+def _check(services: Services, trial: Trial, others: list[Trial]) -> None:
+    if trials.busy(services, trial):
         raise Conflict(
             f"trial {trial.number} is still {trial.status}; wait for it or stop it "
             f"(`trial stop`), then promote"
         )
-    if trial.status in ("promoted", "discarded"):
+    winner = next((o for o in others if o.status == "promoted"), None)
+    if winner is not None:
+        raise Conflict(f"trial {winner.number} of this task is promoted already")
+    if trial.status == "discarded":
         raise Conflict(
-            f"trial {trial.number} is {trial.status} already; `trial retry` or `session fork` "
+            f"trial {trial.number} was discarded; `trial retry` or `session fork --trial` "
             "starts a new attempt from it"
         )
     for other in others:
-        if other.status == "promoted":
-            raise Conflict(f"trial {other.number} of this task is promoted already")
-        if other.status in trials.ACTIVE:
+        if trials.busy(services, other):
             raise Conflict(
                 f"trial {other.number} is still {other.status}; stop it (`trial stop`) or "
                 "wait for it, then promote"
             )
+        session = services.store.get_session(other.session_id)
+        if session.status == "active":
+            sessions.refuse_if_busy(open_scope(services, session, worktree=False))
 
 
 def _discard(services: Services, trial: Trial, winner: Trial) -> Trial:
@@ -73,4 +78,4 @@ def _discard(services: Services, trial: Trial, winner: Trial) -> Trial:
     if session.status == "active":
         sessions.archive_session(services, session)
     detail = f"trial {winner.number} was promoted"
-    return trials.set_status(services, trial, "discarded", detail) or trial
+    return trials.set_status(services, trial, "discarded", detail, unless=()) or trial

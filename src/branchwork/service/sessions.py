@@ -158,14 +158,14 @@ def archive_session(services: Services, session: Session, *, force: bool = False
     require_active(session)
     scope = open_scope(services, session, worktree=False)
     if not force:
-        _refuse_if_busy(scope)
+        refuse_if_busy(scope)
     head = drop_worktree(scope)
     archived = Archived(head=head, worktree=session.worktree)
     forget_current(services, session)
     return services.recorder.set_status(session, "archived", archived)
 
 
-def _refuse_if_busy(scope: SessionScope) -> None:
+def refuse_if_busy(scope: SessionScope) -> None:
     """A session is not archived under a running turn or command."""
     short = scope.session.short_id
     store = scope.services.store

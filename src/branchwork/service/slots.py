@@ -32,29 +32,20 @@ def _try_slot(directory: Path, count: int) -> int | None:
 
 
 @contextmanager
-def turn_slot(directory: Path, count: int, *, keep_waiting: Callable[[], bool]) -> Iterator[bool]:
-    """Hold one of `count` slots for the duration; yields False (holding nothing) when
-    `keep_waiting` says to give up before one came free."""
-    fd = _try_slot(directory, max(1, count))
+def turn_slot(
+    directory: Path, count: Callable[[], int], *, keep_waiting: Callable[[], bool]
+) -> Iterator[bool]:
+    """Hold one of `count()` slots for the duration (read again at every try, so a changed
+    limit applies to those waiting); yields False (holding nothing) when `keep_waiting` says
+    to give up before one came free."""
+    fd = _try_slot(directory, max(1, count()))
     while fd is None:
         if not keep_waiting():
             yield False
             return
         time.sleep(POLL_S)
-        fd = _try_slot(directory, max(1, count))
+        fd = _try_slot(directory, max(1, count()))
     try:
         yield True
     finally:
         os.close(fd)  # closing the descriptor releases the lock
-
-
-def busy_slots(directory: Path, count: int) -> int:
-    """How many of the slots are held right now."""
-    taken = []
-    fd = _try_slot(directory, count)
-    while fd is not None:
-        taken.append(fd)
-        fd = _try_slot(directory, count)
-    for fd in taken:
-        os.close(fd)
-    return count - len(taken)

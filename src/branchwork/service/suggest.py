@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from branchwork import gitops
-from branchwork.domain.errors import InvalidInput, NotFound, ProviderError
+from branchwork.domain.errors import NotFound, ProviderError
 from branchwork.domain.messages import ModelRequest, UserTurn
 from branchwork.domain.models import Project
 from branchwork.domain.tasks import Task, Trial
@@ -27,7 +28,7 @@ from branchwork.service.scope import repo_path
 STATE_PREFIX = "suggestions:"
 MAX_TODOS = 20
 MAX_FROM_MODEL = 5
-_MARKER = re.compile(r"\b(TODO|FIXME)\b[:(\s-]*(.*)")
+_MARKER = re.compile(r"\b(TODO|FIXME)\b(?:\([^)]*\))?[:\s-]*(.*)")
 
 
 class Suggestion(BaseModel):
@@ -44,21 +45,33 @@ class Suggestion(BaseModel):
 _LIST = TypeAdapter(list[Suggestion])
 
 
+@dataclass(frozen=True)
+class Suggestions:
+    """What `suggest` found, and what it could not look at (`notes`)."""
+
+    suggestions: list[Suggestion]
+    notes: list[str]
+
+
 def suggest(
     services: Services,
     project: Project,
     *,
     checks_to_run: Sequence[str] = (),
     model: str | None = None,
-) -> list[Suggestion]:
+) -> Suggestions:
     """Find suggestions now (and keep them for `accept`). The checks run are those given and
     those of the project's tasks, on main's tip."""
     found = [*_todos(project), *_failing_checks(services, project, checks_to_run)]
+    notes = []
     if model is not None:
-        found.extend(_from_model(services, project, model))
+        try:
+            found.extend(_from_model(services, project, model))
+        except ProviderError as exc:
+            notes.append(f"the model {model} could not suggest tasks: {exc.message}")
     numbered = [s.model_copy(update={"number": i}) for i, s in enumerate(found, start=1)]
     services.store.set_state(STATE_PREFIX + project.id, _LIST.dump_json(numbered).decode())
-    return numbered
+    return Suggestions(suggestions=numbered, notes=notes)
 
 
 def last_suggestions(services: Services, project: Project) -> list[Suggestion]:
@@ -85,28 +98,43 @@ def accept(services: Services, project: Project, number: int) -> tuple[Task, Tri
 
 def _todos(project: Project) -> list[Suggestion]:
     repo = repo_path(project)
-    pattern = r"\b(TODO|FIXME)\b"
-    args = ["grep", "-n", "-I", "-z", "-E", pattern, project.main_branch, "--"]
-    out = gitops.run_git(args, repo, check=False)
-    found: list[Suggestion] = []
-    for record in out.splitlines():
-        parts = record.split("\0")
-        if len(parts) < 3 or len(found) >= MAX_TODOS:
-            continue
-        path, line, text = parts[0].split(":", 1)[-1], parts[1], parts[2].strip()
-        match = _MARKER.search(text)
-        what = (match.group(2).strip() if match else "") or text
+    args = ["grep", "-n", "-I", "-z", "-E", r"\b(TODO|FIXME)\b", project.main_branch, "--"]
+    hits = list(_grep_hits(gitops.run_git(args, repo, check=False)))
+    found = [_todo(path, line, text) for path, line, text in hits[:MAX_TODOS]]
+    if len(hits) > MAX_TODOS:
         found.append(
             Suggestion(
                 number=0,
                 source="todo",
-                title=f"{what[:70]} ({path})",
-                description=f"Resolve the {match.group(1) if match else 'TODO'} comment at "
-                f"{path}:{line}.",
-                evidence=f"{path}:{line}: {text[:200]}",
+                title=f"{len(hits) - MAX_TODOS} more TODO/FIXME comments",
+                description="Review the rest with `git grep -n -E '\\b(TODO|FIXME)\\b'`.",
+                evidence=f"{len(hits)} TODO/FIXME comments on {project.main_branch}",
             )
         )
     return found
+
+
+def _grep_hits(out: str) -> Iterator[tuple[str, str, str]]:
+    """(path, line, text) of `git grep -n -z REF` output: `REF:path NUL line NUL text LF`, where
+    only the path may hold a line feed (so each text ends at the first one after it)."""
+    parts = out.split("\0")
+    name = parts[0]
+    for i in range(1, len(parts) - 1, 2):
+        text, _, following = parts[i + 1].partition("\n")
+        yield name.split(":", 1)[-1], parts[i], text.strip()
+        name = following
+
+
+def _todo(path: str, line: str, text: str) -> Suggestion:
+    match = _MARKER.search(text)
+    what = (match.group(2).strip() if match else "") or text
+    return Suggestion(
+        number=0,
+        source="todo",
+        title=f"{what[:70]} ({path})",
+        description=f"Resolve the {match.group(1) if match else 'TODO'} comment at {path}:{line}.",
+        evidence=f"{path}:{line}: {text[:200]}",
+    )
 
 
 def _failing_checks(services: Services, project: Project, given: Sequence[str]) -> list[Suggestion]:
@@ -153,10 +181,7 @@ def _from_model(services: Services, project: Project, spec: str) -> list[Suggest
     repo_map = services.code_index().repo_map(tree, token_budget=1500)
     prompt = _ASK.format(n=MAX_FROM_MODEL, map=repo_map)
     model = resolve_model(spec)
-    try:
-        reply = complete(model, ModelRequest(messages=[UserTurn(text=prompt)], max_tokens=800))
-    except ProviderError as exc:
-        raise InvalidInput(f"the model could not suggest tasks: {exc}") from exc
+    reply = complete(model, ModelRequest(messages=[UserTurn(text=prompt)], max_tokens=800))
     return [
         Suggestion(
             number=0,
@@ -171,11 +196,24 @@ def _from_model(services: Services, project: Project, spec: str) -> list[Suggest
 
 
 def _parse(text: str) -> list[_Proposed]:
-    """The JSON list in the model's answer (it may be fenced or surrounded by prose)."""
-    start, end = text.find("["), text.rfind("]")
-    if start < 0 or end <= start:
-        return []
+    """The proposals in the model's answer: the first JSON list in it (fenced or among prose);
+    items that are not proposals are skipped."""
+    decoder = json.JSONDecoder()
+    start = text.find("[")
+    while start >= 0:
+        try:
+            items, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            start = text.find("[", start + 1)
+            continue
+        if isinstance(items, list):
+            return [p for p in (_proposal(i) for i in items) if p is not None]
+        start = text.find("[", start + 1)
+    return []
+
+
+def _proposal(item: object) -> _Proposed | None:
     try:
-        return TypeAdapter(list[_Proposed]).validate_python(json.loads(text[start : end + 1]))
-    except (ValueError, ValidationError):
-        return []
+        return _Proposed.model_validate(item)
+    except ValidationError:
+        return None

@@ -77,9 +77,9 @@ def new_task(
             "project_id": project.id,
             "number": 1,
             "title": redact(_required(title, "a task needs an objective")),
-            "description": redact(description),
+            "description": redact(_text(description)),
             "check_command": _check(check),
-            "labels": _labels(labels),
+            "labels": [redact(label) for label in _labels(labels)],
             "priority": _priority(priority),
             "budget": budget or Budget(),
             "created_at": now,
@@ -94,7 +94,7 @@ def find_task(services: Services, project: Project, key: str | int | Task) -> Ta
     if isinstance(key, Task):
         return key
     text = str(key).strip().removeprefix("#")
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 9:
         found = services.store.tasks.task(project.id, int(text))
         if found is not None:
             return found
@@ -157,11 +157,11 @@ def edit_task(services: Services, task: Task, **changes: Any) -> Task:
     if changes.get("title") is not None:
         values["title"] = redact(_required(changes["title"], "a task needs an objective"))
     if changes.get("description") is not None:
-        values["description"] = redact(changes["description"])
+        values["description"] = redact(_text(changes["description"]))
     if changes.get("check") is not None:
         values["check_command"] = _check(changes["check"])
     if changes.get("labels") is not None:
-        values["labels"] = _labels(changes["labels"])
+        values["labels"] = [redact(label) for label in _labels(changes["labels"])]
     if changes.get("priority") is not None:
         values["priority"] = _priority(changes["priority"])
     if changes.get("budget") is not None:
@@ -179,17 +179,29 @@ def comment(services: Services, task: Task, text: str, *, author: str | None = N
         id=new_id(),
         task_id=task.id,
         author=author or _user(),
-        text=redact(_required(text, "a comment needs text")),
+        text=redact(_required(text, "a comment needs text", MAX_TEXT)),
         created_at=utc_now(),
     )
     services.store.tasks.add_comment(added)
     return added
 
 
-def _required(text: str, message: str) -> str:
+MAX_TITLE = 200
+MAX_TEXT = 20_000
+
+
+def _required(text: str, message: str, limit: int = MAX_TITLE) -> str:
     if not text or not text.strip():
         raise InvalidInput(message)
+    if len(text.strip()) > limit:
+        raise InvalidInput(f"at most {limit:,} characters, not {len(text.strip()):,}; shorten it")
     return text.strip()
+
+
+def _text(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"at most {MAX_TEXT:,} characters, not {len(text):,}; shorten it")
+    return text
 
 
 def _check(check: str | None) -> str | None:

@@ -9,13 +9,16 @@ session. The turn records everything, and its outcome becomes the trial's status
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
 
 from branchwork.domain.errors import BranchworkError
+from branchwork.domain.events import utc_now
 from branchwork.domain.models import Session
 from branchwork.domain.tasks import Trial
+from branchwork.sandbox.liveness import this_host
 from branchwork.service import chat, resolve, slots, trials
 from branchwork.service.base import Services
 from branchwork.settings import Settings
@@ -25,6 +28,7 @@ def run_trial(services: Services, trial_id: str) -> Trial:
     """Wait for a slot, then run the trial's turn; returns the trial as it ended."""
     store = services.store.tasks
     trial = store.trial(trial_id)
+    store.update_trial(trial.id, utc_now(), unless=trials.KEEP, pid=os.getpid(), host=this_host())
     task = store.task_by_id(trial.task_id)
     project = resolve.get_project(services, task.project_id)
     session = services.store.get_session(trial.session_id)
@@ -33,11 +37,13 @@ def run_trial(services: Services, trial_id: str) -> Trial:
     def still_queued() -> bool:
         return store.trial(trial_id).status == "queued"
 
-    with slots.turn_slot(
-        directory, project.config.concurrent_turns, keep_waiting=still_queued
-    ) as got:
+    def limit() -> int:
+        return resolve.get_project(services, project.id).config.concurrent_turns
+
+    with slots.turn_slot(directory, limit, keep_waiting=still_queued) as got:
         if got and still_queued():
-            _run(services, session, trials.objective(task, trial), trial)
+            prompt = services.recorder.redactor(project.id).redact(trials.objective(task, trial))
+            _run(services, session, prompt, trial)
     return store.trial(trial_id)
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,11 @@ def _pick(values: Sequence[str], i: int) -> str | None:
     return values[0] if len(values) == 1 else values[i]
 
 
+def task_lock(services: Services, task: Task) -> AbstractContextManager[None]:
+    """Held to number a task's trials and to promote one, across processes."""
+    return gitops.file_lock(services.lock_dir / f"task-{task.id}.lock")
+
+
 def create_trial(
     services: Services,
     task: Task,
@@ -88,36 +94,57 @@ def create_trial(
     current: bool = False,
 ) -> Trial:
     """A trial of `task` with its own session (new, from `base`, or the one given), linked by a
-    `trial_started` event; the session gets the trial's share of the task budget."""
+    `trial_started` event. The session gets `budget`, else its share of what the task's budget
+    has left (`budgets.trial_share`)."""
     project = resolve.get_project(services, task.project_id)
+    require_open(services, task)
+    redact = services.recorder.redactor(project.id).redact
+    variant = redact(prompt_variant) if prompt_variant else None
+    share = budget if budget is not None else budgets.trial_share(services, task, 1)
+    with task_lock(services, task):
+        number = services.store.tasks.next_trial_number(task.id)
+        if session is None:
+            session = new_session(
+                services,
+                project,
+                title=f"task {task.number} trial {number} {task.title}"[:80],
+                from_ref=base,
+                mode=TRIAL_MODE,
+                model=model,
+                current=current,
+            )
+        trial = services.store.tasks.add_trial(_draft(task, session, model, variant, status))
+    _announce(services, session, task, trial, share)
+    return trial
+
+
+def require_open(services: Services, task: Task) -> None:
+    """A new trial of a closed task, or of one whose result is chosen, is refused."""
     if task.closed:
         raise Conflict(f"task {task.ref} is closed; reopen it (`task edit {task.number} --open`)")
-    number = services.store.tasks.next_trial_number(task.id)
-    if session is None:
-        session = new_session(
-            services,
-            project,
-            title=f"task {task.number} trial {number} {task.title}"[:80],
-            from_ref=base,
-            mode=TRIAL_MODE,
-            model=model,
-            current=current,
+    promoted = [t for t in services.store.tasks.trials(task.id) if t.status == "promoted"]
+    if promoted:
+        raise Conflict(
+            f"task {task.ref} is done: trial {promoted[0].number} was promoted; "
+            "make a new task for more work"
         )
+
+
+def _draft(
+    task: Task, session: Session, model: str | None, variant: str | None, status: TrialStatus
+) -> Trial:
     now = utc_now()
-    draft = Trial(
+    return Trial(
         id=new_id(),
         task_id=task.id,
-        number=number,
+        number=1,  # the store numbers it
         session_id=session.id,
         model=model,
-        prompt_variant=prompt_variant,
+        prompt_variant=variant,
         status=status,
         created_at=now,
         updated_at=now,
     )
-    trial = services.store.tasks.add_trial(draft)
-    _announce(services, session, task, trial, budget)
-    return trial
 
 
 def _announce(
@@ -139,26 +166,6 @@ def _announce(
         budgets.set_budget(scope, budget)
 
 
-def budget_share(services: Services, task: Task, new_trials: int) -> Budget | None:
-    """Each new trial's part of what the task's budget has left: the rest split evenly."""
-    limit = task.budget
-    if limit == Budget():
-        return None
-    spent = tasks.sum_spent(
-        tasks.trial_figures(services, t).spent
-        for t in services.store.tasks.trials(task.id)
-        if t.status != "discarded"
-    )
-    left_tokens = None if limit.tokens is None else max(1, limit.tokens - spent.tokens)
-    left_cost = None if limit.cost_usd is None else max(1e-6, limit.cost_usd - spent.cost_usd)
-    left_s = None if limit.seconds is None else max(1.0, limit.seconds - spent.turn_ms / 1000)
-    return Budget(
-        tokens=None if left_tokens is None else max(1, left_tokens // new_trials),
-        cost_usd=None if left_cost is None else left_cost / new_trials,
-        seconds=None if left_s is None else left_s / new_trials,
-    )
-
-
 def start_trials(
     services: Services,
     task: Task,
@@ -173,7 +180,8 @@ def start_trials(
     for model in {m for m, _ in planned if m}:
         check_defaults(None, model)
     base = gitops.resolve_commit(repo_path(project), project.main_branch)
-    share = budget_share(services, task, len(planned))
+    require_open(services, task)
+    share = budgets.trial_share(services, task, len(planned))
     return [  # each starts working while the next one's session is made
         spawn_worker(
             services,
@@ -193,8 +201,9 @@ def log_path(services: Services, trial: Trial) -> Path:
 def spawn_worker(services: Services, trial: Trial) -> Trial:
     """Run the trial in a detached process (it outlives this one); its output goes to a log."""
     path = log_path(services, trial)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as log:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # it may hold errors
+    with os.fdopen(fd, "ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "branchwork.service.trial_runner", trial.id],
             stdin=subprocess.PIPE,
@@ -221,12 +230,14 @@ def set_status(
     *,
     unless: Sequence[str] = KEEP,
 ) -> Trial | None:
-    """Change the trial's status (unless it is in `unless`), recorded in its session."""
+    """Change the trial's status (unless it is in `unless`), recorded in its session. The
+    detail (often an error's message) is redacted like the history."""
+    session = services.store.get_session(trial.session_id)
+    detail = services.recorder.redactor(session.project_id).redact(detail)[:500]
     changed = services.store.tasks.update_trial(
         trial.id, utc_now(), unless=unless, status=status, detail=detail
     )
     if changed is not None and (trial.status, trial.detail) != (status, detail):
-        session = services.store.get_session(trial.session_id)
         services.recorder.record(
             session, TrialUpdated(trial_id=trial.id, status=status, detail=detail)
         )
@@ -248,7 +259,7 @@ def after_turn(services: Services, session: Session, outcome: str, detail: str =
     status: TrialStatus = {"completed": "done", "stuck": "stuck"}.get(outcome, "failed")  # type: ignore[assignment]
     if status == "failed" and not detail:
         detail = {"cancelled": "stopped"}.get(outcome, f"turn ended: {outcome}")
-    set_status(services, trial, status, detail[:500])
+    set_status(services, trial, status, detail)
 
 
 def find_trial(services: Services, project: Project | None, key: str) -> Trial:
@@ -256,7 +267,7 @@ def find_trial(services: Services, project: Project | None, key: str) -> Trial:
     id, branch)."""
     text = key.strip().removeprefix("#")
     task_part, dot, number = text.partition(".")
-    if dot and number.isdigit():
+    if dot and _is_number(number):
         if project is None:
             raise InvalidInput(f"name the project of trial {key!r} (or give the trial's id)")
         task = tasks.find_task(services, project, task_part)
@@ -270,11 +281,20 @@ def find_trial(services: Services, project: Project | None, key: str) -> Trial:
         return services.store.tasks.trial(text.upper())
     except NotFound:
         pass
-    session = resolve.find_session(services, text)
+    try:
+        session = resolve.find_session(services, text)
+    except NotFound:
+        raise NotFound(
+            f"no trial {key!r}; name one as TASK.N (such as 1.2), by its id or by its session"
+        ) from None
     of_session = services.store.tasks.trial_of_session(session.id)
     if of_session is None:
         raise NotFound(f"session {session.short_id} is not a trial of any task")
     return of_session
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def refresh(services: Services, trials: list[Trial]) -> list[Trial]:
@@ -282,27 +302,51 @@ def refresh(services: Services, trials: list[Trial]) -> list[Trial]:
     return [_refreshed(services, t) for t in trials]
 
 
+ORPHAN_AFTER_S = 30  # a queued trial whose worker never said it started, after this long
+
+
 def _refreshed(services: Services, trial: Trial) -> Trial:
-    if trial.status not in ACTIVE or trial.pid is None or trial.host != this_host():
+    if trial.status not in ACTIVE or _turn_running(services, trial):
         return trial
-    if not process_is_gone(trial.pid, trial.host):
+    if trial.pid is None:
+        if trial.status != "queued" or _age_s(trial) < ORPHAN_AFTER_S:
+            return trial  # a trial a person works on by hand, or a worker being started
+        detail = "its worker never started (the process starting it stopped); `trial retry` it"
+    elif trial.host != this_host() or not process_is_gone(trial.pid, trial.host):
         return trial
-    lease = services.store.get_lease(trial.session_id)
-    if lease is not None and not process_is_gone(int(lease["pid"]), lease["host"]):
-        return trial  # a person's turn runs in it
-    detail = f"its worker (process {trial.pid}) ended without finishing; see `trial log`"
+    else:
+        detail = f"its worker (process {trial.pid}) ended without finishing"
     return set_status(services, trial, "failed", detail) or services.store.tasks.trial(trial.id)
 
 
-def stop_trial(services: Services, trial: Trial) -> Trial:
+def _age_s(trial: Trial) -> float:
+    return (utc_now() - trial.updated_at).total_seconds()
+
+
+def _turn_running(services: Services, trial: Trial) -> bool:
+    lease = services.store.get_lease(trial.session_id)
+    return lease is not None and not process_is_gone(int(lease["pid"]), lease["host"])
+
+
+def busy(services: Services, trial: Trial) -> bool:
+    """Whether the trial is working now: waiting for a slot or running a turn (a trial a
+    person works on by hand is busy only during a turn)."""
+    if trial.status not in ACTIVE:
+        return False
+    if _turn_running(services, trial):
+        return True
+    return trial.pid is not None and not process_is_gone(trial.pid, trial.host or this_host())
+
+
+def stop_trial(services: Services, trial: Trial, *, kill: bool = False) -> Trial:
     """Stop a queued or running trial: a queued one never starts, a running one's turn is
-    cancelled (it ends with a summary of what it did)."""
+    cancelled (recorded as `cancelled`; the trial is `failed`, detail "stopped")."""
     if trial.status not in ACTIVE:
         raise Conflict(f"trial {trial.number} is {trial.status}, not running; nothing to stop")
     was_queued = trial.status == "queued"
     stopped = set_status(services, trial, "failed", "stopped", unless=("promoted", "discarded"))
     services.store.request_cancel(trial.session_id)
-    if was_queued and trial.pid is not None and trial.host == this_host():
+    if (was_queued or kill) and trial.pid is not None and trial.host == this_host():
         _signal(trial.pid)
     return stopped or services.store.tasks.trial(trial.id)
 
@@ -315,7 +359,7 @@ def _signal(pid: int) -> None:
 def retry_trial(services: Services, trial: Trial) -> Trial:
     """A new attempt with the same model and prompt variant, from the same base commit; the
     trial retried stays as it was, for comparison."""
-    if trial.status in ACTIVE:
+    if busy(services, trial):
         raise Conflict(
             f"trial {trial.number} is still {trial.status}; stop it first (`trial stop`)"
         )
@@ -328,7 +372,6 @@ def retry_trial(services: Services, trial: Trial) -> Trial:
         prompt_variant=trial.prompt_variant,
         base=base,
         status="queued",
-        budget=budget_share(services, task, 1),
     )
     return spawn_worker(services, again)
 

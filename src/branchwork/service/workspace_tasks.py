@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from branchwork.service.base import Services
     from branchwork.service.compare import Comparison
     from branchwork.service.promote import Promotion
-    from branchwork.service.suggest import Suggestion
+    from branchwork.service.suggest import Suggestions
     from branchwork.service.tasks import TaskDetails, TaskSummary
     from branchwork.service.trials import TrialProgress
 else:
@@ -171,12 +171,13 @@ class TaskMethods:
     def wait_for_trials(
         self, ref: TaskRef, *, project: ProjectRef = None, timeout: float | None = None
     ) -> list[Trial]:
-        """Wait until no trial of the task is queued or running; `Cancelled` after `timeout`."""
+        """Wait until no trial of the task works (queued, or running a turn); `Cancelled` after
+        `timeout`. Returns the task's trials."""
         task = self.task(ref, project=project)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             found = trials.refresh(self._services, self._services.store.tasks.trials(task.id))
-            if not any(t.status in trials.ACTIVE for t in found):
+            if not any(trials.busy(self._services, t) for t in found):
                 return found
             if deadline is not None and time.monotonic() > deadline:
                 raise Cancelled(f"trials of task {task.ref} still running after {timeout} s")
@@ -232,7 +233,7 @@ class TaskMethods:
 
     def suggest(
         self, project: ProjectRef = None, *, checks: Sequence[str] = (), model: str | None = None
-    ) -> list[Suggestion]:
+    ) -> Suggestions:
         """Tasks worth doing, with evidence: TODO/FIXME comments, failing checks, and the
         model's proposals when a model is given."""
         return suggest.suggest(
