@@ -273,6 +273,9 @@ def compare_cmd(
         tuple[str, str] | None, typer.Option(help="The diff between two trials: --diff 1 2.")
     ] = None,
     no_checks: Annotated[bool, typer.Option("--no-checks", help="Do not run checks.")] = False,
+    recheck: Annotated[
+        bool, typer.Option("--recheck", help="Run every check again, moved or not.")
+    ] = False,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -282,7 +285,7 @@ def compare_cmd(
         if diff is not None:
             render.print_diff(ws.trials_diff(task, diff[0], diff[1], project=project))
             return
-        comparison = ws.compare(task, project=project, run_checks=not no_checks)
+        comparison = ws.compare(task, project=project, run_checks=not no_checks, recheck=recheck)
     if as_json:
         render.print_json(render_tasks.comparison_json(comparison))
         return

@@ -196,12 +196,17 @@ class TaskMethods:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def compare(
-        self, ref: TaskRef, *, project: ProjectRef = None, run_checks: bool = True
+        self,
+        ref: TaskRef,
+        *,
+        project: ProjectRef = None,
+        run_checks: bool = True,
+        recheck: bool = False,
     ) -> Comparison:
-        """The task's trials side by side, each with its check run on its tip (again only
-        where the tip moved since)."""
+        """The task's trials side by side, each with the task's check (run again only where
+        the trial moved since, or everywhere with `recheck`)."""
         task = self.task(ref, project=project)
-        return compare.compare(self._services, task, run_checks=run_checks)
+        return compare.compare(self._services, task, run_checks=run_checks, recheck=recheck)
 
     def trials_diff(self, ref: TaskRef, one: str, other: str, *, project: ProjectRef = None) -> str:
         """The diff between two trials' branches (trial numbers within the task)."""
