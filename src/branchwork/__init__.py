@@ -40,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EVENT_KINDS",
         "SCHEMA_VERSION",
         "Checkpoint",
+        "CheckRun",
         "CommandFinished",
         "Compacted",
         "Event",
@@ -58,9 +59,29 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Session",
         "SessionStatus",
     ),
+    "branchwork.domain.proposals": (
+        "ApprovalPolicy",
+        "MergeStrategy",
+        "Proposal",
+        "ProposalReview",
+        "ProposalStatus",
+        "ReviewComment",
+    ),
     "branchwork.domain.replay": ("Budget", "SessionState", "Spent", "TodoItem", "replay"),
     "branchwork.settings": ("Settings", "load_settings"),
-    "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef"),
+    "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef", "ProposalRef"),
+    "branchwork.service.address": ("AddressRequest",),
+    "branchwork.service.merge": ("MergeOutcome",),
+    "branchwork.service.policy": ("Gate",),
+    "branchwork.service.proposals": ("ProposalDetails",),
+    "branchwork.service.radar": (
+        "ConflictSpot",
+        "MergeStep",
+        "Overlap",
+        "RadarReport",
+        "SessionChanges",
+    ),
+    "branchwork.service.review": ("ChangeOrigin", "FileReview", "HunkReview", "ReviewView"),
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
@@ -123,6 +144,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         EVENT_KINDS as EVENT_KINDS,
         SCHEMA_VERSION as SCHEMA_VERSION,
         Checkpoint as Checkpoint,
+        CheckRun as CheckRun,
         CommandFinished as CommandFinished,
         Compacted as Compacted,
         Event as Event,
@@ -143,6 +165,14 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Session as Session,
         SessionStatus as SessionStatus,
     )
+    from branchwork.domain.proposals import (
+        ApprovalPolicy as ApprovalPolicy,
+        MergeStrategy as MergeStrategy,
+        Proposal as Proposal,
+        ProposalReview as ProposalReview,
+        ProposalStatus as ProposalStatus,
+        ReviewComment as ReviewComment,
+    )
     from branchwork.domain.replay import (
         Budget as Budget,
         SessionState as SessionState,
@@ -160,6 +190,9 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.providers.base import (
         Model as Model,
     )
+    from branchwork.service.address import (
+        AddressRequest as AddressRequest,
+    )
     from branchwork.service.commands import (
         CommandOutcome as CommandOutcome,
     )
@@ -169,8 +202,24 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.files import (
         WriteOutcome as WriteOutcome,
     )
+    from branchwork.service.merge import (
+        MergeOutcome as MergeOutcome,
+    )
+    from branchwork.service.policy import (
+        Gate as Gate,
+    )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,
+    )
+    from branchwork.service.proposals import (
+        ProposalDetails as ProposalDetails,
+    )
+    from branchwork.service.radar import (
+        ConflictSpot as ConflictSpot,
+        MergeStep as MergeStep,
+        Overlap as Overlap,
+        RadarReport as RadarReport,
+        SessionChanges as SessionChanges,
     )
     from branchwork.service.rebuild import (
         RebuildReport as RebuildReport,
@@ -179,8 +228,15 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         SessionDetails as SessionDetails,
         SessionListing as SessionListing,
     )
+    from branchwork.service.review import (
+        ChangeOrigin as ChangeOrigin,
+        FileReview as FileReview,
+        HunkReview as HunkReview,
+        ReviewView as ReviewView,
+    )
     from branchwork.service.workspace import (
         ProjectRef as ProjectRef,
+        ProposalRef as ProposalRef,
         SessionRef as SessionRef,
         Workspace as Workspace,
     )
