@@ -116,7 +116,7 @@ def test_a_refused_token_is_one_clear_error_and_the_proposal_stays(
         ws.propose(session, host="github")
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     api.reply_json(401, {"message": "Bad credentials"})
-    with pytest.raises(InvalidInput, match="refused the token.*Bad credentials"):
+    with pytest.raises(InvalidInput, match=r"refused the token.*Bad credentials"):
         ws.propose(session, host="github")
     assert [p.number for p in ws.proposals()] == [1]
     with pytest.raises(InvalidInput, match="unknown host"):

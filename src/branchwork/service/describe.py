@@ -17,6 +17,7 @@ from branchwork.agent.calls import usage_of
 from branchwork.domain.errors import Cancelled, ProviderError
 from branchwork.domain.events import AgentMessage, ModelCall, Note, UserMessage
 from branchwork.domain.messages import ModelRequest, UserTurn
+from branchwork.domain.models import Session
 from branchwork.domain.proposals import Proposal
 from branchwork.gitops import merges
 from branchwork.providers import complete, resolve_model
@@ -76,13 +77,14 @@ def _first_line(text: str) -> str:
     return lines[0].strip()[:200] if lines else ""
 
 
-def summary_text(summary: HistorySummary, title: str) -> str:
+def summary_text(summary: HistorySummary, session: Session) -> str:
     """The deterministic description."""
     added = sum(a for _, a, _ in summary.files)
     deleted = sum(d for _, _, d in summary.files)
     failed = f", {summary.failed_commands} failed" if summary.failed_commands else ""
     parts = [
-        f"{title}: {len(summary.files)} file(s) changed (+{added} -{deleted}) over "
+        f"Session {session.short_id} ({session.branch}): {len(summary.files)} file(s) "
+        f"changed (+{added} -{deleted}) over "
         f"{summary.turns} agent turn(s), {summary.commands} command(s){failed} and "
         f"{summary.checkpoints} checkpoint(s)."
     ]
@@ -101,10 +103,10 @@ def summary_text(summary: HistorySummary, title: str) -> str:
     return "\n\n".join(parts)
 
 
-def describe(scope: SessionScope, proposal_id: str, title: str, base: str, head: str) -> str:
+def describe(scope: SessionScope, proposal_id: str, base: str, head: str) -> str:
     """The description of a new proposal: the model's when one is configured, else (or when
     it fails) the summary of the history. The model's call is recorded (`model_call`)."""
-    summary = summary_text(summarize(scope, base, head), title)
+    summary = summary_text(summarize(scope, base, head), scope.session)
     spec = scope.session.model or scope.project.config.model or scope.services.settings.model
     if not spec:
         return summary

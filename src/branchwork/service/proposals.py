@@ -214,7 +214,7 @@ def open_new(scope: SessionScope, *, title: str | None, target: str | None) -> P
     conflicts = merges.preview_merge(repo, target, session.branch).conflicts
     proposal_id = new_id()
     chosen_title = scope.redactor.redact((title or "").strip() or _default_title(scope))
-    description = describe(scope, proposal_id, chosen_title, base, head)
+    description = describe(scope, proposal_id, base, head)
     now = utc_now()
     draft = Proposal(
         id=proposal_id,

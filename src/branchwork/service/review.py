@@ -131,7 +131,9 @@ def _added_lines(start: int, lines: list[str]) -> Iterator[int]:
 
 
 def _origin(step: _Step, path: str) -> ChangeOrigin:
-    calls = step.writes.get(path) or [c for c in step.calls if c.startswith("run_command")]
+    calls: list[str] = []
+    if step.source == "agent":
+        calls = step.writes.get(path) or [c for c in step.calls if c.startswith("run_command")]
     return ChangeOrigin(
         commit=step.commit,
         seq=step.seq,
@@ -207,7 +209,7 @@ def _step(walk: _Walk, event: Event, p: Checkpoint | Reverted) -> _Step:
     elif p.message.startswith("run: "):
         source, what = "command", f"command `{p.message.removeprefix('run: ')}`"
     else:
-        source, what = "person", f"{event.actor}: {p.message}"
+        source, what = "person", f"outside a turn: {p.message}"
     turn = walk.turn if source == "agent" else None
     return _Step(
         commit=p.commit,
