@@ -281,3 +281,61 @@ def test_a_closed_proposal_cannot_be_merged_and_a_new_one_can_be_opened(
     assert ws.propose(session).number == 2
     assert [p.number for p in ws.proposals(include_finished=True)] == [2, 1]
     assert [p.number for p in ws.proposals()] == [2]
+
+
+def test_a_proposal_whose_work_reached_main_by_other_means_is_recorded_merged(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.propose(session)
+    git(checkout, "merge", "-q", "--no-ff", "-m", "by hand", session.branch)
+    details = ws.proposal(1)
+    assert details.proposal.status == "merged"
+    assert details.proposal.merged_commit == tip(checkout)
+    assert ws.session(session.id).status == "merged" and not Path(session.worktree).exists()
+    notes = [e.payload.text for e in ws.events(session, kinds=["note"])]  # type: ignore[union-attr]
+    assert any("already holds proposal #1" in n for n in notes)
+
+
+def test_a_merge_that_stopped_after_moving_main_is_completed_not_repeated(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    session = make_session("greeting", {"app.py": NEW_APP})
+    proposal = ws.propose(session)
+    # what a merge process killed right after moving main leaves: main holds the squash
+    # commit (its trailer names the proposal), nothing is recorded yet
+    tree = git(checkout, "rev-parse", f"{proposal.head}^{{tree}}").strip()
+    message = f"greeting\n\nBranchwork-Proposal: {proposal.id}\n"
+    squash = git(checkout, "commit-tree", tree, "-p", "main", "-m", message).strip()
+    git(checkout, "merge", "-q", "--ff-only", squash)
+    with pytest.raises(Conflict, match="merged"):
+        ws.merge(1)
+    assert main_log(checkout) == ["greeting", "initial"]  # not merged twice
+    (merged,) = ws.events(session, kinds=["merged"])
+    assert merged.payload.commit == squash and merged.payload.strategy == "squash"  # type: ignore[union-attr]
+
+
+def test_an_archived_sessions_proposal_is_merged_from_its_branch(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    ws.set_policy(required_approvals=0)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.archive_session(session)
+    ws.propose(session)
+    outcome = ws.merge(1)
+    assert git(checkout, "show", "main:app.py") == NEW_APP
+    assert ws.session(session.id).status == "merged" and not outcome.worktree_kept
+
+
+def test_proposal_check_runs_the_required_checks_without_merging(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    with pytest.raises(InvalidInput, match="empty command"):
+        ws.set_policy(required_checks=[" "])
+    ws.set_policy(required_checks=["grep -q howdy app.py"])
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.propose(session)
+    before = tip(checkout)
+    (run,) = ws.check_proposal(1)
+    assert run.passed and run.purpose == "proposal" and tip(checkout) == before
+    assert [c.check for c in ws.proposal(1).checks] == ["grep -q howdy app.py"]

@@ -329,6 +329,18 @@ def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
     return code == 0
 
 
+def commits_naming(root: Path, text: str, old: str, new: str) -> list[str]:
+    """The commits of `old..new` whose message contains `text` (exactly), newest first."""
+    out = run_git(
+        ["log", "--format=%H", "--fixed-strings", f"--grep={text}", f"{old}..{new}"], root
+    )
+    return out.split()
+
+
+def parents(root: Path, commit: str) -> list[str]:
+    return run_git(["rev-list", "--parents", "-n", "1", commit], root).split()[1:]
+
+
 def tree_of(root: Path, commit: str) -> str:
     return run_git(["rev-parse", f"{commit}^{{tree}}"], root).strip()
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from branchwork import gitops
 from branchwork.domain.errors import Conflict, InvalidInput, PolicyRefused
-from branchwork.domain.events import CheckRun, Merged, Note
+from branchwork.domain.events import CheckRun, Merged
 from branchwork.domain.proposals import MERGE_STRATEGIES, MergeStrategy, Proposal, standing
 from branchwork.gitops import merges
 from branchwork.service.base import Services
@@ -37,6 +36,7 @@ from branchwork.service.proposals import (
     open_proposal_scope,
     proposal_lock,
     refuse_finished,
+    retire_worktree,
     sync,
 )
 from branchwork.service.resolve import forget_current
@@ -78,6 +78,18 @@ def merge(services: Services, proposal: Proposal, strategy: str | None = None) -
         if plan.protected:
             checks = check_result(pscope, plan.commit, "merge")
         return _land(pscope, plan, checks)
+
+
+def _refuse_moved_session(pscope: ProposalScope, head: str) -> None:
+    repo, session = pscope.repo, pscope.scope.session
+    if not gitops.branch_exists(repo, session.branch):
+        return
+    now = gitops.resolve_commit(repo, session.branch)
+    if now != head:
+        raise Conflict(
+            f"session {session.short_id} changed while the merge was prepared ({now[:10]}); "
+            "review the new head and merge again"
+        )
 
 
 def _strategy(name: str) -> MergeStrategy:
@@ -202,31 +214,27 @@ def check_result(
 
 
 def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOutcome:
-    """Move the target, then retire the session."""
+    """Move the target, then retire the session; under the proposal's lock, so that no reader
+    sees the target moved before the merge is recorded."""
     repo, proposal, session = pscope.repo, pscope.proposal, pscope.scope.session
-    with gitops.repo_lock(pscope.services.lock_dir, repo):
-        if gitops.branch_exists(repo, session.branch):
-            now = gitops.resolve_commit(repo, session.branch)
-            if now != plan.head:
-                raise Conflict(
-                    f"session {session.short_id} changed while the merge was prepared "
-                    f"({now[:10]}); review the new head and merge again"
-                )
-        checkout = merges.advance_branch(repo, proposal.target, plan.target_tip, plan.commit)
-        kept = _remove_worktree(pscope, plan.head)
-        deleted = pscope.policy.delete_branch and not kept
-        if deleted:
-            gitops.delete_branch(repo, session.branch)
-    merged = Merged(
-        proposal_id=proposal.id,
-        strategy=plan.strategy,
-        target=proposal.target,
-        commit=plan.commit,
-        branch_deleted=deleted,
-    )
-    pscope.services.recorder.set_status(session, "merged", merged)
-    forget_current(pscope.services, session)
-    with proposal_lock(pscope.services, proposal.id):
+    services = pscope.services
+    with proposal_lock(services, proposal.id):
+        with gitops.repo_lock(services.lock_dir, repo):
+            _refuse_moved_session(pscope, plan.head)
+            checkout = merges.advance_branch(repo, proposal.target, plan.target_tip, plan.commit)
+            kept = retire_worktree(pscope, plan.head)
+            deleted = pscope.policy.delete_branch and not kept
+            if deleted:
+                gitops.delete_branch(repo, session.branch)
+        merged = Merged(
+            proposal_id=proposal.id,
+            strategy=plan.strategy,
+            target=proposal.target,
+            commit=plan.commit,
+            branch_deleted=deleted,
+        )
+        services.recorder.set_status(session, "merged", merged)
+        forget_current(services, session)
         done = pscope.store.update(proposal.id, status="merged", merged_commit=plan.commit)
     return MergeOutcome(
         proposal=done,
@@ -238,22 +246,3 @@ def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOu
         checkout_updated=str(checkout) if checkout else None,
         worktree_kept=kept,
     )
-
-
-def _remove_worktree(pscope: ProposalScope, head: str) -> bool:
-    """Remove the session's worktree unless it changed since `head` (then it is kept, and a
-    note says where); True when kept."""
-    scope = pscope.scope
-    worktree = scope.worktree
-    if not worktree.exists():
-        return False
-    current = gitops.snapshot_tree(worktree, scope.project.config.copy_files)
-    if current != merges.tree_of(pscope.repo, head):
-        text = (
-            f"the worktree {worktree} changed after the merge was prepared; it is kept with "
-            "its branch (copy what you need, then remove it with `git worktree remove`)"
-        )
-        scope.record(Note(level="warning", text=text))
-        return True
-    gitops.remove_worktree(Path(scope.project.path), worktree)
-    return False

@@ -26,6 +26,7 @@ from branchwork.domain.errors import BranchworkError, Conflict, InvalidInput, No
 from branchwork.domain.events import (
     CheckRun,
     Comment,
+    Merged,
     Note,
     ProposalClosed,
     ProposalOpened,
@@ -37,6 +38,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
 from branchwork.domain.proposals import (
     ApprovalPolicy,
+    MergeStrategy,
     Proposal,
     ProposalReview,
     ReviewComment,
@@ -48,6 +50,7 @@ from branchwork.gitops import merges
 from branchwork.service.base import Services
 from branchwork.service.describe import describe
 from branchwork.service.policy import Gate, gate
+from branchwork.service.resolve import forget_current
 from branchwork.service.scope import SessionScope, open_scope, take_checkpoint
 from branchwork.store.proposals import ProposalStore
 
@@ -295,6 +298,9 @@ def _sync(pscope: ProposalScope) -> Proposal:
     target_tip = gitops.resolve_commit(repo, proposal.target)
     if head == proposal.head and target_tip == proposal.target_commit:
         return proposal
+    landed = _landed(pscope, target_tip)
+    if landed is not None:
+        return _record_landed(pscope, landed)
     source = session.branch if gitops.branch_exists(repo, session.branch) else head
     conflicts = [c.path for c in merges.preview_merge(repo, proposal.target, source).conflicts]
     reviews = pscope.store.reviews(proposal.id)
@@ -317,6 +323,64 @@ def _sync(pscope: ProposalScope) -> Proposal:
         )
         pscope.scope.record(payload)
     return updated
+
+
+def _landed(pscope: ProposalScope, target_tip: str) -> str | None:
+    """The target's commit that already holds the proposal, when a merge moved the target and
+    its process stopped before recording it (the commit names the proposal in a trailer), or
+    when the proposal's head was merged into the target by other means."""
+    proposal, repo = pscope.proposal, pscope.repo
+    if target_tip == proposal.target_commit:
+        return None
+    found = merges.commits_naming(
+        repo, f"Branchwork-Proposal: {proposal.id}", proposal.target_commit, target_tip
+    )
+    if found:
+        return found[0]
+    return target_tip if merges.is_ancestor(repo, proposal.head, target_tip) else None
+
+
+def _record_landed(pscope: ProposalScope, commit: str) -> Proposal:
+    """Finish what a stopped merge left undone: the session marked merged, its worktree
+    removed (when unchanged), the proposal merged; said in a note."""
+    proposal, scope = pscope.proposal, pscope.scope
+    parents = merges.parents(pscope.repo, commit)
+    strategy: MergeStrategy = "merge" if len(parents) > 1 else "squash"
+    if commit == proposal.head:
+        strategy = "rebase"
+    text = (
+        f"{proposal.target} already holds proposal #{proposal.number} ({commit[:10]}): "
+        "recorded as merged"
+    )
+    scope.record(Note(level="warning", text=text))
+    with gitops.repo_lock(pscope.services.lock_dir, pscope.repo):
+        retire_worktree(pscope, proposal.head)
+    merged = Merged(
+        proposal_id=proposal.id, strategy=strategy, target=proposal.target, commit=commit
+    )
+    if scope.session.status != "merged":
+        pscope.services.recorder.set_status(scope.session, "merged", merged)
+        forget_current(pscope.services, scope.session)
+    return pscope.store.update(proposal.id, status="merged", merged_commit=commit)
+
+
+def retire_worktree(pscope: ProposalScope, head: str) -> bool:
+    """Remove the merged session's worktree unless it changed since `head` (then it is kept,
+    and a note says where); True when kept."""
+    scope = pscope.scope
+    worktree = scope.worktree
+    if not worktree.exists():
+        return False
+    current = gitops.snapshot_tree(worktree, scope.project.config.copy_files)
+    if current != merges.tree_of(pscope.repo, head):
+        text = (
+            f"the worktree {worktree} changed after the merge was prepared; it is kept with "
+            "its branch (copy what you need, then remove it with `git worktree remove`)"
+        )
+        scope.record(Note(level="warning", text=text))
+        return True
+    gitops.remove_worktree(pscope.repo, worktree)
+    return False
 
 
 def _branch_head(pscope: ProposalScope) -> str:
