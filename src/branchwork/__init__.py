@@ -72,7 +72,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.workspace": ("Workspace", "SessionRef", "ProjectRef", "ProposalRef"),
     "branchwork.service.address": ("AddressRequest",),
     "branchwork.service.merge": ("MergeOutcome",),
-    "branchwork.service.policy": ("Gate",),
+    "branchwork.service.policy": ("MergeGate",),
     "branchwork.service.proposals": ("ProposalDetails",),
     "branchwork.service.radar": (
         "ConflictSpot",
@@ -206,7 +206,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         MergeOutcome as MergeOutcome,
     )
     from branchwork.service.policy import (
-        Gate as Gate,
+        MergeGate as MergeGate,
     )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,

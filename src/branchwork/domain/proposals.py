@@ -125,13 +125,12 @@ class ReviewComment(BaseModel):
     text: str
     current_line: int = Field(ge=1)
     outdated: bool = False
-    resolved: bool = False
     created_at: datetime
 
     @property
     def open(self) -> bool:
-        """Still to be addressed: neither outdated nor resolved."""
-        return not (self.outdated or self.resolved)
+        """Still to be addressed: not outdated."""
+        return not self.outdated
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`address`: one agent turn that gets a proposal's open review comments with their code.
 
-The comments still open (neither outdated nor resolved) and the standing requests for changes
+The comments still open (not outdated) and the standing requests for changes
 are put in one message, each comment with the lines around it as the proposal's head has them,
 and sent to the session's agent as any message is (`chat.send_message`: the same turn, lease,
 policy and history). Once the turn changed code its proposal follows the new head, and the

@@ -48,7 +48,7 @@ def set_policy(services: Services, project: Project, changes: PolicyChanges) -> 
 
 
 @dataclass(frozen=True)
-class Gate:
+class MergeGate:
     """What stands between a proposal and a merge under the policy (checks aside: they run on
     the merge result). `protected`: whether the target is under the policy at all."""
 
@@ -79,9 +79,9 @@ class Gate:
 
 def gate(
     project: Project, proposal: Proposal, standing: Standing, comments: list[ReviewComment]
-) -> Gate:
+) -> MergeGate:
     policy = project.config.policy
-    return Gate(
+    return MergeGate(
         protected=policy.protects(proposal.target, project.main_branch),
         approvals=len(standing.approvers),
         required_approvals=policy.required_approvals,

@@ -49,7 +49,7 @@ from branchwork.domain.proposals import (
 from branchwork.gitops import merges
 from branchwork.service.base import Services
 from branchwork.service.describe import describe
-from branchwork.service.policy import Gate, gate
+from branchwork.service.policy import MergeGate, gate
 from branchwork.service.resolve import forget_current
 from branchwork.service.scope import SessionScope, open_scope, take_checkpoint
 from branchwork.store.proposals import ProposalStore
@@ -100,7 +100,7 @@ class ProposalDetails:
     reviews: list[ProposalReview]
     comments: list[ReviewComment]
     checks: list[CheckRun]
-    gate: Gate
+    gate: MergeGate
     policy: ApprovalPolicy
 
 

@@ -51,7 +51,6 @@ COMMENT_COLUMNS = (
     "text",
     "current_line",
     "outdated",
-    "resolved",
     "created_at",
 )
 _UPDATABLE = frozenset(
@@ -117,8 +116,7 @@ LIST_COMMENTS = (
     "ORDER BY created_at, id"
 )
 UPDATE_COMMENT = (
-    "UPDATE proposal_comments SET current_line = :current_line, outdated = :outdated, "
-    "resolved = :resolved WHERE id = :id"
+    "UPDATE proposal_comments SET current_line = :current_line, outdated = :outdated WHERE id = :id"
 )
 _OF_PROJECT = "SELECT id FROM proposals WHERE project_id = :pid"
 # Run before the project's sessions are removed (`sql.REMOVE_PROJECT`).
@@ -222,7 +220,7 @@ class ProposalStore:
         return [self._comment(r) for r in found]
 
     def save_comments(self, comments: Sequence[ReviewComment]) -> None:
-        """Write where each comment's line is now, and whether it is outdated or resolved."""
+        """Write where each comment's line is now, and whether it is outdated."""
         if not comments:
             return
         params = [
@@ -230,7 +228,6 @@ class ProposalStore:
                 "id": c.id,
                 "current_line": c.current_line,
                 "outdated": c.outdated,
-                "resolved": c.resolved,
             }
             for c in comments
         ]
@@ -263,7 +260,6 @@ class ProposalStore:
         data = dict(zip(COMMENT_COLUMNS, row, strict=True))
         data["created_at"] = self._codec.value(data["created_at"])
         data["outdated"] = bool(data["outdated"])
-        data["resolved"] = bool(data["resolved"])
         return ReviewComment.model_validate(data)
 
 

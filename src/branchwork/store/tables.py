@@ -221,7 +221,6 @@ proposal_comments = Table(
     Column("text", Text, nullable=False),
     Column("current_line", Integer, nullable=False),
     Column("outdated", Boolean, nullable=False, server_default=false()),
-    Column("resolved", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_proposal_comments_proposal", "proposal_id"),
 )

@@ -60,7 +60,6 @@ def _reviews_and_comments() -> None:
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("current_line", sa.Integer, nullable=False),
         sa.Column("outdated", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("resolved", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("created_at", UTCDateTime, nullable=False),
     )
     op.create_index("ix_proposal_comments_proposal", "proposal_comments", ["proposal_id"])
