@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from branchwork import Conflict, InvalidInput, PolicyRefused, Project, Workspace
+from branchwork import Conflict, InvalidInput, PolicyRefused, Project, TurnInProgress, Workspace
+from branchwork.sandbox.liveness import this_host
+from branchwork.store import Store
 from tests.conftest import git
 from tests.proposals.conftest import APP, SessionMaker, commit_on_main, main_log, tip
 
@@ -339,3 +343,50 @@ def test_proposal_check_runs_the_required_checks_without_merging(
     (run,) = ws.check_proposal(1)
     assert run.passed and run.purpose == "proposal" and tip(checkout) == before
     assert [c.check for c in ws.proposal(1).checks] == ["grep -q howdy app.py"]
+
+
+def test_untracked_files_in_the_way_of_the_merge_refuse_it(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    ws.set_policy(required_approvals=0)
+    session = make_session("new file", {"new.txt": "from the session\n"})
+    ws.propose(session)
+    (checkout / "new.txt").write_text("mine, not committed\n")
+    with pytest.raises(Conflict, match=r"untracked files .* \(new\.txt\)"):
+        ws.merge(1)
+    assert (checkout / "new.txt").read_text() == "mine, not committed\n"
+    assert git(checkout, "ls-tree", "--name-only", "main").split() == ["README.md", "app.py"]
+
+
+def test_no_merge_while_a_turn_runs_in_the_session(
+    ws: Workspace, make_session: SessionMaker, checkout: Path, store: Store
+) -> None:
+    ws.set_policy(required_approvals=0)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.propose(session)
+    lease = {"pid": os.getpid(), "host": this_host(), "ttl": timedelta(seconds=30)}
+    assert store.acquire_lease(session.id, "a-turn", **lease) is None  # type: ignore[arg-type]
+    before = tip(checkout)
+    with pytest.raises(TurnInProgress):
+        ws.merge(1)
+    assert tip(checkout) == before
+    store.release_lease(session.id, "a-turn")
+    assert ws.merge(1).proposal.status == "merged"
+
+
+def test_secrets_never_reach_the_proposal_or_main(
+    ws: Workspace, project: Project, make_session: SessionMaker, checkout: Path, store: Store
+) -> None:
+    ws.set_policy(required_approvals=0)
+    ws.set_env(project, "DEPLOY_KEY", "s3cr3t-value-42", secret=True)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    proposal = ws.propose(session, title="ship it with s3cr3t-value-42")
+    assert "s3cr3t-value-42" not in proposal.title and "[secret:DEPLOY_KEY]" in proposal.title
+    ws.comment(1, "app.py", 1, "key s3cr3t-value-42 here?", reviewer="alice")
+    ws.merge(1)
+    assert "s3cr3t-value-42" not in git(checkout, "log", "-1", "--format=%B", "main")
+    with store.executor.read() as tx:
+        rows = tx.rows("SELECT title, description FROM proposals") + tx.rows(
+            "SELECT text, '' FROM proposal_comments"
+        )
+    assert rows and not any("s3cr3t-value-42" in str(r) for r in rows)

@@ -172,11 +172,12 @@ def propose(
     scope = open_scope(services, session, worktree=session.status == "active")
     if session.status == "active":
         take_checkpoint(scope, "before propose", automatic=True)
-    existing = services.store.proposals.open_for_session(session.id)
-    if existing is not None:
-        proposal = sync(ProposalScope(scope, existing))
-    else:
-        proposal = open_new(scope, title=title, target=target)
+    with gitops.file_lock(services.lock_dir / f"propose-{session.id}.lock"):  # one open at once
+        existing = services.store.proposals.open_for_session(session.id)
+        if existing is not None:
+            proposal = sync(ProposalScope(scope, existing))
+        else:
+            proposal = open_new(scope, title=title, target=target)
     if push or host is not None:
         proposal = publish(ProposalScope(scope, proposal), host)
     return proposal
@@ -424,11 +425,12 @@ def after_turn(scope: SessionScope, changed: bool) -> Proposal | None:
     if not changed:
         return None
     try:
-        existing = scope.services.store.proposals.open_for_session(scope.session.id)
-        if existing is not None:
-            return sync(ProposalScope(scope, existing))
-        if scope.project.config.policy.auto_propose:
-            return open_new(scope, title=None, target=None)
+        with gitops.file_lock(scope.services.lock_dir / f"propose-{scope.session.id}.lock"):
+            existing = scope.services.store.proposals.open_for_session(scope.session.id)
+            if existing is not None:
+                return sync(ProposalScope(scope, existing))
+            if scope.project.config.policy.auto_propose:
+                return open_new(scope, title=None, target=None)
     except BranchworkError as exc:
         scope.record(Note(level="warning", text=f"the proposal was not updated: {exc.message}"))
     return None
