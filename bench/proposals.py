@@ -54,7 +54,9 @@ class _Clock:
 def _session(ws: Workspace, run: int) -> str:
     session = ws.new_session(title=f"change {run}")
     for k in range(3):
-        ws.write_file(session, f"pkg{k}/mod{k}.py", f"def f{k}():\n    return {1_000_000 + run * 10 + k}\n")
+        ws.write_file(
+            session, f"pkg{k}/mod{k}.py", f"def f{k}():\n    return {1_000_000 + run * 10 + k}\n"
+        )
     return session.id
 
 

@@ -161,8 +161,9 @@ def propose(
     push: bool = False,
     host: str | None = None,
 ) -> Proposal:
-    """The session's open proposal, brought up to date; else a new one. An active session's
-    pending edits are checkpointed first, so that what is proposed is what is in its files.
+    """The session's open proposal, brought up to date (its title and target stay as they
+    were); else a new one. An active session's pending edits are checkpointed first, so that
+    what is proposed is what is in its files.
     With `push` (implied by `host`), its branch is pushed to the project's remote; with `host`
     (`github`, `gitlab`) a pull request is opened there too."""
     if host is not None and host not in remotes.HOSTS:
