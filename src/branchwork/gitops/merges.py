@@ -402,6 +402,14 @@ def hunks(root: Path, old: str, new: str, paths: Sequence[str] = ()) -> dict[str
     return found
 
 
+def follow_line(hunks: Sequence[Hunk], line: int) -> int | None:
+    """Where old line `line` is in the new version, given the changes between them; None when
+    the line itself was changed or deleted."""
+    if any(h.touches(line) for h in hunks):
+        return None
+    return line + sum(h.new_count - h.old_count for h in hunks if h.before(line))
+
+
 def _count(text: str | None) -> int:
     return 1 if text is None else int(text)
 

@@ -411,12 +411,10 @@ def move_comments(pscope: ProposalScope, old: str, new: str) -> None:
 
 
 def _moved(comment: ReviewComment, hunks: list[merges.Hunk], repo: Path, new: str) -> ReviewComment:
-    line = comment.current_line
-    gone = merges.file_at(repo, new, comment.path) is None
-    if gone or any(h.touches(line) for h in hunks):
+    moved = merges.follow_line(hunks, comment.current_line)
+    if moved is None or merges.file_at(repo, new, comment.path) is None:
         return comment.model_copy(update={"outdated": True})
-    shift = sum(h.new_count - h.old_count for h in hunks if h.before(line))
-    return comment.model_copy(update={"current_line": line + shift})
+    return comment.model_copy(update={"current_line": moved})
 
 
 def after_turn(scope: SessionScope, changed: bool) -> Proposal | None:
