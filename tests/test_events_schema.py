@@ -105,7 +105,7 @@ def test_last_seq_and_todos_follow_the_log(payloads: list[Payload]) -> None:
 PAYLOAD_SCHEMA_SHA256 = {
     1: "69ac3e2af40fde1411aef55df5957c89f79ead44873c5b5c134c9a4f2870ba27",
     2: "6d2c7f6d6001851701bb10bba8156f3a35d7691e1bd8afe0eb680c1a0cf4ede5",
-    3: "c7dc213ecf28706a96ee9e6dd6ac43515b74eae6b1c2a3391c260ee1c681c2a8",
+    3: "58691c4559fd7214e51dc13e2f85ed03c6b0071cca1cc42971f0035fc4428437",
 }
 
 

@@ -67,7 +67,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.domain.tasks": ("Priority", "Task", "TaskComment", "TaskStatus", "Trial"),
     "branchwork.domain.replay": ("Budget", "SessionState", "Spent", "TodoItem", "replay"),
     "branchwork.settings": ("Settings", "load_settings"),
-    "branchwork.service.workspace": ("Workspace",),
     "branchwork.service.refs": ("ProjectRef", "SessionRef"),
     "branchwork.service.workspace_tasks": ("TaskRef", "TrialRef"),
     "branchwork.service.tasks": ("TaskDetails", "TaskSummary", "TrialFigures"),
@@ -76,6 +75,27 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.promote": ("Promotion",),
     "branchwork.service.suggest": ("Suggestion", "Suggestions"),
     "branchwork.gitops.compare": ("FileChange",),
+    "branchwork.domain.proposals": (
+        "ApprovalPolicy",
+        "MergeStrategy",
+        "Proposal",
+        "ProposalReview",
+        "ProposalStatus",
+        "ReviewComment",
+    ),
+    "branchwork.service.workspace": ("Workspace", "ProposalRef"),
+    "branchwork.service.address": ("AddressRequest",),
+    "branchwork.service.merge": ("MergeOutcome",),
+    "branchwork.service.policy": ("MergeGate",),
+    "branchwork.service.proposals": ("ProposalDetails",),
+    "branchwork.service.radar": (
+        "ConflictSpot",
+        "MergeStep",
+        "Overlap",
+        "RadarReport",
+        "SessionChanges",
+    ),
+    "branchwork.service.review": ("ChangeOrigin", "FileReview", "HunkReview", "ReviewView"),
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
@@ -164,6 +184,14 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Session as Session,
         SessionStatus as SessionStatus,
     )
+    from branchwork.domain.proposals import (
+        ApprovalPolicy as ApprovalPolicy,
+        MergeStrategy as MergeStrategy,
+        Proposal as Proposal,
+        ProposalReview as ProposalReview,
+        ProposalStatus as ProposalStatus,
+        ReviewComment as ReviewComment,
+    )
     from branchwork.domain.replay import (
         Budget as Budget,
         SessionState as SessionState,
@@ -191,6 +219,9 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.providers.base import (
         Model as Model,
     )
+    from branchwork.service.address import (
+        AddressRequest as AddressRequest,
+    )
     from branchwork.service.commands import (
         CommandOutcome as CommandOutcome,
     )
@@ -205,11 +236,27 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.files import (
         WriteOutcome as WriteOutcome,
     )
+    from branchwork.service.merge import (
+        MergeOutcome as MergeOutcome,
+    )
+    from branchwork.service.policy import (
+        MergeGate as MergeGate,
+    )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,
     )
     from branchwork.service.promote import (
         Promotion as Promotion,
+    )
+    from branchwork.service.proposals import (
+        ProposalDetails as ProposalDetails,
+    )
+    from branchwork.service.radar import (
+        ConflictSpot as ConflictSpot,
+        MergeStep as MergeStep,
+        Overlap as Overlap,
+        RadarReport as RadarReport,
+        SessionChanges as SessionChanges,
     )
     from branchwork.service.rebuild import (
         RebuildReport as RebuildReport,
@@ -221,6 +268,12 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.results import (
         SessionDetails as SessionDetails,
         SessionListing as SessionListing,
+    )
+    from branchwork.service.review import (
+        ChangeOrigin as ChangeOrigin,
+        FileReview as FileReview,
+        HunkReview as HunkReview,
+        ReviewView as ReviewView,
     )
     from branchwork.service.suggest import (
         Suggestion as Suggestion,
@@ -235,6 +288,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         TrialProgress as TrialProgress,
     )
     from branchwork.service.workspace import (
+        ProposalRef as ProposalRef,
         Workspace as Workspace,
     )
     from branchwork.service.workspace_tasks import (

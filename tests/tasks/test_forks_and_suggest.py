@@ -143,7 +143,7 @@ def test_the_task_commands_as_a_user_runs_them(repo_factory: RepoFactory, tmp_pa
     shown = bw("compare", "1", cwd=repo).stdout
     assert "pass" in shown and "fail" in shown and "wrote calc.py" in shown
     promoted = json.loads(bw("promote", "1.1", "--json", cwd=repo).stdout)
-    assert promoted["promoted"]["status"] == "promoted"
+    assert promoted["promoted"]["status"] == "promoted" and promoted["proposal"] == 1
     assert [t["status"] for t in promoted["discarded"]] == ["discarded"]
     details = json.loads(bw("task", "show", "1", "--json", cwd=repo).stdout)
     assert details["status"] == "done" and details["total"]["tokens"] > 0

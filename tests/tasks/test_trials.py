@@ -106,6 +106,8 @@ def test_three_trials_diverge_are_compared_and_one_is_promoted(
 
     done = tws.promote("1.1")
     assert done.promoted.status == "promoted"
+    assert done.proposal is not None and done.proposal.session_id == right.session.id
+    assert done.proposal.title == "Task #1: Fix add" and done.proposal.status == "open"
     assert sorted(t.number for t in done.discarded) == [2, 3]
     assert all(t.status == "discarded" for t in done.discarded)
     for trial in done.discarded:
@@ -117,7 +119,7 @@ def test_three_trials_diverge_are_compared_and_one_is_promoted(
     assert details.total.tokens == sum(f.spent.tokens for f in details.trials) > 0
     kinds = [e.kind for e in tws.events(right.session.id)]
     assert kinds[:3] == ["session_created", "trial_started", "trial_updated"]
-    assert "check_run" in kinds and kinds[-1] == "promoted"
+    assert "check_run" in kinds and kinds[-2:] == ["promoted", "proposal_opened"]
     with pytest.raises(Conflict, match="trial 1 of this task is promoted already"):
         tws.promote("1.2")
 

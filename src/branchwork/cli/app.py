@@ -19,6 +19,7 @@ from branchwork.cli._common import JsonOpt, SessionOpt, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.projects import project_app
+from branchwork.cli.proposals import proposal_app, register_proposal_commands
 from branchwork.cli.sessions import session_app
 from branchwork.cli.tasks import compare_cmd, promote_cmd, suggest_cmd, task_app, trial_app
 
@@ -46,6 +47,8 @@ app.command("ask")(ask_cmd)
 app.command("index")(index_cmd)
 app.command("search")(search_cmd)
 app.command("symbols")(symbols_cmd)
+app.add_typer(proposal_app, name="proposal")
+register_proposal_commands(app)
 
 
 def _version(value: bool) -> None:

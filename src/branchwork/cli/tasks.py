@@ -304,6 +304,8 @@ def promote_cmd(trial: TrialArg, project: ProjectOpt = None, as_json: JsonOpt = 
                 "promoted": render_tasks.trial_json(done.promoted),
                 "discarded": [render_tasks.trial_json(t) for t in done.discarded],
                 "head": done.head,
+                "proposal": done.proposal.number if done.proposal else None,
+                "proposal_error": done.proposal_error,
             }
         )
         return
@@ -311,6 +313,13 @@ def promote_cmd(trial: TrialArg, project: ProjectOpt = None, as_json: JsonOpt = 
         f"trial {done.promoted.number} of task {done.task.ref} promoted at {done.head[:10]}; "
         f"{len(done.discarded)} other trial(s) discarded (branches kept)"
     )
+    if done.proposal is not None:
+        render.console.print(
+            f"proposal #{done.proposal.number} opened for {render.safe(done.proposal.target)}: "
+            f"`review {done.proposal.number}`, `approve`, `merge`"
+        )
+    else:
+        render.err_console.print(f"[yellow]no proposal:[/] {render.safe(done.proposal_error)}")
 
 
 def suggest_cmd(

@@ -222,13 +222,13 @@ class TurnFinished(_Payload):
 class ModelCall(_Payload):
     """One request to a model: its tokens (as the provider reported them, counted with the
     model's tokenizer, or estimated), its latency and time to first token, its cost when the
-    model's prices are known. `purpose`: a step of the turn, the closing summary, or a
-    compaction."""
+    model's prices are known. `purpose`: a step of the turn, the closing summary, a
+    compaction, or a proposal's description (then `turn_id` is the proposal's id)."""
 
     kind: Literal["model_call"] = "model_call"
     turn_id: str
     model: str
-    purpose: Literal["step", "summary", "compaction"] = "step"
+    purpose: Literal["step", "summary", "compaction", "description"] = "step"
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
     cached_tokens: int = Field(default=0, ge=0)
@@ -369,14 +369,18 @@ class CheckRun(_Payload):
 
 
 class ProposalOpened(_Payload):
+    """A proposal to merge the session's branch into `target`, with the description written
+    from the session's history."""
+
     kind: Literal["proposal_opened"] = "proposal_opened"
-    free_text: ClassVar[tuple[str, ...]] = ("title",)
+    free_text: ClassVar[tuple[str, ...]] = ("title", "description")
     proposal_id: str
     number: int = Field(ge=1)
     title: str
     target: str
     base_commit: str
     head: str
+    description: str = ""
 
 
 class ProposalUpdated(_Payload):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from branchwork.domain.ids import short_id
+from branchwork.domain.proposals import ApprovalPolicy
 
 ActionMode = Literal["ask", "auto-edit", "autopilot"]
 SessionStatus = Literal["active", "archived", "merged"]
@@ -68,6 +69,10 @@ class ProjectConfig(BaseModel):
     dangerous_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",
+    )
+    policy: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy,
+        description="The approval policy of proposals (`[policy]` in .branchwork.toml).",
     )
 
     @field_validator("copy_files")

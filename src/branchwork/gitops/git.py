@@ -99,6 +99,32 @@ def run_git_bytes(
     return proc.stdout
 
 
+def run_git_status(
+    args: Sequence[str], cwd: Path | str, *, env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run `git ARGS` and return (exit code, stdout, stderr) as text, for commands whose exit
+    code is an answer (`merge-tree` exits 1 on conflicts); raise `GitError` only when git
+    cannot be run at all."""
+    try:
+        proc = subprocess.run(
+            ["git", *_FIXED_CONFIG, *args],
+            cwd=str(cwd),
+            env=_git_env(env),
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GitError(
+            "git is not installed or not on PATH; install git (apt-get install git) and retry",
+            command=["git", *args],
+        ) from exc
+    return proc.returncode, _text(proc.stdout), _text(proc.stderr).strip()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
 def run_git_to(args: Sequence[str], sink: IO[bytes], cwd: Path | str = ".") -> int:
     """Run `git ARGS` with its output written to `sink` (for output too large to hold);
     returns the exit code (`git diff --no-index` exits 1 when the files differ)."""

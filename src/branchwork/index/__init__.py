@@ -23,6 +23,7 @@ from branchwork.index._models import (
     SearchHit,
     Symbol,
 )
+from branchwork.index._outline import definitions_in
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -33,6 +34,7 @@ __all__ = [
     "Reference",
     "SearchHit",
     "Symbol",
+    "definitions_in",
     "resolve_tree",
     "snapshot_tree",
 ]

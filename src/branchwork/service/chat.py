@@ -31,6 +31,7 @@ from branchwork.service import trials
 from branchwork.service.agent_port import ServiceSessionPort
 from branchwork.service.base import Services
 from branchwork.service.budgets import turn_limits
+from branchwork.service.proposals import after_turn
 from branchwork.service.scope import SessionScope, open_scope
 from branchwork.service.sessions import check_defaults
 
@@ -90,6 +91,7 @@ def send_message(
         finally:
             live.flush()
         outcome.append((result.status, result.detail))
+        after_turn(scope, changed=result.checkpoint is not None)  # its proposal follows
     redact = scope.redactor.redact  # what the caller gets is redacted like what is recorded
     return replace(result, text=redact(result.text), detail=redact(result.detail))
 

@@ -1,95 +1,92 @@
-"""Check commands run on a commit outside any session: in a scratch worktree (detached at the
-commit, under the data dir, removed afterwards), confined like a session's commands. Used where
-no session's worktree holds the code to check (`suggest` on main)."""
+"""The policy's required checks, run on a merge result in a scratch worktree.
+
+The result of a merge is a commit nobody has checked out (see `gitops/merges.py`); it is
+checked out, detached, in a scratch worktree of the data directory, the project's untracked
+files (`.env` …) are copied in and its setup command is run, as for a new session, then each
+check runs there like any command of the session (sandboxed, streamed, redacted, its whole
+output kept as a blob) and is summed up in a `check_run` event. The scratch worktree is removed
+whatever happens.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from branchwork import gitops
+from branchwork.domain.events import CheckRun, CommandFinished
 from branchwork.domain.ids import new_id
-from branchwork.domain.models import Project
-from branchwork.sandbox import CommandSpec
-from branchwork.sandbox.liveness import process_is_gone, this_host
-from branchwork.service.base import Services
-from branchwork.service.commands import SANDBOX_CACHE, project_env, runner_for
-from branchwork.service.scope import repo_path
+from branchwork.gitops import merges
+from branchwork.service.commands import run_command
+from branchwork.service.scope import SessionScope, copy_untracked
 
-TAIL_CHARS = 2000
+TAIL_CHARS = 4000  # of a check's output, in its event and in a refusal
 
 
-@dataclass(frozen=True)
-class ScratchCheck:
-    """How a check ended on `commit`; `output_blob` holds its whole (redacted) output."""
-
-    command: str
-    commit: str
-    passed: bool
-    exit_code: int | None
-    duration_ms: int
-    output_tail: str
-    output_blob: str | None
+def run_checks(
+    scope: SessionScope,
+    commit: str,
+    checks: list[str],
+    *,
+    purpose: Literal["proposal", "merge"],
+    proposal_id: str,
+) -> list[CheckRun]:
+    """Run every check on `commit` (all of them, so a failure shows with the others); each is
+    recorded as a `check_run`. A failed setup command fails the checks unrun."""
+    if not checks:
+        return []
+    results = []
+    with scratch_worktree(scope, commit) as checkout:
+        setup = scope.project.config.setup
+        if setup:
+            ran = run_command(checkout, setup, purpose="setup", checkpoint=False).finished
+            if ran.status != "ok":
+                return [_record(checkout, f"setup: {setup}", commit, ran, purpose, proposal_id)]
+        for check in checks:
+            ran = run_command(checkout, check, purpose="check", checkpoint=False).finished
+            results.append(_record(checkout, check, commit, ran, purpose, proposal_id))
+    return results
 
 
 @contextmanager
-def scratch_worktree(services: Services, project: Project, commit: str) -> Iterator[Path]:
-    """A detached worktree of the project at `commit`, removed when done."""
-    repo = repo_path(project)
-    scratch = services.home / "tmp" / "scratch"
-    _remove_stale(scratch, repo)
-    path = scratch / f"{os.getpid()}-{new_id().lower()}"  # the pid says when it is stale
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gitops.run_git(["worktree", "add", "--quiet", "--detach", str(path), commit], repo)
+def scratch_worktree(scope: SessionScope, commit: str) -> Iterator[SessionScope]:
+    """The session's scope with its commands running in a scratch worktree at `commit`."""
+    services, repo = scope.services, Path(scope.project.path)
+    path = services.home / "scratch" / scope.project.name / f"{new_id()[-10:].lower()}"
+    with gitops.repo_lock(services.lock_dir, repo):
+        merges.add_scratch_worktree(repo, path, commit)
     try:
-        yield path
+        copy_untracked(repo, path, scope.project.config.copy_files)
+        yield scope.with_session(scope.session.model_copy(update={"worktree": str(path)}))
     finally:
-        gitops.remove_worktree(repo, path)
-        shutil.rmtree(path, ignore_errors=True)
+        with gitops.repo_lock(services.lock_dir, repo):
+            gitops.remove_worktree(repo, path)
 
 
-def _remove_stale(scratch: Path, repo: Path) -> None:
-    """Scratch worktrees of processes that died (killed during a check) go, with git's entry."""
-    if not scratch.is_dir():
-        return
-    for entry in scratch.iterdir():
-        pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and process_is_gone(int(pid), this_host()):
-            shutil.rmtree(entry, ignore_errors=True)
-    gitops.run_git(["worktree", "prune"], repo, check=False)
-
-
-def run_on_commit(services: Services, project: Project, commit: str, command: str) -> ScratchCheck:
-    """Run `command` on a scratch checkout of `commit`."""
-    with scratch_worktree(services, project, commit) as path:
-        runner, choice = runner_for(services, project, path)
-        env = project_env(services, project)
-        if choice.confined:
-            env.setdefault("XDG_CACHE_HOME", SANDBOX_CACHE)
-        spec = CommandSpec(
-            shell=command,
-            argv=None,
-            cwd=path,
-            env=env,
-            timeout_s=services.settings.command_timeout,
-            output_cap=services.settings.output_cap,
+def _record(
+    scope: SessionScope,
+    check: str,
+    commit: str,
+    finished: CommandFinished,
+    purpose: Literal["proposal", "merge"],
+    proposal_id: str,
+) -> CheckRun:
+    output = finished.output_head + finished.output_tail
+    event = scope.record(
+        CheckRun(
+            check=check,
+            head=commit,
+            purpose=purpose,
+            passed=finished.status == "ok",
+            exit_code=finished.exit_code,
+            duration_ms=finished.duration_ms,
+            output_tail=output[-TAIL_CHARS:],
+            output_blob=finished.output_blob,
+            command_id=finished.command_id,
+            proposal_id=proposal_id,
         )
-        result = runner.run(spec, redactor=services.recorder.redactor(project.id))
-    try:
-        data = result.output_path.read_bytes() if result.output_bytes else b""
-    finally:
-        result.output_path.unlink(missing_ok=True)
-    text = data.decode("utf-8", errors="replace")
-    return ScratchCheck(
-        command=command,
-        commit=commit,
-        passed=result.status == "ok" and result.exit_code == 0,
-        exit_code=result.exit_code,
-        duration_ms=result.duration_ms,
-        output_tail=(text or result.error)[-TAIL_CHARS:],
-        output_blob=services.store.put_blob(data) if data else None,
     )
+    assert isinstance(event.payload, CheckRun)
+    return event.payload

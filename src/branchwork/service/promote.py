@@ -1,25 +1,32 @@
 """Promote: one trial becomes the task's result; the others are discarded — their worktrees
-freed, their branches and histories kept (`session restore` brings one back)."""
+freed, their branches and histories kept (`session restore` brings one back) — and the
+promoted trial's work is proposed for main (its proposal opened, see `proposals.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from branchwork import gitops
-from branchwork.domain.errors import Conflict
+from branchwork.domain.errors import BranchworkError, Conflict
 from branchwork.domain.events import Promoted
+from branchwork.domain.proposals import Proposal
 from branchwork.domain.tasks import Task, Trial
-from branchwork.service import resolve, sessions, trials
+from branchwork.service import proposals, resolve, sessions, trials
 from branchwork.service.base import Services
 from branchwork.service.scope import open_scope, repo_path
 
 
 @dataclass(frozen=True)
 class Promotion:
+    """What `promote` did. `proposal`: the promoted trial's proposal for main (None, with
+    `proposal_error` saying why, when it could not be opened: the promotion stands)."""
+
     task: Task
     promoted: Trial
     discarded: list[Trial]
     head: str
+    proposal: Proposal | None = None
+    proposal_error: str = ""
 
 
 def promote(services: Services, trial: Trial) -> Promotion:
@@ -45,7 +52,17 @@ def promote(services: Services, trial: Trial) -> Promotion:
             ),
             "user",
         )
-    return Promotion(task=task, promoted=promoted or chosen, discarded=discarded, head=head)
+    done = Promotion(task=task, promoted=promoted or chosen, discarded=discarded, head=head)
+    return _propose(services, done)
+
+
+def _propose(services: Services, done: Promotion) -> Promotion:
+    session = services.store.get_session(done.promoted.session_id)
+    title = f"Task {done.task.ref}: {done.task.title}"
+    try:
+        return replace(done, proposal=proposals.propose(services, session, title=title))
+    except BranchworkError as exc:
+        return replace(done, proposal_error=exc.message)
 
 
 def _check(services: Services, trial: Trial, others: list[Trial]) -> None:

@@ -21,7 +21,7 @@ from branchwork.domain.messages import ModelRequest, UserTurn
 from branchwork.domain.models import Project
 from branchwork.domain.tasks import Task, Trial
 from branchwork.providers import complete, resolve_model
-from branchwork.service import checks, search, tasks, trials
+from branchwork.service import main_checks, search, tasks, trials
 from branchwork.service.base import Services
 from branchwork.service.scope import repo_path
 
@@ -145,7 +145,7 @@ def _failing_checks(services: Services, project: Project, given: Sequence[str]) 
     tip = gitops.resolve_commit(repo_path(project), project.main_branch)
     found = []
     for command in commands:
-        result = checks.run_on_commit(services, project, tip, command)
+        result = main_checks.run_on_commit(services, project, tip, command)
         if not result.passed:
             tail = result.output_tail.strip().splitlines()[-3:]
             found.append(

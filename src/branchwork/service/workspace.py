@@ -16,6 +16,7 @@ from branchwork._lazy import lazy_module
 from branchwork.domain.errors import InvalidInput, NotFound
 from branchwork.domain.events import EVENT_KINDS
 from branchwork.domain.models import Project, Session
+from branchwork.domain.proposals import Proposal
 from branchwork.domain.replay import Budget
 from branchwork.service import resolve
 from branchwork.service.base import Services
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from branchwork.agent import Approver, TurnHooks, TurnResult
     from branchwork.domain.events import (
         Checkpoint,
+        CheckRun,
         CommandFinished,
         Compacted,
         Event,
@@ -36,27 +38,39 @@ if TYPE_CHECKING:
         Reverted,
     )
     from branchwork.domain.models import ActionMode, CheckpointInfo
+    from branchwork.domain.proposals import ApprovalPolicy, ReviewComment
     from branchwork.domain.replay import SessionState
     from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
     from branchwork.providers import Model
     from branchwork.service import (
+        address,
         budgets,
         chat,
         commands,
         doctor,
         files,
         history,
+        merge as merging,
+        policy as policies,
         projects,
+        proposals as proposing,
+        radar,
         rebuild,
+        review as reviewing,
         scope,
         search,
         sessions,
     )
+    from branchwork.service.address import AddressRequest
     from branchwork.service.commands import CommandOutcome
     from branchwork.service.doctor import Check
     from branchwork.service.files import WriteOutcome
+    from branchwork.service.merge import MergeOutcome
     from branchwork.service.projects import EnvEntry
+    from branchwork.service.proposals import ProposalDetails
+    from branchwork.service.radar import RadarReport
     from branchwork.service.rebuild import RebuildReport
+    from branchwork.service.review import ReviewView
 else:
     # Use cases load on first use: a command pays only for those it calls (the agent loop and
     # the model providers alone cost ~100 ms of start-up).
@@ -77,6 +91,15 @@ else:
         )
     )
 
+    # proposals, review and merge
+    address = lazy_module("branchwork.service.address")
+    merging = lazy_module("branchwork.service.merge")
+    policies = lazy_module("branchwork.service.policy")
+    proposing = lazy_module("branchwork.service.proposals")
+    radar = lazy_module("branchwork.service.radar")
+    reviewing = lazy_module("branchwork.service.review")
+
+ProposalRef = Proposal | str | int  # a proposal, its number in the project (3, "#3"), its id
 Progress = Callable[[int, int], None]
 
 
@@ -647,6 +670,169 @@ class Workspace(TaskMethods):
         return self.iter_events(
             session, kinds=kinds, after_seq=start, follow=True, stop_after=stop_after
         )
+
+    # -- proposals, review and merge --------------------------------------------------------
+
+    def propose(
+        self,
+        session: SessionRef = None,
+        *,
+        title: str | None = None,
+        target: str | None = None,
+        push: bool = False,
+        host: str | None = None,
+    ) -> Proposal:
+        """Propose the session's work for merging into main (or `target`): its open proposal
+        brought up to date, else a new one with a description written from its history. With
+        `push` its branch goes to the project's remote; with `host` (`github`, `gitlab`) a
+        pull request is opened there too (token from GITHUB_TOKEN / GITLAB_TOKEN)."""
+        return proposing.propose(
+            self._services, self.session(session), title=title, target=target, push=push, host=host
+        )
+
+    def proposals(
+        self,
+        project: ProjectRef = None,
+        *,
+        include_finished: bool = False,
+        all_projects: bool = False,
+    ) -> list[Proposal]:
+        """The project's proposals (open ones only unless `include_finished`), newest first."""
+        chosen = None if all_projects else self.project(project)
+        return proposing.list_proposals(self._services, chosen, include_finished=include_finished)
+
+    def proposal(self, ref: ProposalRef, *, project: ProjectRef = None) -> ProposalDetails:
+        """A proposal, up to date with its session, with its reviews, comments, check runs and
+        what its merge still lacks."""
+        return proposing.details(self._proposal_scope(ref, project))
+
+    def review(self, ref: ProposalRef, *, project: ProjectRef = None) -> ReviewView:
+        """The proposal's diff, each hunk with the turn, prompt and tool call that wrote it."""
+        return reviewing.review(self._proposal_scope(ref, project))
+
+    def approve(
+        self,
+        ref: ProposalRef,
+        *,
+        message: str = "",
+        reviewer: str | None = None,
+        project: ProjectRef = None,
+    ) -> ProposalDetails:
+        """Approve the proposal's current head (a later checkpoint makes it stale)."""
+        chosen = self._proposal_scope(ref, project)
+        return proposing.add_review(chosen, "approved", message, reviewer)
+
+    def request_changes(
+        self,
+        ref: ProposalRef,
+        message: str,
+        *,
+        reviewer: str | None = None,
+        project: ProjectRef = None,
+    ) -> ProposalDetails:
+        """Request changes: the merge is refused until this reviewer approves."""
+        chosen = self._proposal_scope(ref, project)
+        return proposing.add_review(chosen, "changes_requested", message, reviewer)
+
+    def comment(
+        self,
+        ref: ProposalRef,
+        path: str,
+        line: int,
+        text: str,
+        *,
+        reviewer: str | None = None,
+        project: ProjectRef = None,
+    ) -> ReviewComment:
+        """Comment on line `line` of `path` as the proposal's head has it."""
+        chosen = self._proposal_scope(ref, project)
+        return proposing.add_comment(chosen, path, line, text, reviewer)
+
+    def address_request(self, ref: ProposalRef, *, project: ProjectRef = None) -> AddressRequest:
+        """The message `address` sends to the session's agent (for a front-end that runs the
+        turn itself with `send_message`)."""
+        return address.address_request(self._proposal_scope(ref, project))
+
+    def address(
+        self,
+        ref: ProposalRef,
+        *,
+        model: str | Model | None = None,
+        mode: str | None = None,
+        approver: Approver | None = None,
+        hooks: TurnHooks | None = None,
+        cancel: threading.Event | None = None,
+        max_steps: int | None = None,
+        project: ProjectRef = None,
+    ) -> TurnResult:
+        """One agent turn on the proposal's open review comments, each with its code."""
+        return address.address(
+            self._proposal_scope(ref, project),
+            model=model,
+            mode=mode,
+            approver=approver,
+            hooks=hooks,
+            cancel=cancel,
+            max_steps=max_steps,
+        )
+
+    def check_proposal(self, ref: ProposalRef, *, project: ProjectRef = None) -> list[CheckRun]:
+        """Run the policy's required checks now on what merging the proposal would give."""
+        return merging.check(self._services, self._proposal_scope(ref, project).proposal)
+
+    def merge(
+        self, ref: ProposalRef, *, strategy: str | None = None, project: ProjectRef = None
+    ) -> MergeOutcome:
+        """Merge the proposal into its target under the project's policy (strategy: the
+        policy's unless given). Refused with the reason, changing nothing, when the policy is
+        not met, a check fails, it conflicts, or the target's checkout has uncommitted
+        changes."""
+        chosen = self._proposal_scope(ref, project).proposal
+        return merging.merge(self._services, chosen, strategy)
+
+    def close_proposal(
+        self, ref: ProposalRef, *, reason: str = "", project: ProjectRef = None
+    ) -> Proposal:
+        return proposing.close(self._proposal_scope(ref, project), reason)
+
+    def conflicts(self, project: ProjectRef = None) -> RadarReport:
+        """The conflict radar: live sessions touching the same files, definitions or lines as
+        each other and as main now, with a suggested merge order."""
+        return radar.radar(self._services, self.project(project))
+
+    def policy(self, project: ProjectRef = None) -> ApprovalPolicy:
+        return self.project(project).config.policy
+
+    def set_policy(
+        self,
+        project: ProjectRef = None,
+        *,
+        required_approvals: int | None = None,
+        required_checks: list[str] | None = None,
+        merge_strategy: str | None = None,
+        protected_branches: list[str] | None = None,
+        delete_branch: bool | None = None,
+        auto_propose: bool | None = None,
+    ) -> ApprovalPolicy:
+        """Change the project's approval policy (None leaves a setting as it is)."""
+        changes = policies.PolicyChanges(
+            required_approvals=required_approvals,
+            required_checks=required_checks,
+            merge_strategy=merge_strategy,
+            protected_branches=protected_branches,
+            delete_branch=delete_branch,
+            auto_propose=auto_propose,
+        )
+        return policies.set_policy(self._services, self.project(project), changes)
+
+    def _proposal_scope(self, ref: ProposalRef, project: ProjectRef) -> proposing.ProposalScope:
+        if isinstance(ref, Proposal):
+            found = self._services.store.proposals.get(ref.id)
+            if found is None:
+                raise NotFound(f"no proposal {ref.id}; `proposal list` shows them")
+        else:
+            found = proposing.find_proposal(self._services, str(ref), lambda: self.project(project))
+        return proposing.open_proposal_scope(self._services, found)
 
 
 def _named(key: str, what: str) -> str:

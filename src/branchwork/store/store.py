@@ -22,6 +22,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session, SessionStatus
 from branchwork.store import migrate, rows, sql
 from branchwork.store.executor import Executor, Row, Tx
+from branchwork.store.proposals import REMOVE_FOR_PROJECT, ProposalStore
 from branchwork.store.sqlite import SqliteExecutor
 from branchwork.store.tasks import TaskRecords
 
@@ -48,6 +49,7 @@ class Store:
         self.url = executor.url
         self._codec = rows.codec_for(executor.dialect)
         self.tasks = TaskRecords(executor, self._codec)
+        self.proposals = ProposalStore(executor)  # proposals, reviews, comments (own module)
 
     @classmethod
     def open(cls, url: str, *, allow_empty: bool = False) -> Store:
@@ -92,9 +94,9 @@ class Store:
             tx.run(sql.UPDATE_PROJECT, rows.project_params(project, self._codec))
 
     def remove_project(self, project_id: str) -> None:
-        """Forget a project with its sessions, their events, snapshots and leases."""
+        """Forget a project with its sessions, their events, snapshots, leases and proposals."""
         with self.executor.write() as tx:
-            for statement in sql.REMOVE_PROJECT:
+            for statement in (*REMOVE_FOR_PROJECT, *sql.REMOVE_PROJECT):
                 tx.run(statement, {"pid": project_id})
 
     def find_project(self, key: str) -> Project | None:

@@ -175,6 +175,58 @@ trials = Table(
     Index("ix_trials_session", "session_id"),
 )
 
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("project_id", String(26), ForeignKey("projects.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("session_id", String(26), ForeignKey("sessions.id"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("base_commit", String(64), nullable=False),
+    Column("target_commit", String(64), nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("conflicts", Text, nullable=False, server_default="[]"),
+    Column("remote_url", Text, nullable=True),
+    Column("merged_commit", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "number", name="uq_proposals_project_number"),
+    Index("ix_proposals_session", "session_id"),
+)
+
+proposal_reviews = Table(
+    "proposal_reviews",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("proposal_id", String(26), ForeignKey("proposals.id"), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_proposal_reviews_proposal", "proposal_id"),
+)
+
+proposal_comments = Table(
+    "proposal_comments",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("proposal_id", String(26), ForeignKey("proposals.id"), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("current_line", Integer, nullable=False),
+    Column("outdated", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_proposal_comments_proposal", "proposal_id"),
+)
+
 state = Table(
     "state",
     metadata,
