@@ -13,6 +13,7 @@ what was stored before.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -36,9 +37,12 @@ from branchwork.store import (
     DatabaseFileError,
     EmptyDatabase,
     OutOfSpace,
+    ReadOnlyDataDir,
     Store,
+    file_write_error,
 )
 from branchwork.store.migrate import HEAD_REVISION
+from tests.conftest import make_repo
 from tests.core.test_store_api import make_project, make_session
 
 URL_FORMS = ["sqlite:///{}", "sqlite+pysqlite:///{}"]
@@ -437,6 +441,75 @@ def test_a_full_file_system_fails_writes_in_one_line_and_loses_nothing(tmp_path:
     after = _contents(f"sqlite:///{out_dir / 'db.sqlite'}")
     assert after.pop("state") == [*before.pop("state"), ["recovered", "after space was freed"]]
     assert after == before
+
+
+_FULL_DISK_FILE_WRITE = """
+import json, sys
+from pathlib import Path
+from branchwork import Workspace
+home, repo = Path(sys.argv[1]) / "home", Path(sys.argv[2])
+with Workspace(home=home) as ws:
+    session = ws.new_session(ws.add_project(repo))
+    try:
+        ws.write_file(session, "big.txt", "z" * 12_000_000)
+        said = ["written", ""]
+    except Exception as exc:
+        said = [type(exc).__name__, str(exc)]
+    print(json.dumps({
+        "said": said,
+        "exists": (Path(session.worktree) / "big.txt").exists(),
+        "written": len(ws.events(session, kinds=["file_written"])),
+        "tmp": sorted(p.name for p in (home / "tmp").iterdir()),
+    }))
+"""
+
+
+def test_a_file_write_on_a_full_file_system_names_the_disk_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A real ENOSPC for a file a session writes: the data dir on an 8 MiB tmpfs (in a private
+    user + mount namespace), a 12 MB write. Before: "No space left on device; check the path"
+    (exit code 2)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no `unshare`: cannot mount a small file system without privileges")
+    repo = make_repo(tmp_path / "repo", {"README.md": "# demo\n"})
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    script = 'mount -t tmpfs -o size=8m tmpfs "$1" || exit 77; exec "$2" -c "$3" "$1" "$4"'
+    argv = [unshare, "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"]
+    argv += [str(mount), sys.executable, _FULL_DISK_FILE_WRITE, str(repo)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if out.returncode == 77 or "unshare failed" in out.stderr:
+        pytest.skip(f"no user + mount namespaces here: {out.stderr.strip()}")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    kind, message = report["said"]
+    assert kind == "OutOfSpace", report
+    _one_line(Exception(message), "cannot write big.txt: the disk is full", "free disk space")
+    assert "check the path" not in message
+    assert report == {"said": report["said"], "exists": False, "written": 0, "tmp": []}
+
+
+def test_each_cause_of_a_failed_file_write_is_named_with_its_remedy(tmp_path: Path) -> None:
+    """The causes a test cannot make for real here (a disk quota, a read-only mount), and a
+    permission problem that is not the data directory's (left to the caller: the path's)."""
+    home, scratch = tmp_path / "home", tmp_path / "home" / "tmp"
+    scratch.mkdir(parents=True)
+    causes = {
+        errno.EDQUOT: (OutOfSpace, "your disk quota is used up"),
+        errno.ENOSPC: (OutOfSpace, "the disk is full"),
+        errno.EFBIG: (OutOfSpace, "file size limit"),
+        errno.EROFS: (ReadOnlyDataDir, "read-only file system; remount it read-write"),
+    }
+    for code, (kind, said) in causes.items():
+        error = file_write_error(
+            OSError(code, os.strerror(code)), "a.txt", data_dir=home, scratch=scratch
+        )
+        assert isinstance(error, kind), (code, error)
+        _one_line(error, "cannot write a.txt", said, "nothing was written")
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    assert file_write_error(denied, "a.txt", data_dir=home, scratch=scratch) is None
 
 
 # -- a data directory this process cannot write ------------------------------------------------

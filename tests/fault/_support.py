@@ -6,8 +6,6 @@ Environment:
 - `BRANCHWORK_FAULT_SEED`: the seed of every random choice (default `DEFAULT_SEED`); each
   failure message names it, so that a failing run can be replayed.
 - `BRANCHWORK_FAULT_SECONDS`: how long each concurrency test hammers (default 30).
-- `BRANCHWORK_FAULT_STRICT=1`: fail on the known product bugs instead of counting them and
-  working around them as a user would (see `test_kills.py`).
 - `BRANCHWORK_FAULT_REPORT`: a file to which each test appends its figures as one JSON line
   (they are printed too; `pytest -s` shows them).
 """
@@ -35,21 +33,13 @@ DEFAULT_SEED = 20240611
 SEED_ENV = "BRANCHWORK_FAULT_SEED"
 SECONDS_ENV = "BRANCHWORK_FAULT_SECONDS"
 REPORT_ENV = "BRANCHWORK_FAULT_REPORT"
-STRICT_ENV = "BRANCHWORK_FAULT_STRICT"
 # Read once, at import: the suite's autouse fixture removes every BRANCHWORK_* variable from
 # the environment of each test.
-_GIVEN = {
-    name: os.environ.get(name, "") for name in (SEED_ENV, SECONDS_ENV, REPORT_ENV, STRICT_ENV)
-}
+_GIVEN = {name: os.environ.get(name, "") for name in (SEED_ENV, SECONDS_ENV, REPORT_ENV)}
 
 
 def fault_seed() -> int:
     return int(_GIVEN[SEED_ENV] or DEFAULT_SEED)
-
-
-def strict_mode() -> bool:
-    """No work-around for the known product bugs (their strict xfails show them)."""
-    return _GIVEN[STRICT_ENV] not in ("", "0")
 
 
 def rng_for(name: str) -> random.Random:

@@ -105,7 +105,7 @@ def fill(home: Path, root: Path) -> Filled:
             ws.edit_file(session, "app.py", "hi", title)
             filled.sessions.append(
                 {"id": session.id, "short_id": session.short_id, "branch": session.branch,
-                 "title": title}
+                 "title": title, "worktree": session.worktree}
             )  # fmt: skip
     return filled
 
@@ -277,9 +277,11 @@ def test_no_room_to_write_is_refused_cleanly_and_loses_nothing(filled: Filled) -
             done = filled.cli(*args, stdin=stdin, wrap=_limited(kib))
             assert "Traceback" not in done.stderr, done.stderr
             assert done.returncode in (0, 2, 3), (kib, args, done.returncode, done.stderr)
-            if done.returncode:  # what the message says: the strict xfails below
+            if done.returncode:  # the cause, named: the limit (more in the tests below)
                 lines = done.stderr.splitlines()
                 assert len(lines) == 1 and lines[0].startswith("error:"), (kib, args, lines)
+                assert "file size limit" in lines[0], (kib, args, lines)
+                assert "read-only" not in lines[0] and "check the path" not in lines[0], lines
             key = f"{kib} KiB: {args[0]} {args[1] if args[0] == 'session' else ''}".strip()
             outcomes[key] = outcomes.get(key, 0) + (done.returncode != 0)
     after = filled.read_all()
@@ -296,30 +298,21 @@ def test_no_room_to_write_is_refused_cleanly_and_loses_nothing(filled: Filled) -
     report_figures("no room to write", {"attempts": len(outcomes), "refused": refused, "losses": 0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: under `ulimit -f 1` a database write is reported as a read-only data "
-    "directory ('make ... writable'), not as the file size limit",
-)
 def test_a_database_write_past_the_file_size_limit_names_the_limit(filled: Filled) -> None:
     done = filled.cli("run", "-s", filled.sessions[0]["id"], "--", "true", wrap=_limited(1))
     line = assert_refused(done, str(filled.db))
     assert "file size limit" in line and "read-only" not in line, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a file write that hits the file size limit (EFBIG; ENOSPC alike) is "
-    "a user error (exit 2) 'File too large; check the path', not the disk/limit with its remedy",
-)
 def test_a_file_write_with_no_room_names_the_cause_and_the_remedy(filled: Filled) -> None:
     big = ("y" * 99 + "\n") * (BIG // 100)
     done = filled.cli("write", "big.txt", "-s", filled.sessions[0]["id"], stdin=big,
                       wrap=_limited(256))  # fmt: skip
     line = assert_refused(done)
     assert done.returncode == 3, line
-    assert "limit" in line or "disk is full" in line or "no space" in line.lower(), line
-    assert "check the path" not in line, line
+    assert "file size limit" in line and "`ulimit -f unlimited`" in line, line
+    assert "check the path" not in line and "nothing was written" in line, line
+    assert not (Path(filled.sessions[0]["worktree"]) / "big.txt").exists()
 
 
 # -- a data directory this user cannot write -----------------------------------------------------
@@ -370,20 +363,13 @@ def test_a_read_only_data_dir_is_read_and_every_write_refused(shared_root: Path)
         done = filled.cli(*args, stdin="x\n", wrap=NOBODY, cwd=Path("/"))
         assert done.returncode in (2, 3), (args, done.returncode, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1, (args, done.stderr)  # one line only: the strict xfail below
+        assert_refused(done, "read-only", str(filled.home))
     assert _sha(filled.db) == kept
     assert sorted(str(p.relative_to(filled.home)) for p in filled.home.rglob("*")) == listing
     assert filled.read_all() == before
     report_figures("read-only data dir", {"refusals": len(writes), "losses": 0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: in a read-only data dir, `write` says 'Permission denied; check the "
-    "path' (exit 2), not the read-only data directory; `run` prints a bubblewrap-probe warning "
-    "line before its error",
-)
 def test_a_read_only_data_dir_is_named_in_one_line_by_every_refusal(shared_root: Path) -> None:
     filled = fill(shared_root / "home", shared_root)
     sid = filled.sessions[0]["id"]

@@ -13,14 +13,13 @@ After each kill: the log as stored has seqs 1..N and unique ids. Then the next o
 `ask` whose scripted model answers "done"), and must complete; after it: the turn that was in
 flight is closed as interrupted, every tool call has a result, every command finished or was
 interrupted (and nothing it started still runs), the worktree is on the session's branch with no
-git lock file left and nothing uncommitted, the branch tip is the head the history records, and
-what the log says was done is in git (a crash loses at most the step in flight; a file is never
-half written).
+git lock file left and nothing uncommitted, the branch tip is the head the history records,
+nothing of a dead process is left in the data dir's `tmp/`, and what the log says was done is
+in git (a crash loses at most the step in flight; a file is never half written).
 
-Two known product bugs (git locks left by a killed git: strict xfails at the end of this module)
-are counted and worked around as a user would, unless `BRANCHWORK_FAULT_STRICT=1`; see
-`Rig.next_operation`. The last tests make the exact residue of a kill by hand, to show each bug
-deterministically.
+The last tests make the exact residue of a kill by hand (git's lock files, a commit never
+recorded), so that each recovery is shown deterministically, and a person's own git holding a
+lock while Branchwork needs it.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 from branchwork import Workspace
+from tests.conftest import GIT_ENV
 from tests.fault._support import (
     RawLog,
     git,
@@ -53,7 +54,6 @@ from tests.fault._support import (
     sigkill,
     spawn,
     stop,
-    strict_mode,
     wait_for,
 )
 from tests.sandbox.procs import running_in_group
@@ -62,11 +62,8 @@ TURN_KILLS = 20
 WRITE_KILLS = 8
 RUN_KILLS = 8
 POLL_S = 0.002
-STALE_LOCK_NOTE = "stale git index.lock"
+STALE_LOCK_NOTE = "removed a stale git "
 LATE_CHECKPOINT_NOTE = "a stopped process had committed"
-FRESH_INDEX_LOCK = "index.lock under 2 s old fails the next operation"
-STALE_REF_LOCK = "HEAD.lock or branch lock of a killed git commit never removed"
-STALE_LOCK_S = 2.1  # scope.STALE_LOCK_S (2 s): an older index.lock is removed as stale
 
 
 @dataclass(frozen=True)
@@ -176,6 +173,9 @@ class Rig:
         assert not problems, f"after the kill: {problems}\n{self.context()}"
         in_flight = open_turns(left)
         orphans = self._running_commands()
+        self.figures["left in tmp/ by the dead, removed"] += len(
+            _left_by_the_dead(self.home / "tmp")
+        )
         self.next_operation()
         events = self.log.events(self.sid)
         problems = log_problems(events, closed=True)
@@ -186,50 +186,16 @@ class Rig:
         self.check_git()
         return events
 
-    def next_operation(self, *, known_bugs: bool | None = None) -> None:
-        """An `ask` turn answered "done": it must complete.
-
-        Two known product bugs (each shown by a strict xfail below) make it fail after some
-        kills: a git lock the killed process left. Unless `BRANCHWORK_FAULT_STRICT` is set,
-        each such refusal is counted in the figures and in the replay history, the lock is
-        dealt with as a user would (wait until Branchwork calls it stale; remove it, as git's
-        message says), and the operation retried: every other check still applies."""
-        if known_bugs is None:
-            known_bugs = not strict_mode()
+    def next_operation(self) -> None:
+        """An `ask` turn answered "done": it must complete, whatever the kill left."""
         args = ["ask", self.sid, "continue", "--model", f"scripted:{self.done}"]
         done = run_cli([*args, "--mode", "autopilot"], home=self.home, cwd=self.repo)
-        if known_bugs and done.returncode == 3 and self._work_around(done.stderr):
-            done = run_cli([*args, "--mode", "autopilot"], home=self.home, cwd=self.repo)
         assert done.returncode == 0, (
             f"the next operation failed ({done.returncode}): {done.stderr}\n{self.context()}"
         )
         finished = payloads(self.log.events(self.sid), "turn_finished")
         assert finished[-1]["status"] == "completed", f"{finished[-1]}\n{self.context()}"
         self.figures["next operations"] += 1
-
-    def _work_around(self, stderr: str) -> bool:
-        """Deal with a known bug's git lock as a user would; False if it is not one."""
-        index_lock = self.gitdir / "index.lock"
-        if f"{index_lock}': File exists" in stderr:
-            self._known_bug(FRESH_INDEX_LOCK)
-            wait_for(
-                lambda: _missing_or_older(index_lock, STALE_LOCK_S), 10, "the lock to be stale"
-            )
-            return True
-        ref_locks = [lock for lock in self.git_locks() if lock != index_lock]
-        if ref_locks and any(f"{lock}': File exists" in stderr for lock in ref_locks):
-            self._remove_ref_locks(ref_locks)
-            return True
-        return False
-
-    def _known_bug(self, which: str) -> None:
-        self.figures[f"known bug hit: {which}"] += 1
-        self.history.append(f"known bug hit: {which}")
-
-    def _remove_ref_locks(self, locks: list[Path]) -> None:
-        self._known_bug(STALE_REF_LOCK)
-        for lock in locks:
-            lock.unlink()
 
     def git_locks(self) -> list[Path]:
         """Lock files of git in the worktree's git dir and for the session's branch."""
@@ -262,16 +228,13 @@ class Rig:
             wait_for(lambda g=pgid: not running_in_group(g), 10, f"command {command_id} to end")
             assert not (self.home / "running" / command_id).exists(), self.context()
 
-    def check_git(self, *, known_bugs: bool | None = None) -> None:
+    def check_git(self) -> None:
         head = git(self.worktree, "symbolic-ref", "HEAD").strip()
         assert head == f"refs/heads/{self.branch}", f"HEAD is {head}\n{self.context()}"
         locks = self.git_locks()
-        if known_bugs is None:
-            known_bugs = not strict_mode()
-        if locks and known_bugs and self.gitdir / "index.lock" not in locks:
-            self._remove_ref_locks(locks)  # the known bug: nothing removes them
-            locks = self.git_locks()
         assert not locks, f"git locks left: {locks}\n{self.context()}"
+        left = _left_by_the_dead(self.home / "tmp")
+        assert not left, f"left in the data dir's tmp/: {left}\n{self.context()}"
         status = git(self.worktree, "status", "--porcelain", "--untracked-files=all")
         assert status == "", f"uncommitted after the next operation: {status}\n{self.context()}"
         tip = git(self.repo, "rev-parse", f"refs/heads/{self.branch}").strip()
@@ -285,9 +248,13 @@ class Rig:
         assert self.figures["kills"] >= wanted, f"{self.figures}\n{self.context()}"
         counted = {k: v for k, v in sorted(self.figures.items())}
         counted["seconds"] = round(time.monotonic() - started, 1)
-        notes = payloads(self.log.events(self.sid), "note")
-        counted["stale index.lock removed"] = sum(STALE_LOCK_NOTE in n["text"] for n in notes)
-        counted["late checkpoints recorded"] = sum(LATE_CHECKPOINT_NOTE in n["text"] for n in notes)
+        notes = [n["text"] for n in payloads(self.log.events(self.sid), "note")]
+        removed = Counter(
+            "branch ref lock" if name.startswith("refs/") else name
+            for name in (n.split()[4] for n in notes if n.startswith(STALE_LOCK_NOTE))
+        )
+        counted.update({f"stale {name} removed": count for name, count in removed.items()})
+        counted["late checkpoints recorded"] = sum(LATE_CHECKPOINT_NOTE in n for n in notes)
         counted["events"] = self.log.last_seq(self.sid)
         report_figures(self.name, counted)
 
@@ -301,11 +268,15 @@ def rig(request: pytest.FixtureRequest, repo: Path, tmp_path: Path) -> Iterator[
         made.close()
 
 
-def _missing_or_older(path: Path, seconds: float) -> bool:
-    try:
-        return time.time() - path.stat().st_mtime >= seconds
-    except FileNotFoundError:
-        return True
+def _left_by_the_dead(tmp: Path) -> list[str]:
+    """What processes that are gone left in the data dir's `tmp/` (every entry there is named
+    `<what>-<pid>-<random>`)."""
+    left = []
+    for path in tmp.glob("*") if tmp.is_dir() else []:
+        pid = next((int(part) for part in path.name.split("-") if part.isdigit()), None)
+        if pid is None or not Path(f"/proc/{pid}").exists():
+            left.append(path.name)
+    return left
 
 
 def _written(events: list[dict[str, Any]], path: str) -> list[str]:
@@ -427,66 +398,99 @@ def test_sigkill_during_direct_runs(rig: Rig) -> None:
 # -- the residue of a kill, made exactly ---------------------------------------------------------
 
 
-def _leave_a_fresh_index_lock(rig: Rig) -> Path:
-    """What a git killed in the middle of `git add` or `git commit` leaves: its `index.lock`
-    and the files it was adding. No git runs any more (its process group was killed). The
-    lock's time is set a minute ahead, so that it counts as "just made" however slow this
-    machine is (a lock older than 2 s is already removed as stale)."""
-    (rig.worktree / "pending.txt").write_text("written before the crash\n")
-    lock = rig.gitdir / "index.lock"
-    lock.write_bytes(b"")
+def _just_made(lock: Path, content: str = "") -> Path:
+    """A lock file as a git killed a moment ago leaves it: its time set a minute ahead, so
+    that it counts as "just made" however slow this machine is."""
+    lock.write_text(content)
     os.utime(lock, (time.time() + 60, time.time() + 60))
     return lock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: an index.lock younger than 2 s (scope.STALE_LOCK_S) left by a killed "
-    "git makes the next checkpoint fail: exit 3 and git's multi-line message",
-)
+def _removed_lock_notes(rig: Rig) -> list[str]:
+    notes = [n["text"] for n in payloads(rig.log.events(rig.sid), "note")]
+    return [n.split()[4] for n in notes if n.startswith(STALE_LOCK_NOTE)]
+
+
 def test_an_index_lock_left_by_a_git_killed_a_moment_ago_does_not_fail_the_next_turn(
     rig: Rig,
 ) -> None:
-    _leave_a_fresh_index_lock(rig)
-    rig.next_operation(known_bugs=False)
-    rig.check_git(known_bugs=False)
+    """What a git killed in the middle of `git add` or `git commit` leaves: its `index.lock`
+    and the files it was adding. No git runs any more (its process group was killed)."""
+    (rig.worktree / "pending.txt").write_text("written before the crash\n")
+    _just_made(rig.gitdir / "index.lock")
+    rig.next_operation()
+    rig.check_git()
+    assert _removed_lock_notes(rig) == ["index.lock"]
+    assert show_at(rig.worktree, rig.tip(), "pending.txt") == "written before the crash\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a turn whose final checkpoint raises is left open (no turn_finished) "
-    "although its process exited normally; the next turn calls it interrupted by a stopped "
-    "process",
-)
-def test_a_turn_whose_checkpoint_fails_is_closed_in_the_log(rig: Rig) -> None:
-    _leave_a_fresh_index_lock(rig)
-    args = ["ask", rig.sid, "go", "--model", f"scripted:{rig.done}", "--mode", "autopilot"]
-    failed = run_cli(args, home=rig.home, cwd=rig.repo)
-    if failed.returncode == 0:
-        pytest.skip("a fresh index.lock no longer fails the checkpoint: this needs another trigger")
-    events = rig.log.events(rig.sid)
-    assert not open_turns(events), "the turn ended, its process exited, the log says it runs"
-    assert payloads(events, "turn_finished")[-1]["status"] == "failed"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a HEAD.lock left by a `git commit` killed once it had moved the branch "
-    "is never removed (only index.lock is): every later checkpoint of the session fails with "
-    "\"cannot lock ref 'HEAD'\"",
-)
-def test_a_head_lock_left_by_a_killed_git_commit_does_not_block_later_checkpoints(
+def test_ref_locks_left_by_a_killed_git_commit_do_not_block_later_checkpoints(
     rig: Rig,
 ) -> None:
-    """What a `git commit` killed between updating the branch and dropping its lock on HEAD
-    leaves (seen in the random kills): `HEAD.lock` in the worktree's git dir. Made here long
-    ago, so that it is stale by any measure."""
-    lock = rig.gitdir / "HEAD.lock"
-    lock.write_text(f"ref: refs/heads/{rig.branch}\n")
-    os.utime(lock, (time.time() - 600, time.time() - 600))
+    """What a `git commit` killed while it updates the branch leaves (seen in the random
+    kills): `HEAD.lock` in the worktree's git dir, the branch's lock in the repository's."""
+    _just_made(rig.gitdir / "HEAD.lock", f"ref: refs/heads/{rig.branch}\n")
+    branch_lock = rig.repo / ".git" / "refs" / "heads" / f"{rig.branch}.lock"
+    _just_made(branch_lock, rig.tip() + "\n")
     (rig.worktree / "pending.txt").write_text("written after the crash\n")
-    rig.next_operation(known_bugs=False)
-    rig.check_git(known_bugs=False)
+    rig.next_operation()
+    rig.check_git()
+    assert sorted(_removed_lock_notes(rig)) == ["HEAD.lock", f"refs/heads/{rig.branch}.lock"]
+    assert show_at(rig.worktree, rig.tip(), "pending.txt") == "written after the crash\n"
+
+
+def _persons_commit(rig: Rig, go: Path) -> subprocess.Popen[bytes]:
+    """A person's own `git commit -a` in the session's worktree, waiting in its editor until
+    `go` exists (`-a` holds `index.lock` meanwhile, as git's own message about it says)."""
+    (rig.worktree / "mine.txt").write_text("a person's own change\n")
+    git(rig.worktree, "add", "mine.txt")
+    editor = f"while [ ! -e {go} ]; do sleep 0.02; done; true"
+    env = {**os.environ, **GIT_ENV, "GIT_EDITOR": editor}
+    proc = subprocess.Popen(
+        ["git", "commit", "-q", "-a", "-e", "-m", "a person's commit"],
+        cwd=rig.worktree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: (rig.gitdir / "index.lock").exists(), 30, "the person's git to lock")
+    except AssertionError:
+        stop(proc)
+        raise
+    return proc
+
+
+def test_a_persons_git_holding_the_index_is_waited_for_then_named_and_the_turn_closed(
+    rig: Rig,
+) -> None:
+    """A lock a live git holds is never removed: after a short wait the turn's checkpoint is
+    refused in one line naming that git, and the turn ends in the log as failed (not left
+    open). Once the person's commit is done, the next turn works."""
+    go = rig.scratch / "go"
+    person = _persons_commit(rig, go)
+    try:
+        args = ["ask", rig.sid, "go", "--model", f"scripted:{rig.done}", "--mode", "autopilot"]
+        failed = run_cli(args, home=rig.home, cwd=rig.repo)
+        assert failed.returncode == 3, failed.stderr
+        line = failed.stderr.strip()
+        assert len(line.splitlines()) == 1 and line.startswith("error:"), line
+        assert f"pid {person.pid}" in line and "index.lock" in line, line
+        assert (rig.gitdir / "index.lock").exists(), "a live git's lock was removed"
+        events = rig.log.events(rig.sid)
+        assert not open_turns(events), "the turn ended, its process exited, the log says it runs"
+        finished = payloads(events, "turn_finished")[-1]
+        assert finished["status"] == "failed", finished
+        assert finished["detail"].startswith("taking the turn's checkpoint failed:"), finished
+        assert "\n" not in finished["detail"]
+        go.write_text("")
+        assert person.wait(timeout=30) == 0
+    finally:
+        stop(person)
+    rig.next_operation()
+    rig.check_git()
+    assert _removed_lock_notes(rig) == []
 
 
 def test_a_commit_whose_checkpoint_event_was_lost_is_recorded_by_the_next_operation(
@@ -502,7 +506,7 @@ def test_a_commit_whose_checkpoint_event_was_lost_is_recorded_by_the_next_operat
         *("commit", "-qm", "write late.txt"),
     )
     committed = rig.tip()
-    rig.next_operation(known_bugs=False)
-    rig.check_git(known_bugs=False)
+    rig.next_operation()
+    rig.check_git()
     recorded = [p["commit"] for p in payloads(rig.log.events(rig.sid), "checkpoint")]
     assert committed in recorded

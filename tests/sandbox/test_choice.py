@@ -106,6 +106,22 @@ def test_probe_answer_is_cached_and_reused_by_later_processes(
 
 
 @needs_bwrap
+def test_a_cache_that_cannot_be_written_is_said_nowhere_but_the_debug_log(
+    tmp_path: Path, counting_bwrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only data directory: a command's stderr is for its own outcome (before, a
+    warning line came before the command's error)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("where the cache's directory should be\n")
+    cache = blocked / "probe.json"
+    with caplog.at_level(logging.DEBUG, logger="branchwork.sandbox"):
+        probe = probe_bubblewrap(network=False, bwrap=counting_bwrap, cache=cache)
+    assert probe.works and probe.cache is None and "cached in" not in probe.describe()
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    assert f"Could not cache the bubblewrap probe in {cache}" in caplog.text
+
+
+@needs_bwrap
 def test_changed_bwrap_binary_is_probed_again(tmp_path: Path, counting_bwrap: str) -> None:
     cache = tmp_path / "probe.json"
     probe_bubblewrap(network=False, bwrap=counting_bwrap, cache=cache)

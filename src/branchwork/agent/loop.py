@@ -4,7 +4,10 @@
 
 Each step appends its events (committed by the store before the next step starts) and returns
 the next step. A crash loses at most the step in flight: `recover_interrupted` closes an open
-turn at the start of the next one, and that turn is told so.
+turn at the start of the next one, and that turn is told so. A step that raises (the final
+checkpoint failed, the database refused a write, a bug) ends its turn at once, whatever it
+raised: the turn's `turn_finished` says `failed` (`cancelled` for Ctrl-C) with the step and the
+reason in one line, then the error goes on to the caller.
 
 The harness behaves whatever the model does: a call (or an answer) repeated is answered with a
 note the first time and ends the turn as `stuck` the next (`TurnSettings.stuck_repeats`); the
@@ -15,6 +18,7 @@ turn ends with an answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from branchwork.agent.context import (
 )
 from branchwork.agent.execute import execute_call
 from branchwork.agent.ports import SessionPort
-from branchwork.agent.recovery import recover_interrupted
+from branchwork.agent.recovery import close_raised_turn, recover_interrupted
 from branchwork.agent.tools import BUILTIN_SPECS, clip
 from branchwork.agent.turn import (
     TurnHooks,
@@ -40,7 +44,7 @@ from branchwork.agent.turn import (
     TurnSettings,
     signature,
 )
-from branchwork.domain.errors import Cancelled, ProviderError
+from branchwork.domain.errors import BranchworkError, Cancelled, ProviderError
 from branchwork.domain.events import (
     AgentMessage,
     ToolResult,
@@ -96,6 +100,7 @@ class PrepareTurn:
         run.port.record_many(
             [(started, "system"), (UserMessage(text=self.message, turn_id=run.turn_id), "user")]
         )
+        run.opened = True
         run.system = system_prompt(run.port.brief(), budget_tokens=run.settings.context_tokens // 4)
         if needs_compaction(run):
             compact(run, history)
@@ -271,21 +276,9 @@ class Finish:
             run.record(AgentMessage(text=self.summary, turn_id=run.turn_id, model=run.model.name))
         first_line = run.message.strip().splitlines()[0][:72] if run.message.strip() else ""
         saved = run.port.checkpoint(f"turn: {first_line}")
-        duration = run.elapsed_ms()
-        run.record(
-            TurnFinished(
-                turn_id=run.turn_id,
-                status=self.status,
-                steps=run.steps,
-                input_tokens=run.usage.input_tokens,
-                output_tokens=run.usage.output_tokens,
-                cached_tokens=run.usage.cached_tokens,
-                cost_usd=run.cost_usd,
-                duration_ms=duration,
-                detail=self.detail,
-            ),
-            "system",
-        )
+        finished = _turn_finished(run, self.status, self.detail)
+        run.record(finished, "system")
+        duration = finished.duration_ms
         run.result = TurnResult(
             run.turn_id,
             self.status,
@@ -298,6 +291,45 @@ class Finish:
             duration_ms=duration,
         )
         return None
+
+
+def _turn_finished(run: TurnRun, status: TurnStatus, detail: str) -> TurnFinished:
+    return TurnFinished(
+        turn_id=run.turn_id,
+        status=status,
+        steps=run.steps,
+        input_tokens=run.usage.input_tokens,
+        output_tokens=run.usage.output_tokens,
+        cached_tokens=run.usage.cached_tokens,
+        cost_usd=run.cost_usd,
+        duration_ms=run.elapsed_ms(),
+        detail=detail,
+    )
+
+
+_DOING = {
+    PrepareTurn: "preparing the turn",
+    CallModel: "calling the model",
+    RunTools: "running a tool",
+    Summarize: "asking for a summary",
+    Finish: "taking the turn's checkpoint",
+}
+
+
+def _close_raised(run: TurnRun, step: Step, exc: BaseException) -> None:
+    """End the turn in the log when a step raised (see the module doc). If even that cannot
+    be recorded (the database is what failed), the next turn closes it as interrupted."""
+    if not run.opened or run.result is not None:
+        return
+    cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
+    reason = exc.message if isinstance(exc, BranchworkError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "stopped by the user (Ctrl-C)"
+    doing = _DOING.get(type(step), "running the turn")
+    said = f"stopped while {doing}: {reason}" if cancelled else f"{doing} failed: {reason}"
+    finished = _turn_finished(run, "cancelled" if cancelled else "failed", " ".join(said.split()))
+    with contextlib.suppress(Exception):
+        close_raised_turn(run.port, finished)
 
 
 def run_turn(
@@ -315,10 +347,14 @@ def run_turn(
         port, model, settings, approver, hooks or TurnHooks(), cancel or threading.Event()
     )
     stop_observing = port.observe(run.hooks.on_event) if run.hooks.on_event else None
+    step: Step | None = PrepareTurn(message)
     try:
-        step: Step | None = PrepareTurn(message)
         while step is not None:
             step = step(run)
+    except BaseException as exc:
+        assert step is not None
+        _close_raised(run, step, exc)
+        raise
     finally:
         if stop_observing:
             stop_observing()

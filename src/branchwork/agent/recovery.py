@@ -1,4 +1,5 @@
-"""Resume after a crash: close a turn that a dead process left open."""
+"""Closing a turn that did not end normally: one a dead process left open (found by the next
+turn), and one that raised in this process (closed at once, by `run_turn`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from branchwork.domain.events import (
     ToolResult,
     TurnFinished,
 )
+from branchwork.domain.replay import SessionState
 
 RECENT_CALLS = 200
 
@@ -22,19 +24,41 @@ def recover_interrupted(port: SessionPort) -> list[Event]:
     state = port.state()
     if state.open_turn is None:
         return []
-    calls = port.recent_events(["tool_call"], RECENT_CALLS)
-    names = {e.payload.call_id: e.payload.name for e in calls if isinstance(e.payload, ToolCall)}
-    items: list[tuple[Payload, Actor]] = []
-    for call_id in state.open_calls:
-        result = ToolResult(
-            call_id=call_id,
-            name=names.get(call_id, "unknown"),
-            output="interrupted: the process running this tool stopped before it finished",
-            is_error=True,
-            turn_id=state.open_turn,
-        )
-        items.append((result, "system"))
+    said = "interrupted: the process running this tool stopped before it finished"
+    items = _results_of_open_calls(port, state, said)
     reason = "the process running this turn stopped before the turn finished"
     items.append((Interrupted(reason=reason, turn_id=state.open_turn), "system"))
     items.append((TurnFinished(turn_id=state.open_turn, status="interrupted", steps=0), "system"))
     return port.record_many(items)
+
+
+def close_raised_turn(port: SessionPort, finished: TurnFinished) -> list[Event]:
+    """End the turn `finished` names, which raised in this process: its unanswered tool calls
+    get a result saying why, then `finished` (its status and detail say what happened).
+    Nothing when that turn is not the open one (it ended, or never started)."""
+    state = port.state()
+    if state.open_turn != finished.turn_id:
+        return []
+    items = _results_of_open_calls(port, state, f"not finished: {finished.detail}")
+    items.append((finished, "system"))
+    return port.record_many(items)
+
+
+def _results_of_open_calls(
+    port: SessionPort, state: SessionState, output: str
+) -> list[tuple[Payload, Actor]]:
+    calls = port.recent_events(["tool_call"], RECENT_CALLS)
+    names = {e.payload.call_id: e.payload.name for e in calls if isinstance(e.payload, ToolCall)}
+    return [
+        (
+            ToolResult(
+                call_id=call_id,
+                name=names.get(call_id, "unknown"),
+                output=output,
+                is_error=True,
+                turn_id=state.open_turn,
+            ),
+            "system",
+        )
+        for call_id in state.open_calls
+    ]

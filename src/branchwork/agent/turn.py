@@ -107,7 +107,8 @@ class TurnRun:
     repeats: Counter[str] = field(default_factory=Counter)
     last_result: tuple[str, str] | None = None  # the last successful tool result (name, text)
     answers: dict[str, str] = field(default_factory=dict)
-    result: TurnResult | None = None
+    opened: bool = False  # turn_started is recorded
+    result: TurnResult | None = None  # set once turn_finished is recorded
 
     def record(self, payload: Payload, actor: Actor = "agent") -> Event:
         return self.port.record(payload, actor)

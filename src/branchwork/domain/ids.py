@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import os
 import re
 import time
 import unicodedata
@@ -22,9 +22,11 @@ def new_id() -> str:
     and whose ids are 3.3 µs each (an event append spends ~25 µs in all); and whose default is
     monotonic within a millisecond (the random part counts up), so ids made in the same
     millisecond would share all but their last characters, and so would their short forms.
-    Every id here has 80 fresh random bits (the `random` module, reseeded in forked children).
+    Every id here has 80 fresh random bits from the OS (not the `random` module, whose global
+    state belongs to the program: tests seeding it, or checking it is left alone, as Hypothesis
+    does, must not see ids being made in other threads).
     """
-    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     return "".join([_CROCKFORD[(value >> shift) & 31] for shift in _SHIFTS])
 
 

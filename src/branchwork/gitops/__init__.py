@@ -1,7 +1,15 @@
 """The git CLI driven by subprocess: repositories, session branches, worktrees, checkpoints."""
 
 from branchwork.gitops.compare import FileChange, diff_commits, numstat, undo_changes
-from branchwork.gitops.git import COMMITTER_EMAIL, COMMITTER_NAME, run_git, run_git_bytes
+from branchwork.gitops.git import (
+    COMMITTER_EMAIL,
+    COMMITTER_NAME,
+    GitLocked,
+    git_says,
+    run_git,
+    run_git_bytes,
+)
+from branchwork.gitops.locks import GitLock, recover_locks
 from branchwork.gitops.repo import (
     RepoInfo,
     branch_exists,
@@ -35,7 +43,6 @@ from branchwork.gitops.worktree import (
     restore_worktree,
     revert_to,
     snapshot_tree,
-    stale_index_lock,
 )
 
 __all__ = [
@@ -43,6 +50,8 @@ __all__ = [
     "COMMITTER_NAME",
     "CommitInfo",
     "FileChange",
+    "GitLock",
+    "GitLocked",
     "RepoInfo",
     "add_worktree",
     "attached_branch",
@@ -62,12 +71,14 @@ __all__ = [
     "file_lock",
     "force_add",
     "git_dir",
+    "git_says",
     "head_commit",
     "inspect_repo",
     "is_url",
     "merge_base",
     "numstat",
     "reattach",
+    "recover_locks",
     "remove_worktree",
     "repo_lock",
     "resolve_commit",
@@ -76,6 +87,5 @@ __all__ = [
     "run_git",
     "run_git_bytes",
     "snapshot_tree",
-    "stale_index_lock",
     "undo_changes",
 ]

@@ -2,17 +2,27 @@
 
 Our own git calls never run hooks, never sign, never page and always commit as a fixed identity,
 so that a user's configuration cannot change what Branchwork records.
+
+A failed git command becomes one line (`GitError.message`): git's own message (its first
+`fatal:` or `error:` line, without the hints and the advice that follow) and, where we know it,
+what to do; the whole stderr stays in `GitError.stderr`. Two failures are told apart because
+their remedy differs: a lock file git found taken (`GitLocked`, which names it; see `locks.py`
+for who may remove it) and a repository git refuses for its owner ("dubious ownership":
+`NotAGitRepository` with the `safe.directory` command), which is raised even with
+`check=False`, since the answer a caller reads from such a failure ("no such branch") would be
+wrong.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from branchwork.domain.errors import GitError
+from branchwork.domain.errors import GitError, NotAGitRepository
 
 COMMITTER_NAME = "Branchwork"
 COMMITTER_EMAIL = "branchwork@localhost"
@@ -33,6 +43,19 @@ _FIXED_CONFIG = (
     "-c",
     "advice.detachedHead=false",
 )
+_LOCK_TAKEN = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+_DUBIOUS = re.compile(r"detected dubious ownership in repository at '([^']+)'")
+
+
+class GitLocked(GitError):
+    """Git found one of its lock files (`lock`) taken: another git is working there, or one
+    was killed there and left it."""
+
+    def __init__(
+        self, message: str, *, lock: Path, command: Sequence[str] = (), stderr: str = ""
+    ) -> None:
+        super().__init__(message, command=command, stderr=stderr)
+        self.lock = lock
 
 
 def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -89,13 +112,11 @@ def run_git_bytes(
             "git is not installed or not on PATH; install git (apt-get install git) and retry",
             command=["git", *args],
         ) from exc
-    if check and proc.returncode != 0:
+    if proc.returncode != 0:
         stderr = proc.stderr.decode("utf-8", errors="replace").strip()
-        raise GitError(
-            f"git {' '.join(args[:3])} failed: {stderr or f'exit code {proc.returncode}'}",
-            command=["git", *args],
-            stderr=stderr,
-        )
+        _refuse_dubious(stderr)
+        if check:
+            raise git_error(args, stderr, proc.returncode)
     return proc.stdout
 
 
@@ -138,5 +159,47 @@ def run_git_to(args: Sequence[str], sink: IO[bytes], cwd: Path | str = ".") -> i
     )
     if proc.returncode > 1:
         stderr = proc.stderr.decode("utf-8", errors="replace").strip()
-        raise GitError(f"git {' '.join(args[:3])} failed: {stderr}", command=["git", *args])
+        _refuse_dubious(stderr)
+        raise git_error(args, stderr, proc.returncode)
     return proc.returncode
+
+
+def git_error(args: Sequence[str], stderr: str, code: int) -> GitError:
+    """The one-line error for `git ARGS` that failed with `stderr` (see the module doc)."""
+    what = f"git {' '.join(args[:3])} failed"
+    said = git_says(stderr) or f"exit code {code}"
+    taken = _LOCK_TAKEN.search(stderr)
+    if taken is None:
+        return GitError(f"{what}: {said}", command=["git", *args], stderr=stderr)
+    lock = Path(taken.group(1))
+    return GitLocked(
+        f"{what}: {lock} exists: another git process is working in this repository, or one "
+        f"was killed there; let it finish, then retry (if no git runs, remove {lock})",
+        lock=lock,
+        command=["git", *args],
+        stderr=stderr,
+    )
+
+
+def git_says(stderr: str) -> str:
+    """Git's message in one line: its first `fatal:` or `error:` line (the prefix dropped),
+    else its first line that is not a hint or a warning."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        for prefix in ("fatal:", "error:"):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix).strip()
+    plain = [line for line in lines if not line.startswith(("hint:", "warning:"))]
+    return (plain or lines or [""])[0]
+
+
+def _refuse_dubious(stderr: str) -> None:
+    """Git refuses a repository owned by another user: say how to trust it."""
+    found = _DUBIOUS.search(stderr)
+    if found is not None:
+        path = found.group(1)
+        raise NotAGitRepository(
+            f"git refuses the repository {path}: it is owned by another user (dubious "
+            f"ownership); if you trust it, run `git config --global --add safe.directory "
+            f"{path}`, then retry"
+        )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchwork.domain.errors import GitError, InvalidInput, NotAGitRepository
-from branchwork.gitops.git import run_git
+from branchwork.gitops.git import git_says, run_git
 
 _MAIN_CANDIDATES = ("main", "master", "trunk", "develop")
 
@@ -48,11 +48,7 @@ def _toplevel(path: Path) -> Path:
 
 
 def _explain_repo_error(path: Path, exc: GitError) -> NotAGitRepository:
-    if "dubious ownership" in exc.stderr:
-        return NotAGitRepository(
-            f"git refuses {path}: it is owned by another user (dubious ownership). If you trust "
-            f"it, run `git config --global --add safe.directory {path}` and retry"
-        )
+    """(A repository git refuses for its owner is said by `run_git` itself, everywhere.)"""
     return NotAGitRepository(
         f"{path} is not a git repository; run `git init` there (and commit) or give another path"
     )
@@ -127,7 +123,8 @@ def clone(url: str, dest: Path) -> None:
         run_git(["clone", "--quiet", url, str(dest)], dest.parent)
     except GitError as exc:
         raise InvalidInput(
-            f"cannot clone {url}: {exc.stderr or exc.message}. Check the URL and your access"
+            f"cannot clone {url}: {git_says(exc.stderr) or exc.message}; check the URL and your "
+            "access, then retry"
         ) from exc
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from branchwork.domain.errors import Conflict, GitError, InvalidInput, InvalidPath
-from branchwork.gitops.git import run_git, run_git_to
+from branchwork.gitops.git import GitLocked, git_says, run_git, run_git_to
 
 
 @dataclass(frozen=True)
@@ -86,20 +85,39 @@ def force_add(worktree: Path, path: str) -> None:
     kept); a path git cannot track (inside a submodule, say) raises `InvalidPath`."""
     try:
         run_git(["add", "-f", "--", f":(literal){path}"], worktree)
+    except GitLocked:
+        raise  # not the path's fault: the caller recovers the lock
     except GitError as exc:
         raise InvalidPath(
-            f"{path} cannot be recorded in the session's branch ({exc.stderr or exc.message}); "
+            f"{path} cannot be recorded in the session's branch ({git_says(exc.stderr)}); "
             "write it somewhere else in the worktree"
         ) from exc
 
 
-def snapshot_tree(worktree: Path, exclude: Sequence[str] = ()) -> str:
-    """The tree of the worktree's current files (committed or not), without touching its index."""
-    with tempfile.TemporaryDirectory(prefix="bw-index-") as tmp:
+def snapshot_tree(
+    worktree: Path, exclude: Sequence[str] = (), *, scratch: Path | None = None
+) -> str:
+    """The tree of the worktree's current files (committed or not), without touching its index.
+    Its temporary index lives in `scratch` (the data dir's `tmp/`; the system's temporary
+    directory when that cannot be written), in a directory named `bw-index-<pid>-…` after this
+    process, so that what a killed process leaves there can be found and removed."""
+    prefix = f"bw-index-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=_usable(scratch)) as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         _seed_index(worktree, Path(env["GIT_INDEX_FILE"]), env)
         run_git(_add_all(worktree, exclude), worktree, env=env)
         return run_git(["write-tree"], worktree, env=env).strip()
+
+
+def _usable(scratch: Path | None) -> Path | None:
+    """`scratch`, made if needed, when this user can write it; else None (the system's)."""
+    if scratch is None:
+        return None
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return scratch if os.access(scratch, os.W_OK | os.X_OK) else None
 
 
 def _seed_index(worktree: Path, temp_index: Path, env: dict[str, str]) -> None:
@@ -134,9 +152,16 @@ def checkpoint(worktree: Path, message: str, exclude: Sequence[str] = ()) -> Com
     return CommitInfo(commit=head_commit(worktree), parent=parent, files=files)
 
 
-def diff(worktree: Path, against: str, *, exclude: Sequence[str] = (), stat: bool = False) -> str:
+def diff(
+    worktree: Path,
+    against: str,
+    *,
+    exclude: Sequence[str] = (),
+    stat: bool = False,
+    scratch: Path | None = None,
+) -> str:
     """Unified diff from `against` to the worktree's current files (uncommitted included)."""
-    tree = snapshot_tree(worktree, exclude)
+    tree = snapshot_tree(worktree, exclude, scratch=scratch)
     args = ["diff", "--no-color", "--no-ext-diff", "--find-renames"]
     if stat:
         args.append("--stat")
@@ -176,7 +201,8 @@ def git_dir(worktree: Path) -> Path:
     return target if target.is_absolute() else (worktree / target).resolve()
 
 
-def _common_dir(gitdir: Path) -> Path:
+def common_dir(gitdir: Path) -> Path:
+    """The repository's common git dir (shared by all its worktrees), from a worktree's own."""
     pointer = gitdir / "commondir"
     if not pointer.is_file():
         return gitdir
@@ -192,12 +218,12 @@ def attached_branch(worktree: Path) -> str | None:
     if not head.startswith("ref: refs/heads/"):
         return None
     ref = head.removeprefix("ref: ")
-    return ref.removeprefix("refs/heads/") if _ref_sha(_common_dir(gitdir), ref) else None
+    return ref.removeprefix("refs/heads/") if _ref_sha(common_dir(gitdir), ref) else None
 
 
 def branch_tip(worktree: Path, branch: str) -> str | None:
     """The commit `branch` points at, read from git's files (None when it does not exist)."""
-    return _ref_sha(_common_dir(git_dir(worktree)), f"refs/heads/{branch}")
+    return _ref_sha(common_dir(git_dir(worktree)), f"refs/heads/{branch}")
 
 
 def _ref_sha(common: Path, ref: str) -> str | None:
@@ -238,15 +264,3 @@ def reattach(worktree: Path, branch: str, at: str | None) -> None:
     if at is not None:
         run_git(["update-ref", f"refs/heads/{branch}", at], worktree)
     run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], worktree)
-
-
-def stale_index_lock(worktree: Path, *, older_than_s: float) -> Path | None:
-    """The worktree's `index.lock` when it was left older than `older_than_s` seconds ago (by
-    a git process that was killed), else None. Only call it while no git command of ours runs
-    in this worktree."""
-    lock = git_dir(worktree) / "index.lock"
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return None
-    return lock if age >= older_than_s else None

@@ -11,7 +11,10 @@ less). The answer is keyed by what decides it: the `bwrap` binary (real path, mt
 kernel release and the effective uid; any change re-probes, and so does an answer older than a
 day, an hour when it was "no" (a sysctl can be switched without a new kernel; running
 unconfined longer than needed is the worse mistake). `refresh=True` (for `doctor`) or deleting
-the file forces a new probe.
+the file forces a new probe. A cache that cannot be written (a read-only data directory) is no
+error: the answer holds for this process, the next one probes again, and only the debug log
+says so (a command's stderr is for its own outcome; `Probe.describe` then names no cache
+file).
 Probes with and without network are separate answers (`--unshare-net` is one more namespace).
 """
 
@@ -25,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,7 +93,8 @@ def probe_bubblewrap(
             found = None if refresh else _read_cache(cache, key, network)
         if found is None:
             found = _run(path, network=network, cache=cache)
-            _write_cache(cache, key, network, found)
+            if not _write_cache(cache, key, network, found):
+                found = replace(found, cache=None)
         _memo[(key, network, cache)] = found
     return found
 
@@ -183,9 +187,10 @@ def _load(cache: Path | None, key: _Key) -> dict[str, Any] | None:
     return data
 
 
-def _write_cache(cache: Path | None, key: _Key, network: bool, probe: Probe) -> None:
+def _write_cache(cache: Path | None, key: _Key, network: bool, probe: Probe) -> bool:
+    """Keep the answer in `cache` for later processes; False when it could not be."""
     if cache is None or probe.probed_at is None:
-        return
+        return False
     data = _load(cache, key) or {"format": CACHE_FORMAT, "key": asdict(key), "probes": {}}
     data["probes"][_flag(network)] = {
         "works": probe.works,
@@ -200,6 +205,8 @@ def _write_cache(cache: Path | None, key: _Key, network: bool, probe: Probe) -> 
     except OSError as exc:  # the answer still holds for this process
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        _log.warning(
+        _log.debug(
             "Could not cache the bubblewrap probe in %s (%s); it will run again.", cache, exc
         )
+        return False
+    return True

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchwork import gitops
-from branchwork.service.scope import SessionScope
+from branchwork.service.scope import SessionScope, scratch_dir, scratch_prefix
 
 PREVIEW_BYTES = 64 * 1024
 BLOB_LIMIT = 16 * 1024 * 1024
@@ -78,9 +78,9 @@ def bounded(scope: SessionScope, whole: bytes) -> RecordedDiff:
 
 
 def _git_diff(scope: SessionScope, path: str, old: str | None, target: Path) -> RecordedDiff:
-    tmp = scope.services.home / "tmp"
+    tmp = scratch_dir(scope.services)
     tmp.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp) as work:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("diff"), dir=tmp) as work:
         before = Path(work) / "before"
         before.write_text(old or "", encoding="utf-8")
         out = Path(work) / "diff"

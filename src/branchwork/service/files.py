@@ -9,11 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchwork import gitops
-from branchwork.domain.errors import InvalidInput, InvalidPath, NotFound
+from branchwork.domain.errors import BranchworkError, InvalidInput, InvalidPath, NotFound
 from branchwork.domain.events import Actor, Checkpoint, FileRead, FileWritten
 from branchwork.sandbox.paths import relative_to_worktree, resolve_in_worktree
 from branchwork.service.diffs import preview_diff, record_diff
-from branchwork.service.scope import SessionScope, take_checkpoint, worktree_lock
+from branchwork.service.scope import (
+    SessionScope,
+    git_step,
+    scratch_dir,
+    scratch_prefix,
+    take_checkpoint,
+    worktree_lock,
+)
+from branchwork.store import file_write_error
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -158,7 +166,7 @@ def _apply_write(
     actor: Actor,
     checkpoint: bool,
 ) -> WriteOutcome:
-    _write_atomically(target, shown, new, scope.services.home / "tmp")
+    _write_atomically(scope, target, shown, new)
     if old is None:
         _track(scope, target, shown)
     diff = record_diff(scope, shown, old, target)
@@ -185,16 +193,17 @@ def _track(scope: SessionScope, target: Path, shown: str) -> None:
     a submodule) is removed again and refused."""
     try:
         with worktree_lock(scope):
-            gitops.force_add(scope.worktree, shown)
+            git_step(scope, lambda: gitops.force_add(scope.worktree, shown))
     except InvalidPath:
         target.unlink(missing_ok=True)
         raise
 
 
-def _write_atomically(target: Path, shown: str, text: str, tmp_dir: Path) -> None:
+def _write_atomically(scope: SessionScope, target: Path, shown: str, text: str) -> None:
     """Replace the file in one step (a failure leaves it as it was), keeping its mode. The
     temporary file lives in the data directory (same file system as the worktrees), never
     where git or a concurrent checkpoint could see it."""
+    tmp_dir = scratch_dir(scope.services)
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -205,9 +214,9 @@ def _write_atomically(target: Path, shown: str, text: str, tmp_dir: Path) -> Non
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{target.name}.", suffix=".bw")
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=scratch_prefix("write"), suffix=".bw")
     except OSError as exc:
-        raise _cannot_write(shown, exc) from exc
+        raise _cannot_write(scope, shown, exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -215,10 +224,22 @@ def _write_atomically(target: Path, shown: str, text: str, tmp_dir: Path) -> Non
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise _cannot_write(shown, exc) from exc
+        raise _cannot_write(scope, shown, exc) from exc
 
 
-def _cannot_write(shown: str, exc: OSError) -> InvalidPath:
+def _cannot_write(scope: SessionScope, shown: str, exc: OSError) -> BranchworkError:
+    """No room or no permission in the data directory is said as such (exit code 3); what is
+    left is the path's own problem (a file where a directory should be, a name too long …)."""
+    home = scope.services.home
+    known = file_write_error(exc, shown, data_dir=home, scratch=scratch_dir(scope.services))
+    if known is not None:
+        return known
+    if isinstance(exc, PermissionError):
+        return InvalidPath(
+            f"cannot write {shown}: its directory in the session's worktree is not writable for "
+            "this user (a command may have changed its mode); make it writable "
+            "(`chmod u+w DIR`), or write somewhere else, then retry"
+        )
     return InvalidPath(f"cannot write {shown}: {exc.strerror or exc}; check the path")
 
 

@@ -13,7 +13,13 @@ from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import Checkpoint, Event, Reverted
 from branchwork.domain.models import CheckpointInfo, Session
 from branchwork.service.base import Services
-from branchwork.service.scope import SessionScope, take_checkpoint, worktree_lock
+from branchwork.service.scope import (
+    SessionScope,
+    git_step,
+    scratch_dir,
+    take_checkpoint,
+    worktree_lock,
+)
 
 FOLLOW_POLL_S = 0.3
 T = TypeVar("T")
@@ -70,7 +76,8 @@ def session_diff(scope: SessionScope, against: str = "base") -> str:
         ref = gitops.resolve_commit(Path(project.path), project.main_branch)
     else:
         ref = resolve_checkpoint(scope.services, scope.session, against)
-    return gitops.diff(scope.worktree, ref, exclude=project.config.copy_files)
+    scratch = scratch_dir(scope.services)
+    return gitops.diff(scope.worktree, ref, exclude=project.config.copy_files, scratch=scratch)
 
 
 def revert(scope: SessionScope, to: str) -> Reverted:
@@ -79,7 +86,8 @@ def revert(scope: SessionScope, to: str) -> Reverted:
     take_checkpoint(scope, "before revert", automatic=True)
     exclude = scope.project.config.copy_files
     with worktree_lock(scope):
-        info = gitops.revert_to(scope.worktree, target, f"revert to {target[:12]}", exclude)
+        message = f"revert to {target[:12]}"
+        info = git_step(scope, lambda: gitops.revert_to(scope.worktree, target, message, exclude))
         commit = info.commit if info else gitops.head_commit(scope.worktree)
         payload = Reverted(to_checkpoint=target, commit=commit, files=info.files if info else [])
         event = scope.record(payload, "user")

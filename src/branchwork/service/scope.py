@@ -5,19 +5,22 @@ restored when it was evicted or deleted) and its redactor are resolved here, onc
 down as one frozen `SessionScope`; helpers take the scope, never an id to look up again.
 
 Below the use cases live, here and only here: worktree restore, checkpoints, and recovery of
-commands whose Branchwork process died (`close_dead_commands`).
+what a Branchwork process that died left behind: its commands (`close_dead_commands`), git's
+lock files (`worktree_lock`), its files in the data dir's `tmp/` (`remove_stale_scratch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from branchwork import gitops
 from branchwork.domain.errors import BranchworkError, Conflict, NotFound
@@ -34,14 +37,19 @@ from branchwork.domain.events import (
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import SessionState
 from branchwork.sandbox import remove_stale_outputs
-from branchwork.sandbox.liveness import process_is_gone
+from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.sandbox.redact import Redactor
 from branchwork.service.base import Services
 from branchwork.service.resolve import project_of
 from branchwork.service.state import session_state
+from branchwork.store import file_write_error
 
-STALE_LOCK_S = 2.0  # an index.lock this old, while no git command of ours runs, is stale
+GIT_LOCK_ATTEMPTS = 3  # a git step retried after a lock another git took meanwhile
 STALE_OUTPUT_S = 10.0  # output files of dead writers older than this are removed
+
+_SCRATCH_NAME = re.compile(r"^(?:[a-z]+-)+?(\d+)-")  # what scratch_prefix names
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ def ensure_worktree(scope: SessionScope) -> SessionScope:
 def restore_worktree(scope: SessionScope) -> SessionScope:
     """Recreate the worktree from the branch tip and make the session active again."""
     repo = repo_path(scope.project)
-    with gitops.repo_lock(scope.services.lock_dir, repo):
+    with repo_lock(scope.services, repo):
         if _restored_meanwhile(scope):
             return scope.with_session(scope.services.store.get_session(scope.session.id))
         if scope.worktree.exists():
@@ -181,7 +189,7 @@ def drop_worktree(scope: SessionScope) -> str:
         take_checkpoint(scope, "before archive", automatic=True)
         save_copies(scope)
     repo = Path(scope.project.path)
-    with gitops.repo_lock(scope.services.lock_dir, repo):
+    with repo_lock(scope.services, repo):
         head = gitops.run_git(["rev-parse", scope.session.branch], repo).strip()
         gitops.remove_worktree(repo, scope.worktree)
     return head
@@ -243,19 +251,61 @@ def save_copies(scope: SessionScope) -> list[str]:
 @contextmanager
 def worktree_lock(scope: SessionScope) -> Iterator[None]:
     """Serialize what changes the worktree's git index and HEAD (checkpoints, revert, force-add,
-    repairs) across threads and processes; a stale `index.lock` left by a killed git process
-    is removed, and the recovery recorded."""
-    with gitops.file_lock(scope.services.lock_dir / f"session-{scope.session.id}.lock"):
-        stale = gitops.stale_index_lock(scope.worktree, older_than_s=STALE_LOCK_S)
-        if stale is not None:
-            stale.unlink(missing_ok=True)
-            scope.record(
-                Note(
-                    level="warning",
-                    text="removed a stale git index.lock left by a process that was killed",
-                )
-            )
+    repairs) across threads and processes. Holding it, no git of ours runs in the worktree, so
+    git lock files left by a git that was killed are recovered here, at once, each recorded in
+    a note (`gitops.recover_locks` has the rule, and waits for a person's git)."""
+    lock = gitops.file_lock(scope.services.lock_dir / f"session-{scope.session.id}.lock")
+    with in_data_dir(scope.services, lock):
+        recover_git_locks(scope)
         yield
+
+
+def repo_lock(services: Services, repo: Path) -> AbstractContextManager[None]:
+    """`gitops.repo_lock` of `repo`, its lock file in the data dir (see `in_data_dir`)."""
+    return in_data_dir(services, gitops.repo_lock(services.lock_dir, repo))
+
+
+@contextmanager
+def in_data_dir(services: Services, lock: AbstractContextManager[None]) -> Iterator[None]:
+    """Hold `lock`, a file lock kept in the data dir's `locks/`: one this user cannot make
+    there (a read-only data dir, a full disk) is said as the data directory's problem."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock)
+        except OSError as exc:
+            said = file_write_error(exc, "a lock file", data_dir=services.home)
+            if said is None:
+                raise
+            raise said from exc
+        yield
+
+
+def recover_git_locks(scope: SessionScope) -> None:
+    """Remove the git lock files no running git holds; record each in a note. Only under
+    `worktree_lock`."""
+    repo = Path(scope.project.path)
+    removed = gitops.recover_locks(scope.worktree, scope.session.branch, repo)
+    if removed:
+        scope.record_many([(_lock_note(lock), "system") for lock in removed])
+
+
+def _lock_note(lock: gitops.GitLock) -> Note:
+    return Note(
+        level="warning",
+        text=f"removed a stale git {lock.name} left by a git process that was killed ({lock.path})",
+    )
+
+
+def git_step(scope: SessionScope, step: Callable[[], T]) -> T:
+    """Run `step` (git commands that lock the worktree's index or refs) under `worktree_lock`:
+    when git finds a lock taken (a git that is not ours started meanwhile), the lock is
+    recovered or waited for, and the step retried."""
+    for _ in range(GIT_LOCK_ATTEMPTS - 1):
+        try:
+            return step()
+        except gitops.GitLocked:
+            recover_git_locks(scope)
+    return step()
 
 
 def ensure_on_branch(scope: SessionScope) -> None:
@@ -275,12 +325,12 @@ def _put_back_on_branch(scope: SessionScope, branch: str) -> None:
     repo = Path(scope.project.path)
     detached_at = gitops.head_commit(scope.worktree)
     if gitops.branch_exists(repo, branch):
-        gitops.reattach(scope.worktree, branch, at=None)
+        git_step(scope, lambda: gitops.reattach(scope.worktree, branch, at=None))
         text = f"HEAD had left branch {branch} (it was at {detached_at[:12]}); put back on it"
     else:
         recorded = session_state(scope.services.store, scope.session.id).head
         at = recorded if recorded and gitops.commit_exists(repo, recorded) else detached_at
-        gitops.reattach(scope.worktree, branch, at=at)
+        git_step(scope, lambda: gitops.reattach(scope.worktree, branch, at=at))
         text = f"branch {branch} was deleted; recreated at {at[:12]}, its last recorded head"
     scope.record(Note(level="warning", text=text))
 
@@ -323,7 +373,8 @@ def take_checkpoint(
     """Commit the worktree's state to the session branch; None when nothing changed."""
     message = scope.redactor.redact(message)  # commit messages are shared with the repository
     with worktree_lock(scope):  # commit and record together: no one sees one without the other
-        info = gitops.checkpoint(scope.worktree, message, scope.project.config.copy_files)
+        exclude = scope.project.config.copy_files
+        info = git_step(scope, lambda: gitops.checkpoint(scope.worktree, message, exclude))
         if info is None:
             return None
         payload = Checkpoint(
@@ -336,6 +387,41 @@ def take_checkpoint(
         event = scope.record(payload, "system" if automatic else "user")
     assert isinstance(event.payload, Checkpoint)
     return event.payload
+
+
+# -- the data dir's tmp/ -----------------------------------------------------------------------
+
+
+def scratch_dir(services: Services) -> Path:
+    """Where files wait before they are put in place (new file contents, temporary git
+    indexes, diff inputs): in the data dir, on the worktrees' file system. Every entry is
+    named `<what>-<pid>-<random>` after the process that made it (`scratch_prefix`)."""
+    return services.home / "tmp"
+
+
+def scratch_prefix(what: str) -> str:
+    return f"{what}-{os.getpid()}-"
+
+
+def remove_stale_scratch(services: Services) -> int:
+    """Remove what processes that are gone left in `scratch_dir` (killed during a write, a
+    diff or a snapshot); a live process's entries stay. Returns how many went."""
+    try:
+        entries = list(os.scandir(scratch_dir(services)))
+    except OSError:
+        return 0
+    removed = 0
+    for entry in entries:
+        match = _SCRATCH_NAME.match(entry.name)
+        if match is None or not process_is_gone(int(match.group(1)), this_host()):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+    return removed
 
 
 # -- commands whose process died ----------------------------------------------------------------
@@ -384,6 +470,7 @@ def close_dead_commands(scope: SessionScope, state: SessionState | None = None) 
     """Record as interrupted the commands whose Branchwork process died before they finished
     (a crash, a kill -9), and stop what they left running; live ones are left alone."""
     remove_stale_outputs(output_dir(scope.services), older_than_s=STALE_OUTPUT_S)
+    remove_stale_scratch(scope.services)
     closed = []
     for started in open_commands(scope, state):
         if process_is_gone(started.pid, started.host):

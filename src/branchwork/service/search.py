@@ -11,7 +11,7 @@ from branchwork import gitops
 from branchwork.domain.events import Actor, ContextRef
 from branchwork.domain.models import Project
 from branchwork.service.base import Services
-from branchwork.service.scope import SessionScope
+from branchwork.service.scope import SessionScope, scratch_dir
 
 if TYPE_CHECKING:  # the index (tree-sitter, grammars) is loaded when first used
     from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
@@ -34,7 +34,8 @@ def session_tree(scope: SessionScope) -> str:
 
 
 def _index_session(scope: SessionScope, progress: Progress | None) -> IndexReport:
-    tree = gitops.snapshot_tree(scope.worktree, scope.project.config.copy_files)
+    exclude = scope.project.config.copy_files
+    tree = gitops.snapshot_tree(scope.worktree, exclude, scratch=scratch_dir(scope.services))
     report = scope.services.code_index().index_view(scope.worktree, tree, progress=progress)
     _forget_previous_view(scope, tree)
     return report

@@ -27,6 +27,7 @@ from branchwork.service.scope import (
     copy_into_worktree,
     drop_worktree,
     open_scope,
+    repo_lock,
     repo_path,
     require_active,
     restore_worktree,
@@ -70,7 +71,7 @@ def new_session(
     draft = _draft(services, project, title or "untitled", base, mode, model)
     if fork_of is not None:
         draft = draft.model_copy(update={"parent_id": fork_of[0], "parent_seq": fork_of[1]})
-    with gitops.repo_lock(services.lock_dir, repo):
+    with repo_lock(services, repo):
         gitops.add_worktree(repo, Path(draft.worktree), draft.branch, base)
     try:
         first = SessionCreated(
@@ -121,7 +122,7 @@ def _draft(
 
 
 def _undo_worktree(services: Services, repo: Path, draft: Session) -> None:
-    with gitops.repo_lock(services.lock_dir, repo):
+    with repo_lock(services, repo):
         gitops.remove_worktree(repo, Path(draft.worktree))
         gitops.delete_branch(repo, draft.branch)
 

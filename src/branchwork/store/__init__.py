@@ -21,6 +21,8 @@ from branchwork.store.errors import (
     EmptyDatabase,
     OutOfSpace,
     ReadOnlyDatabase,
+    ReadOnlyDataDir,
+    file_write_error,
 )
 from branchwork.store.secrets import SecretStore
 from branchwork.store.store import Store
@@ -30,7 +32,9 @@ __all__ = [
     "DatabaseFileError",
     "EmptyDatabase",
     "OutOfSpace",
+    "ReadOnlyDataDir",
     "ReadOnlyDatabase",
     "SecretStore",
     "Store",
+    "file_write_error",
 ]

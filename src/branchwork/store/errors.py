@@ -1,4 +1,4 @@
-"""Store errors: one line each, naming the database file, the problem and the remedy.
+"""Store errors: one line each, naming the file, the problem and the remedy.
 
 The CLI prints a `BranchworkError`'s message as one red line (exit code 3 for a `StoreError`), so
 each message here is complete on its own: *which file*, *what is wrong*, *what to do*. Driver
@@ -11,8 +11,14 @@ StoreError                       (branchwork.domain.errors)
 │   ├── EmptyDatabase            a zero-length file: refused, `branchwork doctor --rebuild`
 │   └── DamagedDatabase          not a SQLite file, or malformed / truncated
 ├── ReadOnlyDatabase             the file or its directory cannot be written by this user
+├── ReadOnlyDataDir              a file cannot be made in the data directory (its `tmp/`)
 └── OutOfSpace                   the disk is full, or a file size limit (`ulimit -f`) was hit
 ```
+
+The last three also serve the other files Branchwork writes in the data directory: a file the
+user or the agent writes in a session's worktree is made in the data dir's `tmp/` and then put
+in place, and a write of it that fails for want of room or of permission names that cause
+(`file_write_error`), not the path.
 
 Decisions:
 - A zero-length file is always refused (`EmptyDatabase`), never silently re-initialised: a
@@ -28,7 +34,10 @@ Decisions:
 - A failed write (SQLITE_FULL, SQLITE_IOERR_*, SQLITE_READONLY_*) rolls back its transaction:
   SQLite's journal guarantees that what was committed before stays, which the message says.
   An I/O error on a write is diagnosed once it happened (a finite `RLIMIT_FSIZE` reached, or
-  little free space left) to name the cause; otherwise the disk is suspected.
+  little free space left) to name the cause; otherwise the disk is suspected. So is a write
+  refused by a connection opened read-only: a file size limit smaller than SQLite's `-shm`
+  file, like a full disk, makes the read-write open fail and the fallback read-only one work
+  (`sqlite.py`), and such a limit is named before "read-only" is said.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import contextlib
 import errno
 import os
 import re
+import resource
 import sqlite3
 from pathlib import Path
 from typing import Literal
@@ -79,6 +89,15 @@ class DamagedDatabase(DatabaseFileError):
 
 class ReadOnlyDatabase(StoreError):
     """The database file or its directory cannot be written by this user."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ReadOnlyDataDir(StoreError):
+    """A file cannot be made in the data directory: not writable by this user, or its file
+    system is mounted read-only."""
 
     def __init__(self, message: str, *, path: Path | None = None) -> None:
         super().__init__(message)
@@ -227,8 +246,8 @@ def read_only(exc: sqlite3.Error | None, action: Action, path: Path) -> StoreErr
         problem = f"the data directory {directory} is read-only for this user"
     elif not os.access(path, os.W_OK):
         problem = "the file is read-only for this user"
-    elif _free_space(path.parent) < _LOW_SPACE:  # opened read-only because the disk is full
-        return _disk_full(path, action)
+    elif (no_room := _no_room(path, action)) is not None:  # why it was opened read-only
+        return no_room
     else:
         problem = f"it is read-only ({_one_line(exc)})" if exc else "it is read-only"
     return ReadOnlyDatabase(
@@ -251,7 +270,8 @@ def _after(action: Action) -> str:
     return f" ({_NOTHING_LOST})" if action in ("written", "migrated") else ""
 
 
-def _io_error(exc: sqlite3.Error, action: Action, path: Path) -> StoreError:
+def _no_room(path: Path, action: Action) -> OutOfSpace | None:
+    """The file size limit or a full disk, when either is why the database cannot be written."""
     limit = _file_size_limit(path)
     if limit is not None:
         return OutOfSpace(
@@ -262,6 +282,13 @@ def _io_error(exc: sqlite3.Error, action: Action, path: Path) -> StoreError:
         )
     if _free_space(path.parent) < _LOW_SPACE:
         return _disk_full(path, action)
+    return None
+
+
+def _io_error(exc: sqlite3.Error, action: Action, path: Path) -> StoreError:
+    no_room = _no_room(path, action)
+    if no_room is not None:
+        return no_room
     return StoreError(
         f"cannot {_VERB[action]} the database {_show(path)}: disk I/O error "
         f"({getattr(exc, 'sqlite_errorname', None) or _one_line(exc)}); the disk may be full, "
@@ -270,12 +297,66 @@ def _io_error(exc: sqlite3.Error, action: Action, path: Path) -> StoreError:
     )
 
 
+# -- other files of the data directory ---------------------------------------------------------
+
+
+def file_write_error(
+    exc: OSError, what: str, *, data_dir: Path, scratch: Path | None = None
+) -> StoreError | None:
+    """Why `what`, a file of the data directory (with `scratch`: made in the data dir's `tmp/`,
+    then put in place), could not be written, when the cause is room or permission; None for
+    any other cause (the path's own problem). Nothing was written either way: a file is
+    replaced in one step or not."""
+    unchanged = "nothing was written"
+    if exc.errno == errno.EFBIG:
+        limit = _soft_file_size_limit()
+        said = f"{limit} bytes, " if limit is not None else ""
+        return OutOfSpace(
+            f"cannot write {what}: it would pass this process's file size limit ({said}"
+            "`ulimit -f`); raise the limit (`ulimit -f unlimited`) or write a smaller file, then "
+            f"retry ({unchanged})",
+            path=scratch or data_dir,
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = "your disk quota is used up" if exc.errno == errno.EDQUOT else "the disk is full"
+        return OutOfSpace(
+            f"cannot write {what}: {full} (no space left for the data directory "
+            f"{_show(data_dir)}); free disk space there, then retry ({unchanged})",
+            path=scratch or data_dir,
+        )
+    if exc.errno == errno.EROFS:
+        return ReadOnlyDataDir(
+            f"cannot write {what}: the data directory {_show(data_dir)} is on a read-only file "
+            f"system; remount it read-write, or use a writable data directory (BRANCHWORK_HOME), "
+            f"then retry ({unchanged})",
+            path=data_dir,
+        )
+    within = [] if scratch is None else [scratch]
+    if exc.errno in (errno.EACCES, errno.EPERM) and not _can_write(data_dir, *within):
+        how = " (new files are made in its tmp/ before they replace the old ones)" if within else ""
+        return ReadOnlyDataDir(
+            f"cannot write {what}: the data directory {_show(data_dir)} is read-only for this "
+            f"user{how}; make it writable for this user, or run Branchwork as its owner, then "
+            f"retry ({unchanged})",
+            path=data_dir,
+        )
+    return None
+
+
+def _can_write(*directories: Path) -> bool:
+    """Whether this user may make files in each directory that exists."""
+    return all(os.access(d, os.W_OK | os.X_OK) for d in directories if d.is_dir())
+
+
+def _soft_file_size_limit() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 def _file_size_limit(path: Path) -> int | None:
     """The soft `RLIMIT_FSIZE` when one of the database's files has reached it, else None."""
-    import resource
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    if soft == resource.RLIM_INFINITY:
+    soft = _soft_file_size_limit()
+    if soft is None:
         return None
     sizes = [0]
     for suffix in _DATABASE_FILES:
