@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import re
 import time
 import unicodedata
@@ -26,7 +26,7 @@ def new_id() -> str:
     state belongs to the program: tests seeding it, or checking it is left alone, as Hypothesis
     does, must not see ids being made in other threads).
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(secrets.token_bytes(10), "big")
     return "".join([_CROCKFORD[(value >> shift) & 31] for shift in _SHIFTS])
 
 
