@@ -99,6 +99,24 @@ def run_git_bytes(
     return proc.stdout
 
 
+def popen_git(args: Sequence[str], cwd: Path | str = ".") -> subprocess.Popen[bytes]:
+    """Start `git ARGS` with its stdout to be streamed (stderr dropped): for answers too large
+    to wait for, read until enough and then killed."""
+    try:
+        return subprocess.Popen(
+            ["git", *_FIXED_CONFIG, *args],
+            cwd=str(cwd),
+            env=_git_env(None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise GitError(
+            "git is not installed or not on PATH; install git (apt-get install git) and retry",
+            command=["git", *args],
+        ) from exc
+
+
 def run_git_to(args: Sequence[str], sink: IO[bytes], cwd: Path | str = ".") -> int:
     """Run `git ARGS` with its output written to `sink` (for output too large to hold);
     returns the exit code (`git diff --no-index` exits 1 when the files differ)."""

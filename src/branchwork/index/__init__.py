@@ -23,13 +23,17 @@ from branchwork.index._models import (
     SearchHit,
     Symbol,
 )
+from branchwork.index._store import OVERLAY_PREFIX, OverlayInfo, OverlayRows
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
+    "OVERLAY_PREFIX",
     "SKIP_REASONS",
     "CodeIndex",
     "Document",
     "IndexReport",
+    "OverlayInfo",
+    "OverlayRows",
     "Reference",
     "SearchHit",
     "Symbol",
