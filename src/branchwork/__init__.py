@@ -70,7 +70,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.agent.approvals": ("Answer", "Approver"),
     "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
     "branchwork.providers.base": ("Model",),
-    "branchwork.index._models": ("Document", "IndexReport", "Reference", "SearchHit", "Symbol"),
+    "branchwork.index._models": (
+        "Document",
+        "IndexReport",
+        "Reference",
+        "ReferenceResults",
+        "SearchHit",
+        "SearchResults",
+        "Symbol",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -154,7 +162,9 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Document as Document,
         IndexReport as IndexReport,
         Reference as Reference,
+        ReferenceResults as ReferenceResults,
         SearchHit as SearchHit,
+        SearchResults as SearchResults,
         Symbol as Symbol,
     )
     from branchwork.providers.base import (

@@ -150,10 +150,12 @@ def _edit_file(env: ToolEnv, args: EditFileArgs) -> str:
 
 
 def _search(env: ToolEnv, args: SearchArgs) -> str:
-    hits = env.port.search(args.query, regex=args.regex, path_glob=args.path, limit=30)
-    if not hits:
+    found = env.port.search(args.query, regex=args.regex, path_glob=args.path, limit=30)
+    if not found.hits:
         return "no matches"
-    lines = [f"{h.path}:{h.line}: {_first_line(h.snippet)}" for h in hits]
+    lines = [f"{h.path}:{h.line}: {_first_line(h.snippet)}" for h in found.hits]
+    if found.capped:
+        lines.append(f"[more than {found.limit} matches: narrow the query or the path]")
     return clip("\n".join(lines), env.max_result_chars)
 
 

@@ -465,3 +465,9 @@ class LiveTurn:
         if self._line_open:
             console.print()
             self._line_open = False
+
+
+def more(hint: str) -> None:
+    """Say that a result was capped, and how to see the rest (on stderr: stdout stays data)."""
+    if hint:
+        err_console.print(f"[yellow]{escape(hint)}[/]")

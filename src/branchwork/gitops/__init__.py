@@ -15,6 +15,7 @@ from branchwork.gitops.repo import (
     repo_lock,
     resolve_commit,
 )
+from branchwork.gitops.status import PathChange, file_state, matching, worktree_changes
 from branchwork.gitops.worktree import (
     CommitInfo,
     add_worktree,
@@ -41,6 +42,7 @@ __all__ = [
     "COMMITTER_EMAIL",
     "COMMITTER_NAME",
     "CommitInfo",
+    "PathChange",
     "RepoInfo",
     "add_worktree",
     "attached_branch",
@@ -57,11 +59,13 @@ __all__ = [
     "diff",
     "diff_files",
     "file_lock",
+    "file_state",
     "force_add",
     "git_dir",
     "head_commit",
     "inspect_repo",
     "is_url",
+    "matching",
     "merge_base",
     "reattach",
     "remove_worktree",
@@ -73,4 +77,5 @@ __all__ = [
     "run_git_bytes",
     "snapshot_tree",
     "stale_index_lock",
+    "worktree_changes",
 ]

@@ -20,7 +20,9 @@ from branchwork.index._models import (
     Document,
     IndexReport,
     Reference,
+    ReferenceResults,
     SearchHit,
+    SearchResults,
     Symbol,
 )
 from branchwork.index._store import OVERLAY_PREFIX, OverlayInfo, OverlayRows
@@ -35,7 +37,9 @@ __all__ = [
     "OverlayInfo",
     "OverlayRows",
     "Reference",
+    "ReferenceResults",
     "SearchHit",
+    "SearchResults",
     "Symbol",
     "resolve_tree",
     "snapshot_tree",

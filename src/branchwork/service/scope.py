@@ -16,7 +16,7 @@ import shutil
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from branchwork import gitops
@@ -52,6 +52,8 @@ class SessionScope:
     session: Session
     project: Project
     redactor: Redactor
+    # What one use case has learnt and keeps to itself (the search view's check, …).
+    memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def worktree(self) -> Path:

@@ -35,7 +35,13 @@ if TYPE_CHECKING:
     )
     from branchwork.domain.models import ActionMode, CheckpointInfo
     from branchwork.domain.replay import SessionState
-    from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
+    from branchwork.index import (
+        Document,
+        IndexReport,
+        ReferenceResults,
+        SearchResults,
+        Symbol,
+    )
     from branchwork.providers import Model
     from branchwork.service import (
         budgets,
@@ -489,17 +495,17 @@ class Workspace:
         session: SessionRef = None,
         project: ProjectRef = None,
         progress: Progress | None = None,
+        count_ignored: bool = False,
     ) -> IndexReport:
         """Index the main branch of the project (named, else the working directory's), or the
-        working state of `session` when one is named; then collect indexed contents no view
-        uses any more. (Searching indexes what it needs by itself.)"""
+        working state of `session` when one is named (`count_ignored`: also count the files
+        `.gitignore` keeps out, which walks the worktree). Searching indexes what it needs by
+        itself; `gc` collects what no view uses."""
         if session is None:
             found = self.project(project)
-            report = search.project_view(self._services, found, progress=progress)
-        else:
-            report = search.session_view(self._scope(session), progress=progress)
-        search.collect_garbage(self._services)
-        return report
+            return search.project_view(self._services, found, progress=progress)
+        target = self._scope(session)
+        return search.session_view(target, progress=progress, count_ignored=count_ignored)
 
     def collect_index_garbage(self) -> int:
         """Remove indexed contents no view or document uses; returns how many."""
@@ -526,9 +532,10 @@ class Workspace:
         regex: bool = False,
         path_glob: str | None = None,
         language: str | None = None,
-        limit: int = 20,
-    ) -> list[SearchHit]:
-        """Search a session's files (recorded as a context reference) or a project's main."""
+        limit: int | None = 20,
+    ) -> SearchResults:
+        """Search a session's files (recorded as a context reference) or a project's main.
+        At most `limit` hits (None: all); `capped` on the result says whether there are more."""
         options: dict[str, Any] = {
             "regex": regex,
             "path_glob": path_glob,
@@ -550,13 +557,19 @@ class Workspace:
         return search.session_definitions(target, name)
 
     def references(
-        self, name: str, *, session: SessionRef = None, project: ProjectRef = None
-    ) -> list[Reference]:
-        """Uses of `name` by name, in a session (recorded) or on a project's main."""
+        self,
+        name: str,
+        *,
+        session: SessionRef = None,
+        project: ProjectRef = None,
+        limit: int | None = 200,
+    ) -> ReferenceResults:
+        """Uses of `name` by name, in a session (recorded) or on a project's main; at most
+        `limit` (None: all), `capped` on the result says whether there are more."""
         target = self._target(session, project)
         if isinstance(target, Project):
-            return search.main_references(self._services, target, name)
-        return search.session_references(target, name)
+            return search.main_references(self._services, target, name, limit=limit)
+        return search.session_references(target, name, limit=limit)
 
     def add_document(self, path: str | Path, *, project: ProjectRef = None) -> Document:
         return search.add_document(self._services, self.project(project), Path(path))
