@@ -64,6 +64,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
+    "branchwork.service.lifecycle": (
+        "DiskUsage",
+        "GcAction",
+        "GcReport",
+        "ProjectDisk",
+        "SessionDisk",
+    ),
+    "branchwork.service.pool": ("PoolSlot", "SetupRun"),
     "branchwork.service.projects": ("EnvEntry",),
     "branchwork.service.rebuild": ("RebuildReport",),
     "branchwork.service.results": ("SessionDetails", "SessionListing"),
@@ -178,6 +186,17 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     )
     from branchwork.service.files import (
         WriteOutcome as WriteOutcome,
+    )
+    from branchwork.service.lifecycle import (
+        DiskUsage as DiskUsage,
+        GcAction as GcAction,
+        GcReport as GcReport,
+        ProjectDisk as ProjectDisk,
+        SessionDisk as SessionDisk,
+    )
+    from branchwork.service.pool import (
+        PoolSlot as PoolSlot,
+        SetupRun as SetupRun,
     )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,

@@ -1,7 +1,8 @@
 """The one place that runs the git CLI.
 
 Our own git calls never run hooks, never sign, never page and always commit as a fixed identity,
-so that a user's configuration cannot change what Branchwork records.
+so that a user's configuration cannot change what Branchwork records; they check files out with
+one worker per core (`checkout.workers=0`, used from 100 files on).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _FIXED_CONFIG = (
     "core.quotepath=false",
     "-c",
     "advice.detachedHead=false",
+    "-c",
+    "checkout.workers=0",
 )
 
 

@@ -161,6 +161,21 @@ class CodeIndex:
         with self._guard() as store:
             return store.forget_view(tree)
 
+    def collect_unused(self, keep: set[str], *, dry_run: bool = False) -> tuple[int, int]:
+        """Forget every view not in `keep` (trees and `overlay:NAME` keys; the bases of kept
+        overlays are kept), delete the contents nothing kept uses, give the space back;
+        returns (views forgotten, contents deleted). `dry_run` only counts them."""
+        with self._guard() as store:
+            unused = store.unused_views(keep)
+            if dry_run:
+                return len(unused), store.garbage_count(set(unused))
+            for tree in unused:
+                store.forget_view(tree)
+            collected = store.collect_garbage()
+            store.compact()
+            self._maps.clear()
+            return len(unused), collected
+
     def collect_garbage(self) -> int:
         """Delete contents no view and no document uses; return how many were deleted."""
         with self._guard() as store:

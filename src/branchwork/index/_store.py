@@ -477,6 +477,37 @@ class Store:
                 self.conn.execute("DELETE FROM overlays WHERE view_id=?", (dropped,))
             return True
 
+    def unused_views(self, keep: set[str]) -> list[str]:
+        """The view keys (trees, `overlay:NAME`) neither in `keep` nor the base of a kept
+        overlay."""
+        rows = self.conn.execute(
+            "SELECT v.tree, o.name, b.tree FROM views v LEFT JOIN overlays o ON o.view_id = v.id "
+            "LEFT JOIN views b ON b.id = o.base_id"
+        ).fetchall()
+        kept_bases = {base for tree, _, base in rows if tree in keep and base is not None}
+        return [tree for tree, _, _ in rows if tree not in keep and tree not in kept_bases]
+
+    def garbage_count(self, dropped: set[str]) -> int:
+        """How many contents no view outside `dropped` and no document uses."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS dropped(tree TEXT PRIMARY KEY)")
+        self.conn.execute("DELETE FROM dropped")
+        self.conn.executemany("INSERT INTO dropped VALUES(?)", [(t,) for t in dropped])
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM view_files f "
+            "JOIN views v ON v.id = f.view_id WHERE f.blob_id = b.id "
+            "AND v.tree NOT IN (SELECT tree FROM dropped)) "
+            "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.blob_id = b.id)"
+        ).fetchone()
+        return int(count)
+
+    def compact(self) -> None:
+        """Give the pages freed by a collection back to the file system, when worth it."""
+        (free,) = self.conn.execute("PRAGMA freelist_count").fetchone()
+        (pages,) = self.conn.execute("PRAGMA page_count").fetchone()
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if pages and free / pages > 0.1:
+            self.conn.execute("VACUUM")
+
     def collect_garbage(self) -> int:
         """Delete blobs no view and no document refers to; return how many."""
         with self.write():

@@ -131,6 +131,7 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
             raise Conflict(f"{scope.worktree} exists but is not this session's worktree; move it")
         recreated = _ensure_branch(scope, repo)
         gitops.restore_worktree(repo, scope.worktree, scope.session.branch)
+        pending = gitops.apply_saved(scope.worktree, parked_ref(scope.session.id))
     head = gitops.head_commit(scope.worktree)
     if recreated:
         scope.record(
@@ -149,7 +150,27 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
     )
     restored = scope.with_session(session)
     copy_into_worktree(restored)
+    _unpark(restored, pending)
     return restored
+
+
+def parked_ref(session_id: str) -> str:
+    """Where an evicted worktree's uncommitted files wait (a ref, never a branch)."""
+    return f"refs/branchwork/parked/{session_id}"
+
+
+def parked_key(session_id: str) -> str:
+    """The state key saying a session's worktree was evicted (when, why)."""
+    return f"parked:{session_id}"
+
+
+def _unpark(scope: SessionScope, pending: bool) -> None:
+    store = scope.services.store
+    if store.get_state(parked_key(scope.session.id)) is None and not pending:
+        return
+    store.set_state(parked_key(scope.session.id), None)
+    extra = " with the uncommitted changes it had" if pending else ""
+    scope.record(Note(text=f"worktree restored after its eviction{extra}; nothing was lost"))
 
 
 def _restored_meanwhile(scope: SessionScope) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
         doctor,
         files,
         history,
+        lifecycle,
+        pool,
         projects,
         rebuild,
         scope,
@@ -59,12 +62,28 @@ if TYPE_CHECKING:
     from branchwork.service.commands import CommandOutcome
     from branchwork.service.doctor import Check
     from branchwork.service.files import WriteOutcome
+    from branchwork.service.lifecycle import DiskUsage, GcReport
+    from branchwork.service.pool import PoolSlot
     from branchwork.service.projects import EnvEntry
     from branchwork.service.rebuild import RebuildReport
 else:
     # Use cases load on first use: a command pays only for those it calls (the agent loop and
     # the model providers alone cost ~100 ms of start-up).
-    budgets, chat, commands, doctor, files, history, projects, rebuild, scope, search, sessions = (
+    (
+        budgets,
+        chat,
+        commands,
+        doctor,
+        files,
+        history,
+        lifecycle,
+        pool,
+        projects,
+        rebuild,
+        scope,
+        search,
+        sessions,
+    ) = (
         lazy_module(f"branchwork.service.{name}")
         for name in (
             "budgets",
@@ -73,6 +92,8 @@ else:
             "doctor",
             "files",
             "history",
+            "lifecycle",
+            "pool",
             "projects",
             "rebuild",
             "scope",
@@ -221,10 +242,13 @@ class Workspace:
         sandbox: str | None = None,
         network: str | None = None,
         budget: Budget | None = None,
+        pool_size: int | None = None,
+        pool_setup: bool | None = None,
+        disk_quota_mb: int | None = None,
         reload: bool = False,
     ) -> Project:
-        """Change the project's configuration (None leaves a setting as it is); `reload`
-        re-reads `.branchwork.toml` from the main branch first."""
+        """Change the project's configuration (None leaves a setting as it is; a quota of 0
+        removes it); `reload` re-reads `.branchwork.toml` from the main branch first."""
         changes = projects.ConfigChanges(
             setup=setup,
             copy_files=copy_files,
@@ -233,6 +257,9 @@ class Workspace:
             sandbox=sandbox,
             network=network,
             budget=budget,
+            pool_size=pool_size,
+            pool_setup=pool_setup,
+            disk_quota_mb=disk_quota_mb,
         )
         return projects.configure_project(self._services, self.project(ref), changes, reload=reload)
 
@@ -579,6 +606,39 @@ class Workspace:
 
     def remove_document(self, key: str, *, project: ProjectRef = None) -> Document:
         return search.remove_document(self._services, self.project(project), key)
+
+    # -- lifecycle: the pool, disk, gc -------------------------------------------------------
+
+    def pool(self, project: ProjectRef = None) -> list[PoolSlot]:
+        """The project's ready worktrees (at the tip of main when current)."""
+        return pool.slots(self._services, self.project(project))
+
+    def refill_pool(self, project: ProjectRef = None) -> list[PoolSlot]:
+        """Bring the project's pool to its size at the tip of main now, in this process (it is
+        otherwise done in the background); returns the ready worktrees."""
+        found = self.project(project)
+        pool.refill(self._services, found)
+        return pool.slots(self._services, found)
+
+    def disk_usage(self, project: ProjectRef = None) -> DiskUsage:
+        """Disk used by each project's worktrees (sessions and pool), the index and the
+        database, measured now; all projects unless one is named."""
+        chosen = self.project(project) if project is not None else None
+        return lifecycle.disk_usage(self._services, chosen)
+
+    def gc(
+        self,
+        *,
+        idle: str | timedelta = "7d",
+        dry_run: bool = False,
+        project: ProjectRef = None,
+    ) -> GcReport:
+        """Evict the worktrees of sessions idle for `idle` (restored on next use), remove
+        those of archived and merged sessions and stale pooled ones, collect the index;
+        nothing outside the data directory, no branch. `dry_run` changes nothing."""
+        span = idle if isinstance(idle, timedelta) else lifecycle.parse_idle(idle)
+        chosen = self.project(project) if project is not None else None
+        return lifecycle.collect(self._services, idle=span, dry_run=dry_run, project=chosen)
 
     # -- checkpoints and history ------------------------------------------------------------
 
