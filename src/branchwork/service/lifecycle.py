@@ -226,8 +226,7 @@ def evict(scope: SessionScope, reason: str) -> int:
         "such as build outputs, are not kept)"
     )
     scope.record(Note(text=text))
-    views.forget(services, session.id)
-    return size
+    return size  # its index overlay is collected with the index (no kept view)
 
 
 def _idle_reason(scope: SessionScope, idle: timedelta) -> str | None:
@@ -284,7 +283,8 @@ def collect(
                 actions.append(found)
         actions.extend(_pool_actions(services, each, dry_run))
     before = _file_bytes(services.home / "index.sqlite")
-    forgotten, collected = _collect_index(services, dry_run)
+    gone = {a.session_id for a in actions if a.session_id is not None}
+    forgotten, collected = _collect_index(services, dry_run, gone)
     after = _file_bytes(services.home / "index.sqlite")
     return GcReport(dry_run, actions, forgotten, collected, before, after, skipped)
 
@@ -338,16 +338,17 @@ def _pool_actions(services: Services, project: Project, dry_run: bool) -> Iterat
         pool.remove_slots(services, project, {s.path for s in stale})
 
 
-def _collect_index(services: Services, dry_run: bool) -> tuple[int, int]:
-    """Forget the index views no one uses, then delete the contents no kept view uses."""
+def _collect_index(services: Services, dry_run: bool, gone: set[str]) -> tuple[int, int]:
+    """Forget the index views no one uses (`gone`: sessions whose worktree goes), then delete
+    the contents no kept view uses."""
     if not (services.home / "index.sqlite").exists():
         return 0, 0
-    keep = _views_in_use(services)
+    keep = _views_in_use(services, gone)
     index = services.code_index()
     return index.collect_unused(keep, dry_run=dry_run)
 
 
-def _views_in_use(services: Services) -> set[str]:
+def _views_in_use(services: Services, gone: set[str]) -> set[str]:
     keep: set[str] = set()
     for project in services.store.list_projects():
         try:
@@ -355,6 +356,6 @@ def _views_in_use(services: Services) -> set[str]:
         except BranchworkError:
             continue  # a repository gone: nothing of it is kept
         for session in services.store.list_sessions(project.id):
-            if Path(session.worktree).is_dir():
+            if Path(session.worktree).is_dir() and session.id not in gone:
                 keep.add(views.view_key(session.id))
     return keep

@@ -159,16 +159,16 @@ def request_refill(services: Services, project: Project) -> None:
     marker.write_text(new_id())
     log = pool_dir(services, project).parent / ".pool.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as sink:
-        subprocess.Popen(
-            [sys.executable, "-m", "branchwork.service.pool", project.id],
-            env=_child_env(services),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=sink,
-            start_new_session=True,
-            close_fds=True,
-        )
+    # `sh` starts the refiller in the background and exits at once: the refiller belongs to
+    # no process of ours (nothing to wait for, no zombie), in its own session (Ctrl-C on the
+    # command that asked for it does not stop it).
+    subprocess.run(
+        ["/bin/sh", "-c", '"$@" </dev/null >>"$0" 2>&1 &', str(log), sys.executable, "-m",
+         "branchwork.service.pool", project.id],
+        env=_child_env(services),
+        start_new_session=True,
+        check=True,
+    )  # fmt: skip
 
 
 def _child_env(services: Services) -> dict[str, str]:
