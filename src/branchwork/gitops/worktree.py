@@ -42,14 +42,17 @@ def move_to(worktree: Path, commit: str) -> None:
 
 
 def claim_worktree(root: Path, worktree: Path, dest: Path, branch: str, commit: str) -> None:
-    """Make a detached worktree at `commit` the worktree of a new `branch` at `dest`: a branch
-    is created and HEAD attached to it (no file is touched), then the directory is moved (a
-    rename). Call it under the repository's lock."""
+    """Make a detached worktree at `commit` the worktree of a new `branch` at `dest`: the
+    branch is created where HEAD is and HEAD attached to it (git skips the files when the
+    commit does not change), then the directory is moved (a rename). Call it under the
+    repository's lock."""
     if branch_tip(worktree, branch) is not None:
         raise Conflict(f"branch {branch} already exists in {root}; pick another title")
-    run_git(["branch", "--no-track", branch, commit], root)
+    head = (git_dir(worktree) / "HEAD").read_text(encoding="utf-8").strip()
+    if head != commit:  # detached exactly there, else it is not the worktree we think
+        raise GitError(f"{worktree} is not detached at {commit[:12]}; it cannot be claimed")
+    run_git(["switch", "--quiet", "--create", branch], worktree)
     try:
-        run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], worktree)
         dest.parent.mkdir(parents=True, exist_ok=True)
         run_git(["worktree", "move", str(worktree), str(dest)], root)
     except GitError:

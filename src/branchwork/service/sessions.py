@@ -75,7 +75,8 @@ def new_session(
     mode, model = check_defaults(mode, model)
     repo = repo_path(project)
     ref = from_ref or project.main_branch
-    base = gitops.resolve_commit(repo, ref)
+    tip = gitops.branch_tip(repo, ref) if ref == project.main_branch else None  # no subprocess
+    base = tip or gitops.resolve_commit(repo, ref)
     draft = _draft(services, project, title or "untitled", base, mode, model)
     slot = pool.claim(services, project, base, Path(draft.worktree), draft.branch)
     if slot is None:

@@ -35,6 +35,7 @@ else:  # the index (tree-sitter, grammars) is loaded when first used
 RECHECK_KINDS = ("command_finished", "reverted", "restored", "interrupted", "terminal_closed")
 WATCHED_KINDS = ("file_written", *RECHECK_KINDS)
 _CHECKED = "view_checked"  # scope memo: this use case has compared the worktree already
+_SEEN = "view_seen_seq"  # scope memo: the last event this use case has looked at
 _KIND_COUNTS = {SYMLINK: "symlinks", SUBMODULE: "submodules"}
 
 
@@ -85,13 +86,21 @@ def refresh(scope: SessionScope, stamp: Stamp | None = None) -> IndexReport:
     rows = _overlay_rows(changes, replace=True, stamp=Stamp(base, tree, seq))
     report = services.code_index().update_overlay(scope.session.id, scope.worktree, tree, rows)
     scope.memo[_CHECKED] = True
+    scope.memo[_SEEN] = seq
     return report
 
 
 def _follow_events(scope: SessionScope, stamp: Stamp) -> None:
-    """Apply what Branchwork did in the session since the overlay's stamp."""
+    """Apply what Branchwork did in the session since the overlay's stamp (events this use
+    case has looked at already are not read again: a search records one itself)."""
     store = scope.services.store
-    events = list(store.iter_events(scope.session.id, after_seq=stamp.seq, kinds=WATCHED_KINDS))
+    last = store.last_seq(scope.session.id)
+    seen = int(scope.memo.get(_SEEN, 0))  # type: ignore[call-overload]
+    if last <= max(seen, stamp.seq):
+        return
+    after = max(seen, stamp.seq)
+    events = list(store.iter_events(scope.session.id, after_seq=after, kinds=WATCHED_KINDS))
+    scope.memo[_SEEN] = last
     if not events:
         return
     if any(e.kind in RECHECK_KINDS for e in events):
