@@ -113,3 +113,18 @@ def test_within_one_use_case_branchworks_own_writes_update_the_view_in_place(
     assert [h.path for h in search.search_session(opened, "okapi").hits] == ["app/zoo.py"]
     main = search.search_main(ws._services, opened.project, "okapi")
     assert main.hits == []  # main never sees a session's files
+
+
+def test_an_overlay_without_its_worktree_greps_the_base_and_matches_its_own_files(
+    ws: Workspace, repo_factory: RepoFactory
+) -> None:
+    session = ws.new_session(ws.add_project(repo_factory(CODE)))
+    worktree = Path(session.worktree)
+    (worktree / "app" / "views.py").write_text("def show(order):\n    limit = 77\n")
+    (worktree / "app" / "new.py").write_text("LIMIT = 4096\n")
+    (worktree / "README.md").unlink()
+    ws.search("warm up the view", session=session)
+    index = ws._services.code_index()
+    pattern = PATTERNS[1]
+    found = index.search(f"overlay:{session.id}", pattern, regex=True, limit=1000)
+    assert _lines(found) == _git_grep(worktree, pattern, "--untracked")

@@ -1,4 +1,5 @@
-"""A regex the trigram index cannot narrow, handed to `git grep` on the view's tree.
+"""A regex the trigram index cannot narrow, handed to `git grep` on the view's tree (or on the
+session worktree whose files the view is).
 
 Scanning every chunk with Python's `re` costs ~10x `git grep` (PCRE with a JIT, one thread per
 core, reading the object database directly). So a regex without a usable literal or trigram
@@ -15,13 +16,14 @@ import io
 import subprocess
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from branchwork.gitops.git import popen_git
-from branchwork.index._store import Layers, Store
+from branchwork.index._store import Layers, Store, visible
 
 _CHUNKS = (
-    "SELECT p.path, b.sha, m.start_line, m.end_line, m.owned_end, p.language "
-    "FROM paths p JOIN view_files v ON v.path_id = p.id AND v.view_id = :base "
+    "SELECT p.path, b.sha, m.start_line, m.end_line, m.owned_end, p.language "  # noqa: S608
+    f"FROM paths p JOIN view_files v ON v.path_id = p.id AND {visible('v')} "
     "JOIN blobs b ON b.id = v.blob_id JOIN chunk_meta m ON m.blob_id = v.blob_id "
     "WHERE p.path = :path ORDER BY m.start_line"
 )
@@ -47,23 +49,35 @@ class ChunkLines:
 
 
 def grep_lines(
-    store: Store, view: Layers, pattern: str, *, case_sensitive: bool, wanted: Callable[[str], bool]
+    store: Store,
+    view: Layers,
+    pattern: str,
+    *,
+    case_sensitive: bool,
+    wanted: Callable[[str], bool],
+    worktree: Path | None = None,
 ) -> Generator[GrepLine] | None:
-    """Matching lines of the view's base tree, in path order, of the paths `wanted` accepts;
-    None when git cannot run the pattern here."""
-    row = store.conn.execute("SELECT tree, repo FROM views WHERE id = ?", (view.base,)).fetchone()
-    if row is None or not row[1]:
-        return None
-    tree, repo = row
-    args = ["--git-dir", repo, "grep", "-n", "-z", "-I", "-P", "--no-color"]
-    args += [] if case_sensitive else ["-i"]
-    proc = popen_git([*args, "-e", pattern, tree, "--"], cwd=repo)
+    """Matching lines, in path order, of the paths `wanted` accepts: of the view's base tree,
+    or of `worktree`'s files (tracked and untracked, not ignored) when the view is that
+    worktree's (reading files beats inflating objects); None when git cannot run the pattern."""
+    args = ["grep", "-n", "-z", "-I", "-P", "--no-color", *([] if case_sensitive else ["-i"])]
+    if worktree is not None:
+        proc = popen_git([*args, "--untracked", "-e", pattern, "--"], cwd=worktree)
+        prefix = ""
+    else:
+        row = store.conn.execute("SELECT tree, repo FROM views WHERE id = ?", (view.base,))
+        found = row.fetchone()
+        if found is None or not found[1]:
+            return None
+        tree, repo = found
+        proc = popen_git(["--git-dir", repo, *args, "-e", pattern, tree, "--"], cwd=repo)
+        prefix = f"{tree}:"
     stdout = proc.stdout
     assert isinstance(stdout, io.BufferedReader)
     if not stdout.peek(1) and proc.wait() > 1:
         stdout.close()
         return None  # exit 1 is "no match"; more is an error (a pattern PCRE refuses …)
-    return _parse(proc, f"{tree}:", wanted)
+    return _parse(proc, prefix, wanted)
 
 
 def _parse(
@@ -96,7 +110,7 @@ def by_chunk(store: Store, view: Layers, lines: Iterator[GrepLine]) -> Iterator[
 
 
 def _chunks_of(store: Store, view: Layers, lines: list[GrepLine]) -> Iterator[ChunkLines]:
-    rows = store.conn.execute(_CHUNKS, {"base": view.base, "path": lines[0].path})
+    rows = store.conn.execute(_CHUNKS, view.params(path=lines[0].path))
     for path, sha, start, end, owned, language in rows:
         inside = [line for line in lines if start <= line.line <= owned]
         if inside:

@@ -194,11 +194,14 @@ class CodeIndex:
         language: str | None = None,
         limit: int = 20,
         project_id: str | None = None,
+        worktree: Path | None = None,
     ) -> list[SearchHit]:
         """Ranked matches of `query` in the view, and in the project's documents if given.
 
         `path_glob` is an fnmatch pattern over the path (`*` crosses `/`); one without `/`
         also matches the file name alone. `language` is a language name (`python`, `ts` …).
+        `worktree`: a worktree whose files the view is (a session's), where a regex the index
+        cannot narrow is grepped (faster than the object database).
         """
         filters = _search.Filters(path_glob, resolve_language_filter(language))
         with self._guard() as store:
@@ -211,6 +214,7 @@ class CodeIndex:
                 filters=filters,
                 limit=limit,
                 project_id=project_id,
+                worktree=worktree,
             )
 
     def definitions(

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from branchwork.domain.errors import InvalidInput
@@ -139,6 +140,7 @@ def search(
     filters: Filters,
     limit: int,
     project_id: str | None,
+    worktree: Path | None = None,
 ) -> list[SearchHit]:
     matcher = Matcher(query, regex=regex, case_sensitive=case_sensitive)
     if regex:
@@ -149,7 +151,7 @@ def search(
     if limit <= 0:
         return hits
     if regex and expression is None:
-        handed = _grep_search(store, view, matcher, filters, limit, project_id)
+        handed = _grep_search(store, view, matcher, filters, limit, project_id, worktree)
         if handed is not None:
             return handed
     scan_literal = None if regex else query  # a regex's source is no literal of its matches
@@ -174,23 +176,28 @@ def _grep_search(
     filters: Filters,
     limit: int,
     project_id: str | None,
+    worktree: Path | None,
 ) -> list[SearchHit] | None:
     """A regex without literal or trigrams: `git grep` over the base tree, the overlay's own
-    files by Python, then the documents; in path order. None: git cannot run it."""
-    shadowed = _overlay_paths(store, view)
+    files by Python (or all of them by `git grep` in `worktree`, whose files the view is),
+    then the documents; in path order. None: git cannot run it."""
+    shadowed = _overlay_paths(store, view) if worktree is None else frozenset()
 
     def wanted(path: str) -> bool:
         return path not in shadowed and filters.accepts(path, language_of(path))
 
     case_sensitive = not matcher.pattern.flags & re.IGNORECASE
+    pattern = matcher.pattern.pattern
     lines = grep_lines(
-        store, view, matcher.pattern.pattern, case_sensitive=case_sensitive, wanted=wanted
+        store, view, pattern, case_sensitive=case_sensitive, wanted=wanted, worktree=worktree
     )
     if lines is None:
         return None
+    mapped = view if worktree is not None else Layers(view.base, view.base)
     try:
-        base = (_grep_hit(chunk, matcher) for chunk in by_chunk(store, view, lines))
-        own = (view.top != view.base) and scan_candidates(store, Layers(view.top, view.top), None)
+        base = (_grep_hit(chunk, matcher) for chunk in by_chunk(store, mapped, lines))
+        layered = worktree is None and view.top != view.base
+        own = layered and scan_candidates(store, Layers(view.top, view.top), None)
         mine = _verified(store, own or iter(()), matcher, filters)
         code = heapq.merge(base, mine, key=lambda hit: (hit.path, hit.start_line))
         documents = scan_documents(store, project_id, None) if project_id else iter(())

@@ -101,8 +101,10 @@ def search(
     path_glob: str | None = None,
     language: str | None = None,
     limit: int | None = DEFAULT_LIMIT,
+    worktree: Path | None = None,
 ) -> SearchResults:
-    """Up to `limit` hits (None: all); one more is looked for, to say whether there are more."""
+    """Up to `limit` hits (None: all); one more is looked for, to say whether there are more.
+    `worktree`: the session worktree whose files the view `tree` is."""
     hits = services.code_index().search(
         tree,
         query,
@@ -111,6 +113,7 @@ def search(
         language=language,
         limit=_probe(limit),
         project_id=project.id,
+        worktree=worktree,
     )
     capped = limit is not None and len(hits) > limit
     return index.SearchResults(query=query, hits=hits[:limit], limit=limit, capped=capped)
@@ -142,6 +145,7 @@ def search_session(
         path_glob=path_glob,
         language=language,
         limit=limit,
+        worktree=scope.worktree,
     )
     scope.record(ContextRef(query=query, lookup="search", results=_ref_results(found.hits)), actor)
     return found
