@@ -157,7 +157,8 @@ def search_main(services: Services, project: Project, query: str, **options: Any
 
 
 def session_definitions(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Symbol]:
-    found = scope.services.code_index().definitions(name, session_tree(scope))
+    """Every definition of `name` in the session (never capped: front-ends show what fits)."""
+    found = scope.services.code_index().definitions(name, session_tree(scope), limit=UNLIMITED)
     scope.record(ContextRef(query=name, lookup="definition", results=_ref_results(found)), actor)
     return found
 
@@ -183,7 +184,8 @@ def session_references(
 
 
 def main_definitions(services: Services, project: Project, name: str) -> list[Symbol]:
-    return services.code_index().definitions(name, main_tree(services, project))
+    tree = main_tree(services, project)
+    return services.code_index().definitions(name, tree, limit=UNLIMITED)
 
 
 def main_references(
