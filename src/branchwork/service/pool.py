@@ -7,7 +7,7 @@ moved to the session's place (no file is written). With none ready (empty, or ma
 tip) it falls back to `git worktree add`. A claimed worktree is never given back: a pooled
 session holds nothing of any other session.
 
-The pool is refilled by a detached process (`python -m branchwork.service.pool PROJECT_ID`),
+The pool is refilled by a detached process (`python -m branchwork.service.refiller PROJECT_ID`),
 started after a claim, when a session finds the pool empty or stale (main moved), and when a
 project is added: stale worktrees are moved to the new tip (only changed files are rewritten),
 missing ones are added. One refiller per project at a time (a file lock); claims take their
@@ -164,7 +164,7 @@ def request_refill(services: Services, project: Project) -> None:
     # command that asked for it does not stop it).
     subprocess.run(
         ["/bin/sh", "-c", '"$@" </dev/null >>"$0" 2>&1 &', str(log), sys.executable, "-m",
-         "branchwork.service.pool", project.id],
+         "branchwork.service.refiller", project.id],
         env=_child_env(services),
         start_new_session=True,
         check=True,
@@ -301,8 +301,9 @@ def drain(services: Services, project: Project) -> int:
     return len(taken)
 
 
-def _main(project_id: str) -> int:
-    """The detached refiller: its settings come from the environment its parent gave it."""
+def run_refiller(project_id: str) -> int:
+    """The detached refiller (`service/refiller.py`): its settings come from the environment
+    its parent gave it; what goes wrong goes to the pool's log."""
     services = Services.open(load_settings())
     try:
         refill(services, get_project(services, project_id))
@@ -312,7 +313,3 @@ def _main(project_id: str) -> int:
     finally:
         services.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1]))
