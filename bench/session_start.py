@@ -8,14 +8,15 @@ in DIR) and a synthetic repository of N files (default 50,000). For each, altern
 - warm: `Workspace.new_session` claiming a pooled worktree (the background refill it starts is
   waited for after it, outside every timing);
 - baseline: `git worktree add -b NAME PATH main` run directly.
-Worktrees are deleted after each measurement (not timed). Goals: cold <= 1.2x the baseline,
-warm >= 10x faster than it.
+Worktrees are deleted (and the disk flushed) after each measurement, not timed; plain and cold
+take turns going first. Goals: cold <= 1.2x the baseline, warm >= 10x faster than it.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import shutil
 import statistics
 import subprocess
@@ -55,8 +56,11 @@ def _wait_for_refiller(ws: Workspace, project: Project) -> None:
 
 
 def _drop(repo: Path, path: Path) -> None:
+    """Delete a measured worktree, and flush the disk: the next measurement must not pay for
+    writing back this one's deletion."""
     shutil.rmtree(path, ignore_errors=True)
     _git(repo, "worktree", "prune")
+    os.sync()
 
 
 def _new_session(ws: Workspace, project: Project, title: str) -> tuple[float, Path]:
@@ -76,14 +80,12 @@ def measure(repo: Path, base: Path, runs: int) -> dict[str, list[float]]:
         _wait_for_refiller(warm_ws, warm_project)
         for i in range(runs):
             plain = base / f"plain-{i}"
-            times["plain"].append(
-                _timed(lambda p=plain, n=i: _git(
-                    repo, "worktree", "add", "-q", "-b", f"plain-{n}", str(p), "main"))
-            )  # fmt: skip
-            _drop(repo, plain)
-            elapsed, worktree = _new_session(cold_ws, cold_project, f"cold {i}")
-            times["cold"].append(elapsed)
-            _drop(repo, worktree)
+            steps = [
+                lambda p=plain, n=i: _plain(repo, p, n, times),
+                lambda n=i: _cold(cold_ws, cold_project, repo, n, times),
+            ]
+            for step in steps if i % 2 == 0 else steps[::-1]:  # neither always goes first
+                step()
             elapsed, worktree = _new_session(warm_ws, warm_project, f"warm {i}")
             times["warm"].append(elapsed)
             _drop(repo, worktree)
@@ -94,6 +96,20 @@ def measure(repo: Path, base: Path, runs: int) -> dict[str, list[float]]:
         cold_ws.close()
         warm_ws.close()
     return times
+
+
+def _plain(repo: Path, path: Path, n: int, times: dict[str, list[float]]) -> None:
+    args = ("worktree", "add", "-q", "-b", f"plain-{n}", str(path), "main")
+    times["plain"].append(_timed(lambda: _git(repo, *args)))
+    _drop(repo, path)
+
+
+def _cold(
+    ws: Workspace, project: Project, repo: Path, n: int, times: dict[str, list[float]]
+) -> None:
+    elapsed, worktree = _new_session(ws, project, f"cold {n}")
+    times["cold"].append(elapsed)
+    _drop(repo, worktree)
 
 
 def report(name: str, times: dict[str, list[float]]) -> None:
