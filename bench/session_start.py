@@ -7,7 +7,8 @@ in DIR) and a synthetic repository of N files (default 50,000). For each, altern
 - cold: `Workspace.new_session` with no pool (branch, `git worktree add`, event, port);
 - warm: `Workspace.new_session` claiming a pooled worktree (the background refill it starts is
   waited for after it, outside every timing);
-- baseline: `git worktree add -b NAME PATH main` run directly.
+- baseline: `git worktree add -b NAME PATH main` run directly; and the same with the parallel
+  checkout our git calls use (`-c checkout.workers=0`), to show Branchwork's own overhead.
 Worktrees are deleted (and the disk flushed) after each measurement, not timed; plain and cold
 take turns going first. Goals: cold <= 1.2x the baseline, warm >= 10x faster than it.
 """
@@ -71,7 +72,7 @@ def _new_session(ws: Workspace, project: Project, title: str) -> tuple[float, Pa
 
 def measure(repo: Path, base: Path, runs: int) -> dict[str, list[float]]:
     """Alternating runs of the three ways to get a worktree (see the module)."""
-    times: dict[str, list[float]] = {"plain": [], "cold": [], "warm": []}
+    times: dict[str, list[float]] = {"plain": [], "parallel": [], "cold": [], "warm": []}
     cold_ws = Workspace(home=base / "home-cold", pool=False)
     warm_ws = Workspace(home=base / "home-warm", pool=True)
     try:
@@ -81,10 +82,11 @@ def measure(repo: Path, base: Path, runs: int) -> dict[str, list[float]]:
         for i in range(runs):
             plain = base / f"plain-{i}"
             steps = [
-                lambda p=plain, n=i: _plain(repo, p, n, times),
+                lambda p=plain, n=i: _plain(repo, p, f"plain-{n}", times["plain"]),
+                lambda p=plain, n=i: _plain(repo, p, f"parallel-{n}", times["parallel"]),
                 lambda n=i: _cold(cold_ws, cold_project, repo, n, times),
             ]
-            for step in steps if i % 2 == 0 else steps[::-1]:  # neither always goes first
+            for step in steps[i % 3 :] + steps[: i % 3]:  # none always goes first
                 step()
             elapsed, worktree = _new_session(warm_ws, warm_project, f"warm {i}")
             times["warm"].append(elapsed)
@@ -98,9 +100,12 @@ def measure(repo: Path, base: Path, runs: int) -> dict[str, list[float]]:
     return times
 
 
-def _plain(repo: Path, path: Path, n: int, times: dict[str, list[float]]) -> None:
-    args = ("worktree", "add", "-q", "-b", f"plain-{n}", str(path), "main")
-    times["plain"].append(_timed(lambda: _git(repo, *args)))
+def _plain(repo: Path, path: Path, branch: str, times: list[float]) -> None:
+    """`git worktree add` as a user types it; `parallel-*`: with the parallel checkout our own
+    git calls use (`-c checkout.workers=0`), to show what Branchwork itself adds."""
+    config = ["-c", "checkout.workers=0"] if branch.startswith("parallel") else []
+    args = (*config, "worktree", "add", "-q", "-b", branch, str(path), "main")
+    times.append(_timed(lambda: _git(repo, *args)))
     _drop(repo, path)
 
 
@@ -113,9 +118,13 @@ def _cold(
 
 
 def report(name: str, times: dict[str, list[float]]) -> None:
-    plain, cold, warm = (statistics.median(times[k]) for k in ("plain", "cold", "warm"))
+    plain, parallel, cold, warm = (
+        statistics.median(times[k]) for k in ("plain", "parallel", "cold", "warm")
+    )
     print(f"{name}: {len(times['plain'])} runs each (medians)")
     print(f"  git worktree add -b       {plain * 1000:9.1f} ms")
+    print(f"  the same, checkout.workers=0 {parallel * 1000:6.1f} ms   (session new, no pool: "
+          f"{cold / parallel:.2f}x this)")  # fmt: skip
     print(
         f"  session new, no pool      {cold * 1000:9.1f} ms   {cold / plain:5.2f}x the baseline "
         f"(goal <= 1.2x: {'met' if cold <= 1.2 * plain else 'NOT MET'})"
@@ -124,8 +133,8 @@ def report(name: str, times: dict[str, list[float]]) -> None:
         f"  session new, warm pool    {warm * 1000:9.1f} ms   {plain / warm:5.1f}x faster "
         f"(goal >= 10x: {'met' if plain >= 10 * warm else 'NOT MET'})"
     )
-    print(f"  all runs (ms): plain {_ms(times['plain'])} cold {_ms(times['cold'])} "
-          f"warm {_ms(times['warm'])}", flush=True)  # fmt: skip
+    print(f"  all runs (ms): plain {_ms(times['plain'])} parallel {_ms(times['parallel'])} "
+          f"cold {_ms(times['cold'])} warm {_ms(times['warm'])}", flush=True)  # fmt: skip
 
 
 def _ms(values: list[float]) -> str:
