@@ -52,6 +52,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
         if key.startswith("BRANCHWORK_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("BRANCHWORK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BRANCHWORK_POOL", "false")  # no background refills; tests/lifecycle use it
     yield
 
 

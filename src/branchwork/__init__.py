@@ -99,13 +99,29 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.commands": ("CommandOutcome",),
     "branchwork.service.doctor": ("Check",),
     "branchwork.service.files": ("WriteOutcome",),
+    "branchwork.service.lifecycle": (
+        "DiskUsage",
+        "GcAction",
+        "GcReport",
+        "ProjectDisk",
+        "SessionDisk",
+    ),
+    "branchwork.service.pool": ("PoolSlot", "SetupRun"),
     "branchwork.service.projects": ("EnvEntry",),
     "branchwork.service.rebuild": ("RebuildReport",),
     "branchwork.service.results": ("SessionDetails", "SessionListing"),
     "branchwork.agent.approvals": ("Answer", "Approver"),
     "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
     "branchwork.providers.base": ("Model",),
-    "branchwork.index._models": ("Document", "IndexReport", "Reference", "SearchHit", "Symbol"),
+    "branchwork.index._models": (
+        "Document",
+        "IndexReport",
+        "Reference",
+        "ReferenceResults",
+        "SearchHit",
+        "SearchResults",
+        "Symbol",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -213,7 +229,9 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Document as Document,
         IndexReport as IndexReport,
         Reference as Reference,
+        ReferenceResults as ReferenceResults,
         SearchHit as SearchHit,
+        SearchResults as SearchResults,
         Symbol as Symbol,
     )
     from branchwork.providers.base import (
@@ -236,11 +254,22 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.files import (
         WriteOutcome as WriteOutcome,
     )
+    from branchwork.service.lifecycle import (
+        DiskUsage as DiskUsage,
+        GcAction as GcAction,
+        GcReport as GcReport,
+        ProjectDisk as ProjectDisk,
+        SessionDisk as SessionDisk,
+    )
     from branchwork.service.merge import (
         MergeOutcome as MergeOutcome,
     )
     from branchwork.service.policy import (
         MergeGate as MergeGate,
+    )
+    from branchwork.service.pool import (
+        PoolSlot as PoolSlot,
+        SetupRun as SetupRun,
     )
     from branchwork.service.projects import (
         EnvEntry as EnvEntry,

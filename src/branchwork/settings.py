@@ -95,6 +95,11 @@ class Settings(BaseModel):
     limit_file_mb: int | None = Field(
         default=4096, gt=0, description="Largest file a command may write, in MiB."
     )
+    pool: bool = Field(
+        default=True,
+        description="Keep each project's pool of ready worktrees (its `pool_size`), refilled "
+        "by a background process; off: every session checks out its own worktree.",
+    )
     port_base: int = Field(default=20_000, ge=1024, le=65_000, description="First session port.")
     port_block: int = Field(default=10, ge=1, le=100, description="Ports given to each session.")
 

@@ -28,8 +28,8 @@ def test_search_in_one_session_never_returns_anothers_uncommitted_content(
 ) -> None:
     a, b = _two_sessions(ws, repo_factory(FILES))
     (Path(b.worktree) / "shop" / "secret_plan.py").write_text("def zebra_discount(): pass\n")
-    assert ws.search("zebra_discount", session=a) == []
-    [hit] = ws.search("zebra_discount", session=b)
+    assert ws.search("zebra_discount", session=a).hits == []
+    [hit] = ws.search("zebra_discount", session=b).hits
     assert hit.path == "shop/secret_plan.py" and hit.line == 1
 
 
@@ -37,7 +37,7 @@ def test_search_and_definitions_are_recorded_as_context_refs(
     ws: Workspace, repo_factory: RepoFactory
 ) -> None:
     a, _ = _two_sessions(ws, repo_factory(FILES))
-    hits = ws.search("sum_prices", session=a)
+    hits = ws.search("sum_prices", session=a).hits
     assert {h.path for h in hits} == {"shop/cart.py", "shop/prices.py"}
     [definition] = ws.definitions("sum_prices", session=a)
     assert (definition.path, definition.start_line) == ("shop/prices.py", 1)
@@ -74,7 +74,7 @@ def test_context_documents_are_searched_and_listed_in_the_prompt(
     spec.write_text("# Pricing rules\nDiscounts never stack with coupons.\n")
     doc = ws.add_document(spec, project=session.project_id)
     assert [d.title for d in ws.documents(session.project_id)] == ["Pricing rules"]
-    hits = ws.search("never stack", session=session)
+    hits = ws.search("never stack", session=session).hits
     assert hits and hits[0].source == "document"
     model = ScriptedModel(["ok"])
     ws.send_message(session, "hi", model=model)
@@ -97,16 +97,18 @@ def test_index_search_symbols_and_context_from_the_cli(
     again = json.loads(run("index", "--json"))
     assert again["indexed"] == 0
     assert "3 files" in run("index")
-    hits = json.loads(run("search", "sum_prices", "--json"))
-    assert {h["path"] for h in hits} == {"shop/cart.py", "shop/prices.py"}
-    assert json.loads(run("search", "sum_pr[a-z]+", "--regex", "--path", "shop/p*", "--json"))
+    found = json.loads(run("search", "sum_prices", "--json"))
+    assert {h["path"] for h in found["hits"]} == {"shop/cart.py", "shop/prices.py"}
+    assert found["capped"] is False and found["limit"] == 20
+    regex = ["search", "sum_pr[a-z]+", "--regex", "--path", "shop/p*", "--json"]
+    assert json.loads(run(*regex))["hits"]
     on_main = json.loads(run("symbols", "sum_prices", "--json"))
     assert [(d["path"], d["line"]) for d in on_main] == [("shop/prices.py", 1)]
     run("session", "new")
     symbols = json.loads(run("symbols", "total", "--json"))
     assert symbols[0]["kind"] == "method" and symbols[0]["container"] == "Cart"
     refs = json.loads(run("symbols", "sum_prices", "--references", "--json"))
-    assert {r["path"] for r in refs} == {"shop/cart.py", "shop/prices.py"}
+    assert {r["path"] for r in refs["references"]} == {"shop/cart.py", "shop/prices.py"}
     (tmp_path / "notes.md").write_text("# Notes\nkeep it simple\n")
     added = json.loads(run("context", "add", str(tmp_path / "notes.md"), "--json"))
     assert json.loads(run("context", "list", "--json"))[0]["id"] == added["id"]
@@ -123,9 +125,10 @@ def test_session_index_report_counts_ignored_and_binary_files(
     (worktree / "build").mkdir()
     (worktree / "build" / "out.js").write_text("const ignored_marker_text = 1;\n")
     (worktree / "debug.log").write_text("x")
-    report = ws.index(session=session)
+    assert "ignored" not in ws.index(session=session).skipped  # counted only when asked
+    report = ws.index(session=session, count_ignored=True)
     assert report.skipped["ignored"] == 2
     assert report.skipped["binary"] == 1
-    assert ws.search("ignored_marker_text", session=session) == []
+    assert ws.search("ignored_marker_text", session=session).hits == []
     (worktree / "kept.js").write_text("const ignored_marker_text = 2;\n")
-    assert [h.path for h in ws.search("ignored_marker_text", session=session)] == ["kept.js"]
+    assert [h.path for h in ws.search("ignored_marker_text", session=session).hits] == ["kept.js"]

@@ -16,7 +16,7 @@ from branchwork.domain.events import Actor, Checkpoint, CommandFinished, Event, 
 from branchwork.domain.replay import SessionState
 
 if TYPE_CHECKING:
-    from branchwork.index import SearchHit, Symbol
+    from branchwork.index import SearchResults, Symbol
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class SessionPort(Protocol):
 
     def search(
         self, query: str, *, regex: bool, path_glob: str | None, limit: int
-    ) -> list[SearchHit]: ...
+    ) -> SearchResults: ...
 
     def find_definition(self, name: str) -> list[Symbol]: ...
 

@@ -150,10 +150,12 @@ def _edit_file(env: ToolEnv, args: EditFileArgs) -> str:
 
 
 def _search(env: ToolEnv, args: SearchArgs) -> str:
-    hits = env.port.search(args.query, regex=args.regex, path_glob=args.path, limit=30)
-    if not hits:
+    found = env.port.search(args.query, regex=args.regex, path_glob=args.path, limit=30)
+    if not found.hits:
         return "no matches"
-    lines = [f"{h.path}:{h.line}: {_first_line(h.snippet)}" for h in hits]
+    lines = [f"{h.path}:{h.line}: {_first_line(h.snippet)}" for h in found.hits]
+    if found.capped:
+        lines.append(f"[more than {found.limit} matches: narrow the query or the path]")
     return clip("\n".join(lines), env.max_result_chars)
 
 
@@ -162,15 +164,21 @@ def _first_line(snippet: str) -> str:
     return lines[0].strip()[:200] if lines else ""
 
 
+MAX_DEFINITIONS = 50
+
+
 def _find_definition(env: ToolEnv, args: FindDefinitionArgs) -> str:
     found = env.port.find_definition(args.name)
     if not found:
         return f"no definition of {args.name} found"
-    return "\n".join(
+    lines = [
         f"{d.path}:{d.start_line}-{d.end_line}: {d.kind} "
         f"{d.container + '.' if d.container else ''}{d.name}"
-        for d in found
-    )
+        for d in found[:MAX_DEFINITIONS]
+    ]
+    if len(found) > MAX_DEFINITIONS:
+        lines.append(f"[... {len(found) - MAX_DEFINITIONS} more: qualify the name, Class.name]")
+    return "\n".join(lines)
 
 
 def _run_command(env: ToolEnv, args: RunCommandArgs) -> str:

@@ -18,6 +18,7 @@ from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, SessionOpt, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
+from branchwork.cli.lifecycle import du_cmd, gc_cmd, pool_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.proposals import proposal_app, register_proposal_commands
 from branchwork.cli.sessions import session_app
@@ -49,6 +50,9 @@ app.command("search")(search_cmd)
 app.command("symbols")(symbols_cmd)
 app.add_typer(proposal_app, name="proposal")
 register_proposal_commands(app)
+app.command("gc")(gc_cmd)
+app.command("du")(du_cmd)
+app.command("pool")(pool_cmd)
 
 
 def _version(value: bool) -> None:

@@ -25,12 +25,15 @@ def index_cmd(
         str | None, typer.Argument(help="Project whose main branch to index.")
     ] = None,
     session: SessionOpt = None,
+    ignored: Annotated[
+        bool, typer.Option("--ignored", help="With --session: also count ignored files.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index a project's main branch (the current dir's by default), or a session's working
     state (--session), for search and symbols."""
     with workspace() as ws:
-        report = _index(ws, session, project, show_progress=not as_json)
+        report = _index(ws, session, project, show_progress=not as_json, ignored=ignored)
     if as_json:
         render.print_json(report.model_dump(mode="json") | {"id": report.tree})
         return
@@ -42,12 +45,16 @@ def index_cmd(
 
 
 def _index(
-    ws: Workspace, session: str | None, project: str | None, *, show_progress: bool
+    ws: Workspace, session: str | None, project: str | None, *, show_progress: bool, ignored: bool
 ) -> IndexReport:
     if not show_progress:
-        return ws.index(session=session, project=project)
+        return ws.index(session=session, project=project, count_ignored=ignored)
     with render.progress_bar("indexing") as progress:
-        return ws.index(session=session, project=project, progress=progress)
+        return ws.index(session=session, project=project, progress=progress, count_ignored=ignored)
+
+
+LimitOpt = Annotated[int, typer.Option(min=1, help="Most results.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every result, however many.")]
 
 
 def search_cmd(
@@ -61,30 +68,32 @@ def search_cmd(
         str | None, typer.Option("--path", help="Only paths matching this glob.")
     ] = None,
     language: Annotated[str | None, typer.Option("--lang", help="Only this language.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Most results.")] = 20,
+    limit: LimitOpt = 20,
+    every: AllOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search code and context documents: the files of the session the current directory
     means (recorded in its history), or the main branch of a project named with --project (or
     of the current directory's project when it has no session)."""
     with workspace() as ws:
-        hits = ws.search(
+        found = ws.search(
             query,
             session=session,
             project=project,
             regex=regex,
             path_glob=path,
             language=language,
-            limit=limit,
+            limit=None if every else limit,
         )
     if as_json:
-        render.print_json([hit.model_dump(mode="json") for hit in hits])
+        render.print_json(found.model_dump(mode="json"))
         return
-    for hit in hits:
+    for hit in found.hits:
         render.console.print(f"[cyan]{escape(hit.path)}[/]:[bold]{hit.line}[/]")
         render.console.print(escape(hit.snippet.rstrip()), style="dim")
-    if not hits:
+    if not found.hits:
         render.console.print("no matches")
+    render.more(found.more)
 
 
 def symbols_cmd(
@@ -94,18 +103,24 @@ def symbols_cmd(
     references: Annotated[
         bool, typer.Option("--references", "-r", help="Find uses, not definitions.")
     ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Most references.")] = 200,
+    every: AllOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Go to definition (or find references by name), in the files `search` would search."""
+    more = ""
     with workspace() as ws:
         if references:
-            found: list[Symbol] | list[Reference] = ws.references(
-                name, session=session, project=project
+            refs = ws.references(
+                name, session=session, project=project, limit=None if every else limit
             )
+            found: list[Symbol] | list[Reference] = refs.references
+            more = refs.more
         else:
             found = ws.definitions(name, session=session, project=project)
     if as_json:
-        render.print_json([item.model_dump(mode="json") for item in found])
+        data = [item.model_dump(mode="json") for item in found]
+        render.print_json(refs.model_dump(mode="json") if references else data)
         return
     for item in found:
         render.console.print(render.symbol_line(item))
@@ -113,6 +128,7 @@ def symbols_cmd(
         render.console.print(
             f"no {'references to' if references else 'definition of'} {escape(name)}"
         )
+    render.more(more)
 
 
 @context_app.command("add")

@@ -115,6 +115,16 @@ def config_cmd(
     budget_cost: BudgetCostOpt = None,
     budget_time: BudgetTimeOpt = None,
     no_budget: NoBudgetOpt = False,
+    pool_size: Annotated[
+        int | None, typer.Option(min=0, max=16, help="Worktrees kept ready at main's tip.")
+    ] = None,
+    pool_setup: Annotated[
+        bool | None,
+        typer.Option("--pool-setup/--no-pool-setup", help="Run the setup in them ahead of time."),
+    ] = None,
+    disk_quota: Annotated[
+        int | None, typer.Option(min=0, help="MB of worktrees before a warning (0: none).")
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Re-read .branchwork.toml from main.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -132,6 +142,9 @@ def config_cmd(
             network=network,
             concurrent_turns=concurrent_turns,
             budget=budget,
+            pool_size=pool_size,
+            pool_setup=pool_setup,
+            disk_quota_mb=disk_quota,
             reload=reload,
         )
     if as_json:

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
         Budget,
         Check,
         Compacted,
+        DiskUsage,
         Event,
+        GcReport,
         Project,
         RebuildReport,
         Reference,
@@ -477,3 +479,63 @@ class LiveTurn:
         if self._line_open:
             console.print()
             self._line_open = False
+
+
+def more(hint: str) -> None:
+    """Say that a result was capped, and how to see the rest (on stderr: stdout stays data)."""
+    if hint:
+        err_console.print(f"[yellow]{escape(hint)}[/]")
+
+
+def warnings(events: Iterable[Event]) -> None:
+    """The warning notes among `events` (a quota reached, a setup failed), on stderr."""
+    for event in events:
+        data = event.payload.model_dump()
+        if event.kind == "note" and data.get("level") == "warning":
+            err_console.print(f"[yellow]warning:[/] {escape(str(data['text']))}")
+
+
+def size(n: int) -> str:
+    """Bytes for people: `512 B`, `3.4 MB`."""
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def disk_table(usage: DiskUsage) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("project", "session", "status", "disk", "note"):
+        table.add_column(column, justify="right" if column == "disk" else "left")
+    for project in usage.projects:
+        quota = f"quota {size(project.quota_bytes)}" if project.quota_bytes else ""
+        over = "[red]over quota[/]" if project.over_quota else quota
+        table.add_row(
+            f"[bold]{escape(project.project)}[/]", "", "", size(project.total_bytes), over
+        )
+        for session in project.sessions:
+            note = "evicted (restored on use)" if session.evicted else ""
+            label = f"{session.short_id} {escape(session.title)}"
+            table.add_row("", label, session.status, size(session.bytes), note)
+        if project.pool_bytes:
+            table.add_row("", "(pool)", "", size(project.pool_bytes), "")
+    table.add_row("(index)", "", "", size(usage.index_bytes), "")
+    table.add_row("(database)", "", "", size(usage.database_bytes), "")
+    return table
+
+
+def gc_summary(report: GcReport) -> str:
+    verb = "would free" if report.dry_run else "freed"
+    lines = [f"{'[dry run] ' if report.dry_run else ''}{verb} {size(report.freed_bytes)}"]
+    for action in report.actions:
+        where, why = escape(action.path), escape(action.reason)
+        lines.append(f"  {action.action:6} {size(action.bytes):>9}  {where}  ({why})")
+    done = "to collect" if report.dry_run else "collected"
+    lines.append(
+        f"  index: {report.views_forgotten} unused view(s), "
+        f"{report.contents_collected} unused content(s) {done}"
+    )
+    lines.extend(f"  kept {escape(reason)}" for reason in report.skipped)
+    return "\n".join(lines)

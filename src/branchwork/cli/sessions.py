@@ -48,6 +48,7 @@ def new_cmd(
         session = ws.new_session(
             project, title=title, from_ref=from_ref, mode=mode, model=model, current=switch
         )
+        render.warnings(ws.recent_events(session, limit=20))
     if as_json:
         render.print_json(render.session_json(session))
         return

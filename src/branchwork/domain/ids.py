@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 import re
+import secrets
 import time
 import unicodedata
 

@@ -66,6 +66,23 @@ class ProjectConfig(BaseModel):
         le=64,
         description="How many trials may run agent turns at once; the others wait, queued.",
     )
+    pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Worktrees kept ready at the tip of main, so that a new session starts "
+        "with a branch switch instead of a checkout (0: none).",
+    )
+    pool_setup: bool = Field(
+        default=False,
+        description="Run the setup command in pooled worktrees ahead of time (only when it "
+        "does not depend on the session: no session id, no port).",
+    )
+    disk_quota_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="Disk the project's worktrees may use (sessions and pool) before a warning.",
+    )
     dangerous_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DANGEROUS_PATTERNS),
         description="Regular expressions of commands that always ask, even in autopilot.",

@@ -28,6 +28,37 @@ def add_worktree(root: Path, path: Path, branch: str, start: str) -> None:
     run_git(["worktree", "add", "--quiet", "-b", branch, str(path), start], root)
 
 
+def add_detached_worktree(root: Path, path: Path, commit: str) -> None:
+    """A new worktree at `path` with `commit` checked out and no branch (a pool's worktree)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_git(["worktree", "add", "--quiet", "--detach", str(path), commit], root)
+
+
+def move_to(worktree: Path, commit: str) -> None:
+    """Check `commit` out in a detached worktree, rewriting only the files that differ
+    (untracked and ignored files, such as a setup's output, stay)."""
+    run_git(["checkout", "--quiet", "--force", "--detach", commit], worktree)
+
+
+def claim_worktree(root: Path, worktree: Path, dest: Path, branch: str, commit: str) -> None:
+    """Make a detached worktree at `commit` the worktree of a new `branch` at `dest`: the
+    branch is created where HEAD is and HEAD attached to it (git skips the files when the
+    commit does not change), then the directory is moved (a rename). Call it under the
+    repository's lock."""
+    if branch_tip(worktree, branch) is not None:
+        raise Conflict(f"branch {branch} already exists in {root}; pick another title")
+    head = (git_dir(worktree) / "HEAD").read_text(encoding="utf-8").strip()
+    if head != commit:  # detached exactly there, else it is not the worktree we think
+        raise GitError(f"{worktree} is not detached at {commit[:12]}; it cannot be claimed")
+    run_git(["switch", "--quiet", "--create", branch], worktree)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        run_git(["worktree", "move", str(worktree), str(dest)], root)
+    except GitError:
+        delete_branch(root, branch)
+        raise
+
+
 def remove_worktree(root: Path, path: Path) -> None:
     """Remove the worktree (its files); the branch stays."""
     if path.exists():
@@ -264,3 +295,36 @@ def reattach(worktree: Path, branch: str, at: str | None) -> None:
     if at is not None:
         run_git(["update-ref", f"refs/heads/{branch}", at], worktree)
     run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], worktree)
+
+
+def save_pending(worktree: Path, ref: str, exclude: Sequence[str] = ()) -> str | None:
+    """Keep the worktree's uncommitted files as a commit on top of HEAD under `ref` (never on
+    a branch: the branch and its history stay as they are); None when nothing is pending."""
+    tree = snapshot_tree(worktree, exclude)
+    head = head_commit(worktree)
+    if tree == run_git(["rev-parse", f"{head}^{{tree}}"], worktree).strip():
+        return None
+    message = "Branchwork: uncommitted files of an evicted worktree"
+    commit = run_git(["commit-tree", tree, "-p", head, "-m", message], worktree).strip()
+    run_git(["update-ref", ref, commit], worktree)
+    return commit
+
+
+def apply_saved(worktree: Path, ref: str) -> bool:
+    """Put the files saved under `ref` back into a freshly checked-out worktree (as staged,
+    uncommitted changes: the next checkpoint records them), then drop the ref; False when there
+    is no such ref."""
+    saved = run_git(["rev-parse", "--verify", "--quiet", ref], worktree, check=False).strip()
+    if not saved:
+        return False
+    run_git(["read-tree", "-u", "-m", "HEAD", saved], worktree)
+    run_git(["update-ref", "-d", ref], worktree)
+    return True
+
+
+def changed_paths(worktree: Path) -> list[str]:
+    """Paths `git status` reports (modified, staged, untracked): what a person may be editing."""
+    out = run_git(
+        ["status", "--porcelain", "-z", "--untracked-files=all", "--no-renames"], worktree
+    )
+    return [record[3:] for record in out.split("\0") if len(record) > 3]

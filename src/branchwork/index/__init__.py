@@ -20,19 +20,27 @@ from branchwork.index._models import (
     Document,
     IndexReport,
     Reference,
+    ReferenceResults,
     SearchHit,
+    SearchResults,
     Symbol,
 )
 from branchwork.index._outline import definitions_in
+from branchwork.index._store import OVERLAY_PREFIX, OverlayInfo, OverlayRows
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
+    "OVERLAY_PREFIX",
     "SKIP_REASONS",
     "CodeIndex",
     "Document",
     "IndexReport",
+    "OverlayInfo",
+    "OverlayRows",
     "Reference",
+    "ReferenceResults",
     "SearchHit",
+    "SearchResults",
     "Symbol",
     "definitions_in",
     "resolve_tree",

@@ -14,7 +14,14 @@ from branchwork.domain.errors import InvalidInput, NotFound, StoreError
 from branchwork.index import _definitions, _repomap, _search
 from branchwork.index._languages import resolve_language_filter
 from branchwork.index._models import Document, IndexReport, Reference, SearchHit, Symbol
-from branchwork.index._store import Store, translate_errors
+from branchwork.index._store import (
+    OVERLAY_PREFIX,
+    Layers,
+    OverlayInfo,
+    OverlayRows,
+    Store,
+    translate_errors,
+)
 
 if TYPE_CHECKING:
     from branchwork.index import _documents, _indexer
@@ -48,7 +55,7 @@ class CodeIndex:
         self.workers = workers
         self._lock = threading.RLock()
         self._store = Store(self.db_path)
-        self._maps: dict[tuple[str, int], str] = {}
+        self._maps: dict[tuple[str, str, int], str] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -74,8 +81,8 @@ class CodeIndex:
                 raise StoreError(f"the code index {self.db_path} is closed; open a new CodeIndex")
             yield self._store
 
-    def _view(self, store: Store, view_tree: str) -> int:
-        view = store.view_id(view_tree)
+    def _view(self, store: Store, view_tree: str) -> Layers:
+        view = store.layers(view_tree)
         if view is None:
             raise NotFound(
                 f"view {view_tree} is not indexed; call index_view(repo, {view_tree!r}) first"
@@ -108,12 +115,66 @@ class CodeIndex:
 
     def has_view(self, tree: str) -> bool:
         with self._guard() as store:
-            return store.view_id(tree) is not None
+            return store.layers(tree) is not None
+
+    # --- overlays: a view made of a base view plus changed files ------------------------------
+
+    def update_overlay(
+        self, name: str, repo: Path, base_tree: str, changes: OverlayRows
+    ) -> IndexReport:
+        """Make `overlay:NAME` the view `base_tree` (indexed first if new) with the changed
+        files of `changes` on top: their new contents are read from `repo`'s object database
+        and indexed; nothing of the base is copied, so this costs what the changes cost."""
+        with self._guard() as store:
+            return _indexer.update_overlay(
+                store,
+                Path(repo),
+                name,
+                base_tree,
+                changes,
+                max_file_bytes=self.max_file_bytes,
+                workers=self.workers,
+            )
+
+    def overlay(self, name: str) -> OverlayInfo | None:
+        """The overlay's base and the stamp its last update left (None: no such overlay)."""
+        with self._guard() as store:
+            return store.overlay(name)
+
+    def overlay_names(self) -> list[str]:
+        with self._guard() as store:
+            return store.overlay_names()
+
+    def view_trees(self) -> list[str]:
+        """The trees of every plain (non-overlay) view."""
+        with self._guard() as store:
+            return store.view_trees()
+
+    def overlay_bases(self) -> set[str]:
+        """The trees the overlays are built on (a view in use while its overlays are)."""
+        with self._guard() as store:
+            return store.overlay_bases()
 
     def forget_view(self, tree: str) -> bool:
-        """Drop a view's file list (contents stay until `collect_garbage`); False if unknown."""
+        """Drop a view's file list (contents stay until `collect_garbage`), and the overlays
+        built on it; False if unknown. An overlay is forgotten as `overlay:NAME`."""
         with self._guard() as store:
             return store.forget_view(tree)
+
+    def collect_unused(self, keep: set[str], *, dry_run: bool = False) -> tuple[int, int]:
+        """Forget every view not in `keep` (trees and `overlay:NAME` keys; the bases of kept
+        overlays are kept), delete the contents nothing kept uses, give the space back;
+        returns (views forgotten, contents deleted). `dry_run` only counts them."""
+        with self._guard() as store:
+            unused = store.unused_views(keep)
+            if dry_run:
+                return len(unused), store.garbage_count(set(unused))
+            for tree in unused:
+                store.forget_view(tree)
+            collected = store.collect_garbage()
+            store.compact()
+            self._maps.clear()
+            return len(unused), collected
 
     def collect_garbage(self) -> int:
         """Delete contents no view and no document uses; return how many were deleted."""
@@ -133,11 +194,14 @@ class CodeIndex:
         language: str | None = None,
         limit: int = 20,
         project_id: str | None = None,
+        worktree: Path | None = None,
     ) -> list[SearchHit]:
         """Ranked matches of `query` in the view, and in the project's documents if given.
 
         `path_glob` is an fnmatch pattern over the path (`*` crosses `/`); one without `/`
         also matches the file name alone. `language` is a language name (`python`, `ts` …).
+        `worktree`: a worktree whose files the view is (a session's), where a regex the index
+        cannot narrow is grepped (faster than the object database).
         """
         filters = _search.Filters(path_glob, resolve_language_filter(language))
         with self._guard() as store:
@@ -150,6 +214,7 @@ class CodeIndex:
                 filters=filters,
                 limit=limit,
                 project_id=project_id,
+                worktree=worktree,
             )
 
     def definitions(
@@ -206,8 +271,12 @@ class CodeIndex:
         if token_budget <= 0:
             raise InvalidInput("token_budget must be positive; pass e.g. 1024")
         with self._guard() as store:
-            key = (view_tree, token_budget)
-            if key not in self._maps:  # a view never changes, so neither does its map
+            version = ""
+            if view_tree.startswith(OVERLAY_PREFIX):  # an overlay changes: its stamp says when
+                info = store.overlay(view_tree.removeprefix(OVERLAY_PREFIX))
+                version = info.stamp if info is not None else ""
+            key = (view_tree, version, token_budget)
+            if key not in self._maps:  # a tree's view never changes, so neither does its map
                 if len(self._maps) >= _MAP_CACHE_SIZE:
                     self._maps.pop(next(iter(self._maps)))
                 self._maps[key] = _repomap.repo_map(

@@ -36,7 +36,14 @@ from branchwork.index._process import (
     WorkItem,
     process_all,
 )
-from branchwork.index._store import BaseViewGone, KnownBlob, Listing, Store
+from branchwork.index._store import (
+    BaseViewGone,
+    KnownBlob,
+    Layers,
+    Listing,
+    OverlayRows,
+    Store,
+)
 
 Progress = Callable[[int, int], None]
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -259,9 +266,45 @@ def _save_blob(store: Store, result: BlobResult, outcome: _Outcome) -> int | Non
     return blob_id  # None: another process stored this content meanwhile
 
 
-def _report(store: Store, tree: str, view: int, indexed: int, started: float) -> IndexReport:
+def update_overlay(
+    store: Store,
+    repo: Path,
+    name: str,
+    base_tree: str,
+    changes: OverlayRows,
+    *,
+    max_file_bytes: int,
+    workers: int | None,
+) -> IndexReport:
+    """Index the contents an overlay's changes bring (its base view first, if new), then save
+    the overlay: a view that is its base plus these files, without copying the base."""
+    started = time.perf_counter()
+    base = store.base_view(base_tree) if _SHA.fullmatch(base_tree) else None
+    if base is None:
+        tree = index_view(
+            store, repo, base_tree, max_file_bytes=max_file_bytes, workers=workers, progress=None
+        ).tree
+        base = store.base_view(tree)
+        assert base is not None
+    shas = sorted({sha for _, sha, _ in changes.rows if sha is not None})
+    sizes = blob_sizes(repo, shas)
+    files = [
+        TreeEntry(path, f"{mode:06o}", sha, sizes.get(sha, 0))
+        for path, sha, mode in changes.rows
+        if sha is not None and sha in sizes
+    ]
+    options = _Options(max_file_bytes, workers, None)
+    stored = _store_contents(store, repo, Listing(base_tree, "", files, 0, 0), options)
+    view = store.save_overlay(name, base, changes)
+    return _report(store, f"overlay:{name}", Layers(view, base.id), stored, started)
+
+
+def _report(
+    store: Store, tree: str, view: int | Layers, indexed: int, started: float
+) -> IndexReport:
     """Counts over the whole view: files by content status, plus links and submodules."""
-    by_status, symlinks, submodules = store.view_counts(view)
+    layers = view if isinstance(view, Layers) else Layers(view, view)
+    by_status, symlinks, submodules = store.view_counts(layers)
     skipped = {
         "binary": by_status.get("binary", 0),
         "too_large": by_status.get("huge", 0),

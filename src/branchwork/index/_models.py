@@ -94,3 +94,40 @@ class Document(_Frozen):
     blob_sha: str
     lines: int
     added_at: datetime
+
+
+class SearchResults(_Frozen):
+    """The hits of one search, best first, and whether more exist than `limit` let through:
+    then `capped` is true and `more` says how to see them (a higher limit, or none)."""
+
+    query: str
+    hits: list[SearchHit]
+    limit: int | None = Field(description="the most hits asked for; None: all of them")
+    capped: bool = Field(description="more hits exist than were returned")
+
+    @property
+    def more(self) -> str:
+        return _more_hint(self.capped, self.limit, "hits")
+
+
+class ReferenceResults(_Frozen):
+    """The references to one name (definitions first), and whether more exist than `limit`
+    let through (`capped`; `more` says how to see them)."""
+
+    name: str
+    references: list[Reference]
+    limit: int | None = Field(description="the most references asked for; None: all of them")
+    capped: bool = Field(description="more references exist than were returned")
+
+    @property
+    def more(self) -> str:
+        return _more_hint(self.capped, self.limit, "references")
+
+
+def _more_hint(capped: bool, limit: int | None, what: str) -> str:
+    if not capped:
+        return ""
+    return (
+        f"showing the first {limit} {what}; there are more: raise the limit "
+        f"(--limit {max(2 * (limit or 0), 50)}) or ask for all (--all), or narrow the query"
+    )

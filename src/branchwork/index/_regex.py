@@ -166,3 +166,147 @@ def _group_end(text: str, i: int) -> int:
                 return j + 1
         j += 1
     return j
+
+
+# --- trigram sets: a prefilter for regexes without a literal ------------------------------------
+#
+# `\bx\d{3}\b` has no literal of 3 characters, but every match contains one of the trigrams
+# `x00` … `x99`. Small character classes (`\d`, `[a-f]`, `[._-]`) are expanded into the trigrams
+# they allow (the trigram index folds case, so letters count once), as in Russ Cox's "Regular
+# Expression Matching with a Trigram Index"; a window of three positions that allows more than
+# MAX_TRIGRAMS_PER_WINDOW trigrams is dropped. Zero-width assertions (`\b`, `^`, `$`) consume
+# nothing and so do not break a run of positions.
+
+MAX_CLASS = 40
+MAX_TRIGRAMS_PER_WINDOW = 128
+MAX_TRIGRAMS = 512
+_DIGITS = frozenset("0123456789")
+_ZERO_WIDTH = {"b", "B", "A", "Z"}
+Position = frozenset[str]
+
+
+def trigram_prefilter(pattern: str) -> str | None:
+    """An FTS5 MATCH expression (ORs of trigrams, ANDed) every match of `pattern` satisfies,
+    from its runs of small character sets; None when some alternative gives none."""
+    if re.search(r"\(\?[a-zA-Z]*x", pattern):
+        return None
+    clauses: list[str] = []
+    budget = MAX_TRIGRAMS
+    for branch in _top_level_branches(pattern):
+        windows = [w for run in _position_runs(branch) for w in _windows(run)]
+        if not windows or sum(len(w) for w in windows) > budget:
+            return None
+        budget -= sum(len(w) for w in windows)
+        clauses.append(" AND ".join(_any_of(w) for w in windows))
+    if len(clauses) == 1:
+        return clauses[0]
+    return " OR ".join(f"({clause})" for clause in clauses)
+
+
+def _any_of(trigrams: list[str]) -> str:
+    return "(" + " OR ".join(fts_phrase(t) for t in trigrams) + ")"
+
+
+def _windows(run: list[Position]) -> list[list[str]]:
+    """For each three consecutive positions small enough, the trigrams they allow."""
+    found = []
+    for start in range(len(run) - 2):
+        first, second, third = run[start : start + 3]
+        if len(first) * len(second) * len(third) <= MAX_TRIGRAMS_PER_WINDOW:
+            found.append(sorted(a + b + c for a in first for b in second for c in third))
+    return found
+
+
+def _position_runs(branch: str) -> list[list[Position]]:
+    """Runs of consecutive required positions, each the set of characters it may hold."""
+    runs: list[list[Position]] = []
+    current: list[Position] = []
+    i = 0
+    while i < len(branch):
+        if _is_zero_width(branch, i):
+            i += 2 if branch[i] == "\\" else 1
+            continue
+        position, i = _position(branch, i)
+        times, exact, i = _repeats(branch, i)
+        if position is not None:
+            current.extend([position] * times)
+        if position is None or not exact:
+            runs.append(current)
+            current = []
+    runs.append(current)
+    return [run for run in runs if len(run) >= MIN_LITERAL]
+
+
+def _is_zero_width(text: str, i: int) -> bool:
+    if text[i] in "^$":
+        return not _QUANTIFIER.match(text, i + 1)
+    return (
+        text[i] == "\\"
+        and i + 1 < len(text)
+        and text[i + 1] in _ZERO_WIDTH
+        and not _QUANTIFIER.match(text, i + 2)
+    )
+
+
+def _position(text: str, i: int) -> tuple[Position | None, int]:
+    """The characters the atom at `i` may match (case folded), or None, and the next index."""
+    if text[i] == "[":
+        end = _class_end(text, i)
+        return _class_set(text[i + 1 : end - 1]), end
+    if text.startswith("\\d", i):
+        return _DIGITS, i + 2
+    literal, end = _atom(text, i)
+    return (None if literal is None else _folded(literal)), end
+
+
+def _repeats(text: str, i: int) -> tuple[int, bool, int]:
+    """(times the atom is required, whether exactly that many, index after the quantifier)."""
+    match = _QUANTIFIER.match(text, i)
+    if match is None:
+        return 1, True, i
+    end = match.end()
+    if end < len(text) and text[end] in "?+":
+        end += 1
+    symbol = match.group(0)
+    if symbol in ("*", "?"):
+        return 0, False, end
+    if symbol == "+":
+        return 1, False, end
+    low = int(match.group(1) or 0)
+    exact = "," not in symbol and low <= 8
+    return min(low, 8), exact, end
+
+
+def _class_set(body: str) -> Position | None:
+    """The characters of a simple, non-negated class body (`a-f0-9_`, `\\d`), else None."""
+    if not body or body.startswith("^"):
+        return None
+    chars: set[str] = set()
+    i = 0
+    while i < len(body):
+        if body.startswith("\\d", i):
+            chars |= _DIGITS
+            i += 2
+            continue
+        if body[i] == "\\":
+            if i + 1 >= len(body) or body[i + 1].isalnum():
+                return None  # \w, \s, \xhh …: too wide, or not worth decoding
+            chars.add(body[i + 1])
+            i += 2
+            continue
+        if i + 2 < len(body) and body[i + 1] == "-" and body[i + 2] != "\\":
+            low, high = ord(body[i]), ord(body[i + 2])
+            if high - low > MAX_CLASS:
+                return None
+            chars.update(chr(c) for c in range(low, high + 1))
+            i += 3
+            continue
+        chars.add(body[i])
+        i += 1
+    folded = frozenset(c for ch in chars for c in _folded(ch))
+    return folded if 0 < len(folded) <= MAX_CLASS else None
+
+
+def _folded(char: str) -> Position:
+    """The trigram index folds ASCII case: a letter stands for both of its cases."""
+    return frozenset({char.lower()}) if char.isascii() else frozenset({char})

@@ -21,7 +21,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from branchwork.index._store import Store
+from branchwork.index._store import Layers, Store, visible
 
 CHARS_PER_TOKEN = 4
 MAX_TOP_SYMBOLS = 6
@@ -47,27 +47,28 @@ class _File:
     score: float = 0.0
 
 
-def repo_map(store: Store, view_id: int, token_budget: int) -> str:
-    files = _load(store, view_id)
+def repo_map(store: Store, view: Layers, token_budget: int) -> str:
+    files = _load(store, view)
     _score(files)
     ordered = sorted(files.values(), key=_rank_key)
     return _render(ordered, token_budget * CHARS_PER_TOKEN)
 
 
-def _load(store: Store, view_id: int) -> dict[str, _File]:
+def _load(store: Store, view: Layers) -> dict[str, _File]:
     files = {
         path: _File(path)
         for (path,) in store.conn.execute(
-            "SELECT p.path FROM view_files v JOIN paths p ON p.id = v.path_id WHERE v.view_id = ?",
-            (view_id,),
+            "SELECT p.path FROM view_files v JOIN paths p ON p.id = v.path_id "  # noqa: S608
+            f"WHERE {visible('v')} AND v.blob_id != 0",
+            view.params(),
         )
     }
     symbols = store.conn.execute(
-        "SELECT p.path, s.kind, s.name, s.container FROM symbols s "
-        "JOIN view_files v ON v.blob_id = s.blob_id AND v.view_id = ? "
+        "SELECT p.path, s.kind, s.name, s.container FROM symbols s "  # noqa: S608
+        f"JOIN view_files v ON v.blob_id = s.blob_id AND {visible('v')} "
         "JOIN paths p ON p.id = v.path_id AND p.language = s.language "
         "ORDER BY p.path, s.start_line",
-        (view_id,),
+        view.params(),
     )
     for path, kind, name, container in symbols:
         if name.startswith("_"):
@@ -77,10 +78,10 @@ def _load(store: Store, view_id: int) -> dict[str, _File]:
         else:
             files[path].members[container].append(name)
     idents = store.conn.execute(
-        "SELECT p.path, x.idents FROM parsed x "
-        "JOIN view_files v ON v.blob_id = x.blob_id AND v.view_id = ? "
+        "SELECT p.path, x.idents FROM parsed x "  # noqa: S608
+        f"JOIN view_files v ON v.blob_id = x.blob_id AND {visible('v')} "
         "JOIN paths p ON p.id = v.path_id AND p.language = x.language",
-        (view_id,),
+        view.params(),
     )
     for path, words in idents:
         files[path].idents = frozenset(words.split())

@@ -4,23 +4,30 @@ Candidates come from the FTS5 trigram index (a literal query is one quoted phras
 the literals it requires), ranked by bm25 over the whole table, then kept if their blob is in the
 view (or in the project's documents), looked up a batch at a time. Every candidate chunk is then
 verified (`str.find` for a literal, Python's `re` for a regex), which also yields the exact lines.
-Queries FTS cannot serve (shorter than 3 characters, regexes without a required literal of 3+
-characters) scan the view's chunks in path order instead.
+A regex without a required literal of 3+ characters is prefiltered by the trigrams its small
+character classes allow (`\\d`, `[a-f]`; see `_regex.trigram_prefilter`); one without those
+either is handed to `git grep -P` on the view's tree (`_grep`). Queries shorter than 3
+characters, and regexes git cannot run, scan the view's chunks in path order.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from branchwork.domain.errors import InvalidInput
 from branchwork.index._chunks import LineMap
+from branchwork.index._grep import ChunkLines, by_chunk, grep_lines
+from branchwork.index._languages import language_of
 from branchwork.index._models import Reference, SearchHit, Source
-from branchwork.index._regex import MIN_LITERAL, fts_phrase, regex_prefilter
-from branchwork.index._store import Store
+from branchwork.index._regex import MIN_LITERAL, fts_phrase, regex_prefilter, trigram_prefilter
+from branchwork.index._store import Layers, Store, visible
 
 SNIPPET_CHARS = 240
 REFERENCE_SCAN_CAP = 5000
@@ -30,29 +37,29 @@ _UNRANKED = "SELECT rowid, 0.0 FROM chunks WHERE chunks MATCH ?"
 # `CROSS JOIN` fixes the join order in SQLite: from the few ranked chunks to the view, never a
 # scan of the whole view (without statistics the planner may choose that).
 _CODE_META = (
-    "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL, "
+    "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL, "  # noqa: S608
     "c.content FROM chunk_meta m "
-    "CROSS JOIN view_files v ON v.blob_id = m.blob_id AND v.view_id = ? "
+    f"CROSS JOIN view_files v ON v.blob_id = m.blob_id AND {visible('v')} "
     "JOIN paths p ON p.id = v.path_id JOIN blobs b ON b.id = m.blob_id "
     "JOIN chunks c ON c.rowid = m.id WHERE m.id IN "
 )
 _DOC_META = (
     "SELECT m.id, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, d.id, "
     "c.content FROM chunk_meta m "
-    "CROSS JOIN documents d ON d.blob_id = m.blob_id AND d.project_id = ? "
+    "CROSS JOIN documents d ON d.blob_id = m.blob_id AND d.project_id = :project "
     "JOIN blobs b ON b.id = m.blob_id JOIN chunks c ON c.rowid = m.id WHERE m.id IN "
 )
 _CODE_SCAN = (
     "SELECT m.id, 0.0, b.sha, m.start_line, m.end_line, m.owned_end, p.path, p.language, NULL, "
     "c.content FROM view_files v JOIN paths p ON p.id = v.path_id "
     "JOIN chunk_meta m ON m.blob_id = v.blob_id JOIN blobs b ON b.id = v.blob_id "
-    "JOIN chunks c ON c.rowid = m.id WHERE v.view_id = ? {filter}ORDER BY p.path, m.start_line"
+    "JOIN chunks c ON c.rowid = m.id WHERE {visible} {filter}ORDER BY p.path, m.start_line"
 )
 _DOC_SCAN = (
     "SELECT m.id, 0.0, b.sha, m.start_line, m.end_line, m.owned_end, d.name, d.kind, d.id, "
     "c.content FROM documents d JOIN chunk_meta m ON m.blob_id = d.blob_id "
     "JOIN blobs b ON b.id = d.blob_id JOIN chunks c ON c.rowid = m.id "
-    "WHERE d.project_id = ? {filter}ORDER BY d.name, m.start_line"
+    "WHERE d.project_id = :project {filter}ORDER BY d.name, m.start_line"
 )
 _META_BATCH = 64
 
@@ -125,7 +132,7 @@ class Matcher:
 
 def search(
     store: Store,
-    view_id: int,
+    view: Layers,
     query: str,
     *,
     regex: bool,
@@ -133,15 +140,23 @@ def search(
     filters: Filters,
     limit: int,
     project_id: str | None,
+    worktree: Path | None = None,
 ) -> list[SearchHit]:
     matcher = Matcher(query, regex=regex, case_sensitive=case_sensitive)
-    expression = regex_prefilter(query) if regex else _literal_expression(query)
+    if regex:
+        expression = regex_prefilter(query) or trigram_prefilter(query)
+    else:
+        expression = _literal_expression(query)
     hits: list[SearchHit] = []
     if limit <= 0:
         return hits
+    if regex and expression is None:
+        handed = _grep_search(store, view, matcher, filters, limit, project_id, worktree)
+        if handed is not None:
+            return handed
     scan_literal = None if regex else query  # a regex's source is no literal of its matches
     candidates = _candidates(
-        store, view_id, project_id, expression, scan_literal, ranked=True, first_batch=limit + 4
+        store, view, project_id, expression, scan_literal, ranked=True, first_batch=limit + 4
     )
     for candidate in candidates:
         if not filters.accepts(candidate.path, candidate.language):
@@ -154,13 +169,88 @@ def search(
     return hits
 
 
+def _grep_search(
+    store: Store,
+    view: Layers,
+    matcher: Matcher,
+    filters: Filters,
+    limit: int,
+    project_id: str | None,
+    worktree: Path | None,
+) -> list[SearchHit] | None:
+    """A regex without literal or trigrams: `git grep` over the base tree, the overlay's own
+    files by Python (or all of them by `git grep` in `worktree`, whose files the view is),
+    then the documents; in path order. None: git cannot run it."""
+    shadowed = _overlay_paths(store, view) if worktree is None else frozenset()
+
+    def wanted(path: str) -> bool:
+        return path not in shadowed and filters.accepts(path, language_of(path))
+
+    case_sensitive = not matcher.pattern.flags & re.IGNORECASE
+    pattern = matcher.pattern.pattern
+    lines = grep_lines(
+        store, view, pattern, case_sensitive=case_sensitive, wanted=wanted, worktree=worktree
+    )
+    if lines is None:
+        return None
+    mapped = view if worktree is not None else Layers(view.base, view.base)
+    try:
+        base = (_grep_hit(chunk, matcher) for chunk in by_chunk(store, mapped, lines))
+        layered = worktree is None and view.top != view.base
+        own = layered and scan_candidates(store, Layers(view.top, view.top), None)
+        mine = _verified(store, own or iter(()), matcher, filters)
+        code = heapq.merge(base, mine, key=lambda hit: (hit.path, hit.start_line))
+        documents = scan_documents(store, project_id, None) if project_id else iter(())
+        rest = _verified(store, documents, matcher, filters)
+        return list(itertools.islice(itertools.chain(code, rest), limit))
+    finally:
+        lines.close()  # stops git when the limit was reached first
+
+
+def _overlay_paths(store: Store, view: Layers) -> frozenset[str]:
+    if view.top == view.base:
+        return frozenset()
+    rows = store.conn.execute(
+        "SELECT p.path FROM view_files v JOIN paths p ON p.id = v.path_id WHERE v.view_id = ?",
+        (view.top,),
+    )
+    return frozenset(path for (path,) in rows)
+
+
+def _verified(
+    store: Store, candidates: Iterator[_Candidate], matcher: Matcher, filters: Filters
+) -> Iterator[SearchHit]:
+    for candidate in candidates:
+        if filters.accepts(candidate.path, candidate.language):
+            hit = _verify(store, candidate, matcher)
+            if hit is not None:
+                yield hit
+
+
+def _grep_hit(chunk: ChunkLines, matcher: Matcher) -> SearchHit:
+    first = chunk.lines[0]
+    found = matcher.pattern.search(first.text)
+    return SearchHit(
+        path=chunk.path,
+        start_line=chunk.start_line,
+        end_line=chunk.end_line,
+        line=first.line,
+        match_lines=tuple(line.line for line in chunk.lines),
+        snippet=snippet(first.text, found.start() if found else 0),
+        blob_sha=chunk.blob_sha,
+        score=0.0,
+        language=chunk.language,
+        source="code",
+    )
+
+
 def _literal_expression(query: str) -> str | None:
     return fts_phrase(query) if len(query) >= MIN_LITERAL else None
 
 
 def _candidates(
     store: Store,
-    view_id: int,
+    view: Layers,
     project_id: str | None,
     expression: str | None,
     literal: str | None,
@@ -170,20 +260,32 @@ def _candidates(
 ) -> Iterator[_Candidate]:
     if expression is not None:
         yield from _fts_candidates(
-            store, view_id, project_id, expression, ranked=ranked, first_batch=first_batch
+            store, view, project_id, expression, ranked=ranked, first_batch=first_batch
         )
         return
-    scans = [(_CODE_SCAN, view_id)] + ([(_DOC_SCAN, project_id)] if project_id else [])
-    for template, owner in scans:  # code first, then documents, each in path order
-        params: list[Any] = [owner]
-        sql = template.format(filter=_scan_filter(literal, params))
-        for row in store.conn.execute(sql, params):
-            yield _Candidate(*row)
+    yield from scan_candidates(store, view, literal)
+    if project_id:
+        yield from scan_documents(store, project_id, literal)
+
+
+def scan_candidates(store: Store, view: Layers, literal: str | None) -> Iterator[_Candidate]:
+    """Every chunk of the view's code, in path order (with a cheap prefilter for a literal)."""
+    params = view.params()
+    sql = _CODE_SCAN.format(visible=visible("v"), filter=_scan_filter(literal, params))
+    for row in store.conn.execute(sql, params):
+        yield _Candidate(*row)
+
+
+def scan_documents(store: Store, project_id: str, literal: str | None) -> Iterator[_Candidate]:
+    params: dict[str, Any] = {"project": project_id}
+    sql = _DOC_SCAN.format(filter=_scan_filter(literal, params))
+    for row in store.conn.execute(sql, params):
+        yield _Candidate(*row)
 
 
 def _fts_candidates(
     store: Store,
-    view_id: int,
+    view: Layers,
     project_id: str | None,
     expression: str,
     *,
@@ -200,26 +302,26 @@ def _fts_candidates(
     size = first_batch
     while batch := cursor.fetchmany(size):
         size = _META_BATCH
-        ids = [rowid for rowid, _ in batch]
-        marks = "(" + ",".join("?" * len(ids)) + ")"
-        owners: list[tuple[str, int | str]] = [(_CODE_META, view_id)]
+        ids = {f"c{n}": rowid for n, (rowid, _) in enumerate(batch)}
+        marks = "(" + ",".join(f":{key}" for key in ids) + ")"
+        owners: list[tuple[str, dict[str, Any]]] = [(_CODE_META, view.params(**ids))]
         if project_id is not None:
-            owners.append((_DOC_META, project_id))
+            owners.append((_DOC_META, {"project": project_id, **ids}))
         places: dict[int, list[Any]] = {}
-        for sql, owner in owners:
-            for row in store.conn.execute(sql + marks, [owner, *ids]):
+        for sql, params in owners:
+            for row in store.conn.execute(sql + marks, params):
                 places.setdefault(row[0], []).append(row[1:])
         for rowid, score in batch:
             for sha, start, end, owned, path, language, doc_id, text in places.get(rowid, ()):
                 yield _Candidate(rowid, score, sha, start, end, owned, path, language, doc_id, text)
 
 
-def _scan_filter(literal: str | None, params: list[Any]) -> str:
+def _scan_filter(literal: str | None, params: dict[str, Any]) -> str:
     """A cheap SQL prefilter for a short ASCII literal; Python verifies anyway."""
     if literal is None or not literal.isascii():
         return ""
-    params.append(literal.lower())
-    return "AND instr(lower(c.content), ?) > 0 "
+    params["literal"] = literal.lower()
+    return "AND instr(lower(c.content), :literal) > 0 "
 
 
 def _content(store: Store, candidate: _Candidate) -> str:
@@ -274,7 +376,7 @@ def snippet(line: str, column: int) -> str:
 
 def references(
     store: Store,
-    view_id: int,
+    view: Layers,
     name: str,
     *,
     definitions: set[tuple[str, int]],
@@ -286,10 +388,11 @@ def references(
     word = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
     found: list[Reference] = []
     expression = _literal_expression(name)
-    for candidate in _candidates(store, view_id, project_id, expression, name, ranked=False):
+    scan_cap = max(REFERENCE_SCAN_CAP, limit)
+    for candidate in _candidates(store, view, project_id, expression, name, ranked=False):
         if filters.accepts(candidate.path, candidate.language):
             found.extend(_occurrences(store, candidate, word, name, definitions))
-        if len(found) >= REFERENCE_SCAN_CAP:
+        if len(found) >= scan_cap:
             break
     found.sort(key=lambda r: (not r.is_definition, r.source != "code", r.path, r.line))
     return found[:limit]

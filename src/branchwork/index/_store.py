@@ -62,7 +62,26 @@ CREATE TABLE IF NOT EXISTS documents(
     source_path TEXT NOT NULL, kind TEXT NOT NULL, blob_id INTEGER NOT NULL,
     added_at TEXT NOT NULL, UNIQUE(project_id, source_path));
 CREATE INDEX IF NOT EXISTS documents_blob ON documents(blob_id);
+CREATE TABLE IF NOT EXISTS overlays(
+    view_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, base_id INTEGER NOT NULL,
+    stamp TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS overlays_base ON overlays(base_id);
 """
+OVERLAY_PREFIX = "overlay:"
+_NOT_A_REPO = ""  # the `repo` of an overlay's view row: never the base of a diff listing
+
+
+def visible(alias: str) -> str:
+    """SQL: the rows of `view_files {alias}` that belong to the layered view `:top` over
+    `:base` (a plain view is its own top and base): the top's rows, and the base's rows at
+    paths the top does not shadow. A shadowing row with blob 0 deletes the path."""
+    return _VISIBLE.replace("{v}", alias)
+
+
+_VISIBLE = (
+    "{v}.view_id IN (:top, :base) AND ({v}.view_id = :top OR NOT EXISTS "
+    "(SELECT 1 FROM view_files o WHERE o.view_id = :top AND o.path_id = {v}.path_id))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +98,23 @@ class KnownBlob(NamedTuple):
     id: int
     status: str  # "text" | "binary" | "huge"
     size: int
+
+
+class Layers(NamedTuple):
+    """What a query reads: a plain view (`top == base`), or an overlay over its base view."""
+
+    top: int
+    base: int
+
+    def params(self, **more: Any) -> dict[str, Any]:
+        return {"top": self.top, "base": self.base, **more}
+
+
+class OverlayInfo(NamedTuple):
+    view_id: int
+    base_id: int
+    base_tree: str
+    stamp: str
 
 
 class BaseView(NamedTuple):
@@ -99,6 +135,18 @@ class Listing:
     submodules: int
     base: int | None = None
     removed: Sequence[str] = ()  # paths of the base that are gone or changed
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayRows:
+    """Changes to an overlay: `(path, blob sha or None for a deleted path, mode)` rows, and the
+    symlinks and submodules it adds to its base's counts (negative: removes)."""
+
+    rows: Sequence[tuple[str, str | None, int]]
+    replace: bool
+    stamp: str
+    symlinks: int = 0
+    submodules: int = 0
 
 
 class BaseViewGone(Exception):
@@ -315,28 +363,150 @@ class Store:
         )
         return [TreeEntry(path, f"{mode:06o}", sha, size) for path, mode, sha, size in rows]
 
-    def view_counts(self, view_id: int) -> tuple[dict[str, int], int, int]:
+    def view_counts(self, layers: Layers) -> tuple[dict[str, int], int, int]:
         """Files of a view by blob status, and its symlink and submodule counts."""
         by_status = dict(
             self.conn.execute(
-                "SELECT b.status, count(*) FROM view_files v JOIN blobs b ON b.id=v.blob_id "
-                "WHERE v.view_id=? GROUP BY b.status",
-                (view_id,),
+                "SELECT b.status, count(*) FROM view_files v JOIN blobs b ON b.id=v.blob_id "  # noqa: S608
+                f"WHERE {visible('v')} GROUP BY b.status",
+                layers.params(),
             ).fetchall()
         )
         symlinks, submodules = self.conn.execute(
-            "SELECT symlinks, submodules FROM views WHERE id=?", (view_id,)
+            "SELECT symlinks, submodules FROM views WHERE id=?", (layers.top,)
         ).fetchone()
         return by_status, int(symlinks), int(submodules)
 
+    # --- layered views (overlays) ------------------------------------------------------------
+
+    def layers(self, key: str) -> Layers | None:
+        """The layers of a view key: a tree sha, or `overlay:NAME`."""
+        if key.startswith(OVERLAY_PREFIX):
+            info = self.overlay(key.removeprefix(OVERLAY_PREFIX))
+            return None if info is None else Layers(info.view_id, info.base_id)
+        view = self.view_id(key)
+        return None if view is None else Layers(view, view)
+
+    def overlay(self, name: str) -> OverlayInfo | None:
+        row = self.conn.execute(
+            "SELECT o.view_id, o.base_id, v.tree, o.stamp FROM overlays o "
+            "JOIN views v ON v.id = o.base_id WHERE o.name = ?",
+            (name,),
+        ).fetchone()
+        return None if row is None else OverlayInfo(*row)
+
+    def overlay_names(self) -> list[str]:
+        return [name for (name,) in self.conn.execute("SELECT name FROM overlays")]
+
+    def view_trees(self) -> list[str]:
+        """The trees of every plain view (overlays excluded)."""
+        sql = "SELECT tree FROM views WHERE id NOT IN (SELECT view_id FROM overlays)"
+        return [tree for (tree,) in self.conn.execute(sql)]
+
+    def overlay_bases(self) -> set[str]:
+        sql = "SELECT DISTINCT v.tree FROM overlays o JOIN views v ON v.id = o.base_id"
+        return {tree for (tree,) in self.conn.execute(sql)}
+
+    def save_overlay(self, name: str, base: BaseView, changes: OverlayRows) -> int:
+        """Create or update the overlay `name` over `base` in one transaction: with
+        `changes.replace` (or a new base) its rows are first dropped; then each change is
+        upserted (blob None: the path is shadowed as deleted). Contents must be stored."""
+        with self.write():
+            view = self._overlay_row(name, base, changes.replace)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO paths(path, language) VALUES(?, ?)",
+                [(path, language_of(path)) for path, _, _ in changes.rows],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO view_files(view_id, path_id, blob_id, mode) VALUES(?, "
+                "(SELECT id FROM paths WHERE path=?), "
+                "coalesce((SELECT id FROM blobs WHERE sha=?), 0), ?)",
+                [(view, path, sha, mode) for path, sha, mode in changes.rows],
+            )
+            if changes.replace:  # targeted updates write regular files: counts unchanged
+                self.conn.execute(
+                    "UPDATE views SET symlinks = ?, submodules = ? WHERE id = ?",
+                    (base.symlinks + changes.symlinks, base.submodules + changes.submodules, view),
+                )
+            stamp = (changes.stamp, view)
+            self.conn.execute("UPDATE overlays SET stamp = ? WHERE view_id = ?", stamp)
+            return view
+
+    def _overlay_row(self, name: str, base: BaseView, replace: bool) -> int:
+        found = self.conn.execute(
+            "SELECT view_id, base_id FROM overlays WHERE name = ?", (name,)
+        ).fetchone()
+        if found is None:
+            cursor = self.conn.execute(
+                "INSERT INTO views(tree, repo, symlinks, submodules, created_at) "
+                "VALUES(?, ?, 0, 0, ?)",
+                (OVERLAY_PREFIX + name, _NOT_A_REPO, time.time()),
+            )
+            view = int(cursor.lastrowid or 0)
+            self.conn.execute(
+                "INSERT INTO overlays(view_id, name, base_id) VALUES(?, ?, ?)",
+                (view, name, base.id),
+            )
+            return view
+        view, base_id = int(found[0]), int(found[1])
+        if replace or base_id != base.id:
+            self.conn.execute("DELETE FROM view_files WHERE view_id = ?", (view,))
+            self.conn.execute("UPDATE overlays SET base_id = ? WHERE view_id = ?", (base.id, view))
+        return view
+
+    def base_view(self, tree: str) -> BaseView | None:
+        row = self.conn.execute(
+            "SELECT id, tree, symlinks, submodules FROM views WHERE tree = ?", (tree,)
+        ).fetchone()
+        return None if row is None else BaseView(*row)
+
     def forget_view(self, tree: str) -> bool:
+        """Drop a view's file list, and the overlays built on it (rebuilt when next used)."""
         with self.write():
             view = self.view_id(tree)
             if view is None:
                 return False
-            self.conn.execute("DELETE FROM view_files WHERE view_id=?", (view,))
-            self.conn.execute("DELETE FROM views WHERE id=?", (view,))
+            dependents = [
+                v for (v,) in self.conn.execute(
+                    "SELECT view_id FROM overlays WHERE base_id = ? OR view_id = ?", (view, view)
+                )
+            ]  # fmt: skip
+            for dropped in {view, *dependents}:
+                self.conn.execute("DELETE FROM view_files WHERE view_id=?", (dropped,))
+                self.conn.execute("DELETE FROM views WHERE id=?", (dropped,))
+                self.conn.execute("DELETE FROM overlays WHERE view_id=?", (dropped,))
             return True
+
+    def unused_views(self, keep: set[str]) -> list[str]:
+        """The view keys (trees, `overlay:NAME`) neither in `keep` nor the base of a kept
+        overlay."""
+        rows = self.conn.execute(
+            "SELECT v.tree, o.name, b.tree FROM views v LEFT JOIN overlays o ON o.view_id = v.id "
+            "LEFT JOIN views b ON b.id = o.base_id"
+        ).fetchall()
+        kept_bases = {base for tree, _, base in rows if tree in keep and base is not None}
+        return [tree for tree, _, _ in rows if tree not in keep and tree not in kept_bases]
+
+    def garbage_count(self, dropped: set[str]) -> int:
+        """How many contents no view outside `dropped` and no document uses."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS dropped(tree TEXT PRIMARY KEY)")
+        self.conn.execute("DELETE FROM dropped")
+        self.conn.executemany("INSERT INTO dropped VALUES(?)", [(t,) for t in dropped])
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM view_files f "
+            "JOIN views v ON v.id = f.view_id WHERE f.blob_id = b.id "
+            "AND v.tree NOT IN (SELECT tree FROM dropped)) "
+            "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.blob_id = b.id)"
+        ).fetchone()
+        return int(count)
+
+    def compact(self) -> None:
+        """Give the pages freed by a collection back to the file system, when worth it."""
+        (free,) = self.conn.execute("PRAGMA freelist_count").fetchone()
+        (pages,) = self.conn.execute("PRAGMA page_count").fetchone()
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if pages and free / pages > 0.1:
+            self.conn.execute("VACUUM")
 
     def collect_garbage(self) -> int:
         """Delete blobs no view and no document refers to; return how many."""

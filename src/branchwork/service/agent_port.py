@@ -16,7 +16,7 @@ from branchwork.service.scope import SessionScope, take_checkpoint
 from branchwork.service.state import session_state
 
 if TYPE_CHECKING:
-    from branchwork.index import SearchHit, Symbol
+    from branchwork.index import SearchResults, Symbol
 
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 README_EXCERPT_CHARS = 2000
@@ -93,7 +93,7 @@ class ServiceSessionPort:
 
     def search(
         self, query: str, *, regex: bool, path_glob: str | None, limit: int
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
         return search.search_session(
             self._scope, query, regex=regex, path_glob=path_glob, limit=limit, actor="agent"
         )

@@ -25,7 +25,7 @@ from branchwork.domain.models import Project, ProjectConfig
 from branchwork.domain.replay import Budget
 from branchwork.providers import check_model_spec
 from branchwork.sandbox.redact import MIN_SAFE_LENGTH
-from branchwork.service import trials
+from branchwork.service import pool, trials
 from branchwork.service.base import Services
 from branchwork.service.scope import drop_worktree, open_scope
 
@@ -85,6 +85,7 @@ def _register(services: Services, info: gitops.RepoInfo, name: str, origin: str 
         env=env,
     )
     services.store.add_project(project)
+    pool.request_refill(services, project)  # ready worktrees for its first sessions
     return project
 
 
@@ -133,6 +134,7 @@ def remove_project(services: Services, project: Project, *, force: bool) -> None
             trials.stop_trial(services, trial, kill=True)
     for session in active:
         drop_worktree(open_scope(services, session, worktree=False))
+    pool.drain(services, project)
     services.store.remove_project(project.id)
     services.secrets.drop(project.id)
     if project.origin and Path(project.path).is_relative_to(services.home):
@@ -151,6 +153,9 @@ class ConfigChanges:
     network: str | None = None
     concurrent_turns: int | None = None
     budget: Budget | None = None  # the projects' sessions together; Budget(): none
+    pool_size: int | None = None
+    pool_setup: bool | None = None
+    disk_quota_mb: int | None = None  # 0: no quota
 
     def updates(self) -> dict[str, Any]:
         values = {k: v for k, v in self.__dict__.items() if v is not None and k != "budget"}
@@ -164,6 +169,8 @@ class ConfigChanges:
             values["model"] = check_model_spec(self.model)
         if self.copy_files is not None:  # one empty pattern (`--copy ''`) clears the list
             values["copy_files"] = [p for p in self.copy_files if p != ""]
+        if self.disk_quota_mb == 0:
+            values["disk_quota_mb"] = None
         return values
 
 
@@ -185,6 +192,8 @@ def configure_project(
         raise InvalidInput(f"invalid project configuration: {_problems(exc)}") from exc
     updated = project.model_copy(update={"config": config, "env": env})
     services.store.save_project(updated)
+    if changes.pool_size is not None or changes.pool_setup is not None:
+        pool.request_refill(services, updated)
     return updated
 
 

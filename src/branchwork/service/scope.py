@@ -18,7 +18,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,6 +60,8 @@ class SessionScope:
     session: Session
     project: Project
     redactor: Redactor
+    # What one use case has learnt and keeps to itself (the search view's check, …).
+    memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def worktree(self) -> Path:
@@ -137,6 +139,7 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
             raise Conflict(f"{scope.worktree} exists but is not this session's worktree; move it")
         recreated = _ensure_branch(scope, repo)
         gitops.restore_worktree(repo, scope.worktree, scope.session.branch)
+        pending = gitops.apply_saved(scope.worktree, parked_ref(scope.session.id))
     head = gitops.head_commit(scope.worktree)
     if recreated:
         scope.record(
@@ -155,7 +158,27 @@ def restore_worktree(scope: SessionScope) -> SessionScope:
     )
     restored = scope.with_session(session)
     copy_into_worktree(restored)
+    _unpark(restored, pending)
     return restored
+
+
+def parked_ref(session_id: str) -> str:
+    """Where an evicted worktree's uncommitted files wait (a ref, never a branch)."""
+    return f"refs/branchwork/parked/{session_id}"
+
+
+def parked_key(session_id: str) -> str:
+    """The state key saying a session's worktree was evicted (when, why)."""
+    return f"parked:{session_id}"
+
+
+def _unpark(scope: SessionScope, pending: bool) -> None:
+    store = scope.services.store
+    if store.get_state(parked_key(scope.session.id)) is None and not pending:
+        return
+    store.set_state(parked_key(scope.session.id), None)
+    extra = " with the uncommitted changes it had" if pending else ""
+    scope.record(Note(text=f"worktree restored after its eviction{extra}; nothing was lost"))
 
 
 def _restored_meanwhile(scope: SessionScope) -> bool:

@@ -8,50 +8,53 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchwork import gitops
+from branchwork._lazy import lazy_module
+from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import Actor, ContextRef
 from branchwork.domain.models import Project
+from branchwork.service import views
 from branchwork.service.base import Services
-from branchwork.service.scope import SessionScope, scratch_dir
+from branchwork.service.scope import SessionScope
 
-if TYPE_CHECKING:  # the index (tree-sitter, grammars) is loaded when first used
-    from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
+if TYPE_CHECKING:
+    from branchwork import index
+    from branchwork.index import (
+        Document,
+        IndexReport,
+        Reference,
+        ReferenceResults,
+        SearchHit,
+        SearchResults,
+        Symbol,
+    )
+else:  # the index (tree-sitter, grammars) is loaded when first used
+    index = lazy_module("branchwork.index")
 
 REPO_MAP_TOKENS = 800
+DEFAULT_LIMIT = 20
+REFERENCE_LIMIT = 200
+UNLIMITED = 1_000_000_000
 Progress = Callable[[int, int], None]
 
 
-def session_view(scope: SessionScope, *, progress: Progress | None = None) -> IndexReport:
-    """Index the session's working state (its checkpoint tree plus its uncommitted files) and
-    report it, with the count of files `.gitignore` keeps out."""
-    report = _index_session(scope, progress)
+def session_view(
+    scope: SessionScope, *, progress: Progress | None = None, count_ignored: bool = False
+) -> IndexReport:
+    """Bring the session's view (its base plus its changed files) up to date and report it;
+    with `count_ignored`, also count the files `.gitignore` keeps out (a walk of the worktree:
+    only when asked)."""
+    if progress is not None:
+        main_tree(scope.services, scope.project, progress=progress)  # the shared base, first
+    report = views.refresh(scope)
+    if not count_ignored:
+        return report
     skipped = {**report.skipped, "ignored": gitops.count_ignored(scope.worktree)}
     return report.model_copy(update={"skipped": skipped})
 
 
 def session_tree(scope: SessionScope) -> str:
-    """The indexed tree of the session's working state, for a query."""
-    return _index_session(scope, None).tree
-
-
-def _index_session(scope: SessionScope, progress: Progress | None) -> IndexReport:
-    exclude = scope.project.config.copy_files
-    tree = gitops.snapshot_tree(scope.worktree, exclude, scratch=scratch_dir(scope.services))
-    report = scope.services.code_index().index_view(scope.worktree, tree, progress=progress)
-    _forget_previous_view(scope, tree)
-    return report
-
-
-def _forget_previous_view(scope: SessionScope, tree: str) -> None:
-    """A session keeps one snapshot view in the index: the newest (old ones would pile up
-    with every edit). The contents stay; `branchwork index` collects unused ones."""
-    store = scope.services.store
-    key = f"index_view:{scope.session.id}"
-    previous = store.get_state(key)
-    if previous == tree:
-        return
-    if previous is not None:
-        scope.services.code_index().forget_view(previous)
-    store.set_state(key, tree)
+    """The index key of the session's current view, for a query."""
+    return views.current_view(scope)
 
 
 def project_view(
@@ -63,13 +66,13 @@ def project_view(
     return services.code_index().index_view(repo, tree, progress=progress)
 
 
-def main_tree(services: Services, project: Project) -> str:
+def main_tree(services: Services, project: Project, *, progress: Progress | None = None) -> str:
     """The indexed tree of the project's main branch, indexed first if it never was."""
     repo = Path(project.path)
     tree = gitops.run_git(["rev-parse", f"{project.main_branch}^{{tree}}"], repo).strip()
     index = services.code_index()
     if not index.has_view(tree):
-        index.index_view(repo, tree)
+        index.index_view(repo, tree, progress=progress)
     return tree
 
 
@@ -97,17 +100,29 @@ def search(
     regex: bool = False,
     path_glob: str | None = None,
     language: str | None = None,
-    limit: int = 20,
-) -> list[SearchHit]:
-    return services.code_index().search(
+    limit: int | None = DEFAULT_LIMIT,
+    worktree: Path | None = None,
+) -> SearchResults:
+    """Up to `limit` hits (None: all); one more is looked for, to say whether there are more.
+    `worktree`: the session worktree whose files the view `tree` is."""
+    hits = services.code_index().search(
         tree,
         query,
         regex=regex,
         path_glob=path_glob,
         language=language,
-        limit=limit,
+        limit=_probe(limit),
         project_id=project.id,
+        worktree=worktree,
     )
+    capped = limit is not None and len(hits) > limit
+    return index.SearchResults(query=query, hits=hits[:limit], limit=limit, capped=capped)
+
+
+def _probe(limit: int | None) -> int:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"the limit must be 1 or more (got {limit}); or ask for all")
+    return UNLIMITED if limit is None else limit + 1
 
 
 def search_session(
@@ -117,52 +132,67 @@ def search_session(
     regex: bool = False,
     path_glob: str | None = None,
     language: str | None = None,
-    limit: int = 20,
+    limit: int | None = DEFAULT_LIMIT,
     actor: Actor = "user",
-) -> list[SearchHit]:
+) -> SearchResults:
     """Search the session's own view (never another session's files); recorded as context."""
-    tree = session_tree(scope)
-    hits = search(
+    found = search(
         scope.services,
-        tree,
+        session_tree(scope),
         query,
         project=scope.project,
         regex=regex,
         path_glob=path_glob,
         language=language,
         limit=limit,
+        worktree=scope.worktree,
     )
-    scope.record(ContextRef(query=query, lookup="search", results=_ref_results(hits)), actor)
-    return hits
+    scope.record(ContextRef(query=query, lookup="search", results=_ref_results(found.hits)), actor)
+    return found
 
 
-def search_main(
-    services: Services, project: Project, query: str, **options: Any
-) -> list[SearchHit]:
+def search_main(services: Services, project: Project, query: str, **options: Any) -> SearchResults:
     """Search the tip of the project's main branch (nothing is recorded: no session)."""
     return search(services, main_tree(services, project), query, project=project, **options)
 
 
 def session_definitions(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Symbol]:
-    found = scope.services.code_index().definitions(name, session_tree(scope))
+    """Every definition of `name` in the session (never capped: front-ends show what fits)."""
+    found = scope.services.code_index().definitions(name, session_tree(scope), limit=UNLIMITED)
     scope.record(ContextRef(query=name, lookup="definition", results=_ref_results(found)), actor)
     return found
 
 
-def session_references(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Reference]:
-    index = scope.services.code_index()
-    found = index.references(name, session_tree(scope), project_id=scope.project.id)
-    scope.record(ContextRef(query=name, lookup="references", results=_ref_results(found)), actor)
+def references(
+    services: Services, tree: str, name: str, *, project: Project, limit: int | None
+) -> ReferenceResults:
+    """Uses of `name` by name (definitions first), up to `limit` (None: all)."""
+    found = services.code_index().references(name, tree, limit=_probe(limit), project_id=project.id)
+    capped = limit is not None and len(found) > limit
+    return index.ReferenceResults(name=name, references=found[:limit], limit=limit, capped=capped)
+
+
+def session_references(
+    scope: SessionScope, name: str, *, limit: int | None = REFERENCE_LIMIT, actor: Actor = "user"
+) -> ReferenceResults:
+    found = references(
+        scope.services, session_tree(scope), name, project=scope.project, limit=limit
+    )
+    refs = _ref_results(found.references)
+    scope.record(ContextRef(query=name, lookup="references", results=refs), actor)
     return found
 
 
 def main_definitions(services: Services, project: Project, name: str) -> list[Symbol]:
-    return services.code_index().definitions(name, main_tree(services, project))
-
-
-def main_references(services: Services, project: Project, name: str) -> list[Reference]:
     tree = main_tree(services, project)
-    return services.code_index().references(name, tree, project_id=project.id)
+    return services.code_index().definitions(name, tree, limit=UNLIMITED)
+
+
+def main_references(
+    services: Services, project: Project, name: str, *, limit: int | None = REFERENCE_LIMIT
+) -> ReferenceResults:
+    tree = main_tree(services, project)
+    return references(services, tree, name, project=project, limit=limit)
 
 
 def repo_map(scope: SessionScope, tokens: int = REPO_MAP_TOKENS) -> str:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
 from branchwork import gitops
 from branchwork.domain.errors import Conflict, InvalidInput
-from branchwork.domain.events import Archived, Note, SessionCreated, utc_now
+from branchwork.domain.events import (
+    Archived,
+    CommandFinished,
+    CommandStarted,
+    Note,
+    SessionCreated,
+    utc_now,
+)
 from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import ActionMode, Project, Session
 from branchwork.providers import check_model_spec, resolve_model
-from branchwork.sandbox.liveness import process_is_gone
+from branchwork.sandbox.liveness import process_is_gone, this_host
+from branchwork.service import pool
 from branchwork.service.base import Services
 from branchwork.service.commands import run_command
+from branchwork.service.lifecycle import warn_if_over_quota
 from branchwork.service.resolve import (
     find_session,
     forget_current,
@@ -67,12 +78,17 @@ def new_session(
     mode, model = check_defaults(mode, model)
     repo = repo_path(project)
     ref = from_ref or project.main_branch
-    base = gitops.resolve_commit(repo, ref)
+    tip = gitops.branch_tip(repo, ref) if ref == project.main_branch else None  # no subprocess
+    base = tip or gitops.resolve_commit(repo, ref)
     draft = _draft(services, project, title or "untitled", base, mode, model)
     if fork_of is not None:
         draft = draft.model_copy(update={"parent_id": fork_of[0], "parent_seq": fork_of[1]})
-    with repo_lock(services, repo):
-        gitops.add_worktree(repo, Path(draft.worktree), draft.branch, base)
+    slot = pool.claim(services, project, base, Path(draft.worktree), draft.branch)
+    if slot is None:
+        with repo_lock(services, repo):
+            gitops.add_worktree(repo, Path(draft.worktree), draft.branch, base)
+    if slot is not None or ref == project.main_branch:
+        pool.request_refill(services, project)  # replaces the one claimed, or fills the pool
     try:
         first = SessionCreated(
             project_id=project.id,
@@ -89,7 +105,9 @@ def new_session(
         raise
     if current:
         make_current(services, session)
-    _prepare_environment(open_scope(services, session))
+    scope = open_scope(services, session)
+    _prepare_environment(scope, slot.setup if slot else None)
+    warn_if_over_quota(scope)
     return session
 
 
@@ -127,21 +145,67 @@ def _undo_worktree(services: Services, repo: Path, draft: Session) -> None:
         gitops.delete_branch(repo, draft.branch)
 
 
-def _prepare_environment(scope: SessionScope) -> None:
-    """Copy the configured untracked files in, then run the setup command (failure kept)."""
+def _prepare_environment(scope: SessionScope, ran: pool.SetupRun | None = None) -> None:
+    """Copy the configured untracked files in, then run the setup command (failure kept),
+    unless it ran in the pooled worktree ahead of time: then that run is recorded."""
     copy_into_worktree(scope)
     setup = scope.project.config.setup
     if not setup:
         return
-    result = run_command(scope, setup, purpose="setup")
-    if result.finished.status != "ok":
+    if ran is not None and ran.command == setup:
+        status = _record_pooled_setup(scope, ran)
+    else:
+        status = run_command(scope, setup, purpose="setup").finished.status
+    if status != "ok":
         scope.record(
             Note(
                 level="warning",
-                text=f"setup command failed ({result.finished.status}); the session is kept: "
+                text=f"setup command failed ({status}); the session is kept: "
                 "fix the setup in the worktree (run) or in the project configuration",
             )
         )
+
+
+def _record_pooled_setup(scope: SessionScope, ran: pool.SetupRun) -> str:
+    """The setup that ran in the pooled worktree before this session claimed it, as command
+    events (output kept as it was recorded then), with a note saying when it ran."""
+    command_id = new_id()
+    when = datetime.fromtimestamp(ran.ran_at, UTC).isoformat(timespec="seconds")
+    scope.record_many(
+        [
+            (
+                Note(text=f"the setup ran ahead of time in this pooled worktree, at {when}"),
+                "system",
+            ),
+            (
+                CommandStarted(
+                    command_id=command_id,
+                    command=ran.command,
+                    cwd=scope.session.worktree,
+                    timeout_s=pool.SETUP_TIMEOUT_S,
+                    purpose="setup",
+                    pid=os.getpid(),
+                    host=this_host(),
+                ),
+                "system",
+            ),
+            (
+                CommandFinished(
+                    command_id=command_id,
+                    status=ran.status,
+                    exit_code=ran.exit_code,
+                    duration_ms=ran.duration_ms,
+                    output_bytes=ran.output_bytes,
+                    output_head=ran.output_head,
+                    output_tail=ran.output_tail,
+                    truncated=ran.truncated,
+                    output_blob=ran.output_blob,
+                ),
+                "system",
+            ),
+        ]
+    )
+    return ran.status
 
 
 def set_defaults(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,13 @@ if TYPE_CHECKING:
     from branchwork.domain.models import ActionMode, CheckpointInfo
     from branchwork.domain.proposals import ApprovalPolicy, ReviewComment
     from branchwork.domain.replay import SessionState
-    from branchwork.index import Document, IndexReport, Reference, SearchHit, Symbol
+    from branchwork.index import (
+        Document,
+        IndexReport,
+        ReferenceResults,
+        SearchResults,
+        Symbol,
+    )
     from branchwork.providers import Model
     from branchwork.service import (
         address,
@@ -50,8 +57,10 @@ if TYPE_CHECKING:
         doctor,
         files,
         history,
+        lifecycle,
         merge as merging,
         policy as policies,
+        pool,
         projects,
         proposals as proposing,
         radar,
@@ -65,7 +74,9 @@ if TYPE_CHECKING:
     from branchwork.service.commands import CommandOutcome
     from branchwork.service.doctor import Check
     from branchwork.service.files import WriteOutcome
+    from branchwork.service.lifecycle import DiskUsage, GcReport
     from branchwork.service.merge import MergeOutcome
+    from branchwork.service.pool import PoolSlot
     from branchwork.service.projects import EnvEntry
     from branchwork.service.proposals import ProposalDetails
     from branchwork.service.radar import RadarReport
@@ -74,7 +85,21 @@ if TYPE_CHECKING:
 else:
     # Use cases load on first use: a command pays only for those it calls (the agent loop and
     # the model providers alone cost ~100 ms of start-up).
-    budgets, chat, commands, doctor, files, history, projects, rebuild, scope, search, sessions = (
+    (
+        budgets,
+        chat,
+        commands,
+        doctor,
+        files,
+        history,
+        lifecycle,
+        pool,
+        projects,
+        rebuild,
+        scope,
+        search,
+        sessions,
+    ) = (
         lazy_module(f"branchwork.service.{name}")
         for name in (
             "budgets",
@@ -83,6 +108,8 @@ else:
             "doctor",
             "files",
             "history",
+            "lifecycle",
+            "pool",
             "projects",
             "rebuild",
             "scope",
@@ -239,10 +266,13 @@ class Workspace(TaskMethods):
         network: str | None = None,
         concurrent_turns: int | None = None,
         budget: Budget | None = None,
+        pool_size: int | None = None,
+        pool_setup: bool | None = None,
+        disk_quota_mb: int | None = None,
         reload: bool = False,
     ) -> Project:
-        """Change the project's configuration (None leaves a setting as it is); `reload`
-        re-reads `.branchwork.toml` from the main branch first."""
+        """Change the project's configuration (None leaves a setting as it is; a quota of 0
+        removes it); `reload` re-reads `.branchwork.toml` from the main branch first."""
         changes = projects.ConfigChanges(
             setup=setup,
             copy_files=copy_files,
@@ -252,6 +282,9 @@ class Workspace(TaskMethods):
             network=network,
             concurrent_turns=concurrent_turns,
             budget=budget,
+            pool_size=pool_size,
+            pool_setup=pool_setup,
+            disk_quota_mb=disk_quota_mb,
         )
         return projects.configure_project(self._services, self.project(ref), changes, reload=reload)
 
@@ -514,17 +547,17 @@ class Workspace(TaskMethods):
         session: SessionRef = None,
         project: ProjectRef = None,
         progress: Progress | None = None,
+        count_ignored: bool = False,
     ) -> IndexReport:
         """Index the main branch of the project (named, else the working directory's), or the
-        working state of `session` when one is named; then collect indexed contents no view
-        uses any more. (Searching indexes what it needs by itself.)"""
+        working state of `session` when one is named (`count_ignored`: also count the files
+        `.gitignore` keeps out, which walks the worktree). Searching indexes what it needs by
+        itself; `gc` collects what no view uses."""
         if session is None:
             found = self.project(project)
-            report = search.project_view(self._services, found, progress=progress)
-        else:
-            report = search.session_view(self._scope(session), progress=progress)
-        search.collect_garbage(self._services)
-        return report
+            return search.project_view(self._services, found, progress=progress)
+        target = self._scope(session)
+        return search.session_view(target, progress=progress, count_ignored=count_ignored)
 
     def collect_index_garbage(self) -> int:
         """Remove indexed contents no view or document uses; returns how many."""
@@ -551,9 +584,10 @@ class Workspace(TaskMethods):
         regex: bool = False,
         path_glob: str | None = None,
         language: str | None = None,
-        limit: int = 20,
-    ) -> list[SearchHit]:
-        """Search a session's files (recorded as a context reference) or a project's main."""
+        limit: int | None = 20,
+    ) -> SearchResults:
+        """Search a session's files (recorded as a context reference) or a project's main.
+        At most `limit` hits (None: all); `capped` on the result says whether there are more."""
         options: dict[str, Any] = {
             "regex": regex,
             "path_glob": path_glob,
@@ -575,13 +609,19 @@ class Workspace(TaskMethods):
         return search.session_definitions(target, name)
 
     def references(
-        self, name: str, *, session: SessionRef = None, project: ProjectRef = None
-    ) -> list[Reference]:
-        """Uses of `name` by name, in a session (recorded) or on a project's main."""
+        self,
+        name: str,
+        *,
+        session: SessionRef = None,
+        project: ProjectRef = None,
+        limit: int | None = 200,
+    ) -> ReferenceResults:
+        """Uses of `name` by name, in a session (recorded) or on a project's main; at most
+        `limit` (None: all), `capped` on the result says whether there are more."""
         target = self._target(session, project)
         if isinstance(target, Project):
-            return search.main_references(self._services, target, name)
-        return search.session_references(target, name)
+            return search.main_references(self._services, target, name, limit=limit)
+        return search.session_references(target, name, limit=limit)
 
     def add_document(self, path: str | Path, *, project: ProjectRef = None) -> Document:
         return search.add_document(self._services, self.project(project), Path(path))
@@ -591,6 +631,39 @@ class Workspace(TaskMethods):
 
     def remove_document(self, key: str, *, project: ProjectRef = None) -> Document:
         return search.remove_document(self._services, self.project(project), key)
+
+    # -- lifecycle: the pool, disk, gc -------------------------------------------------------
+
+    def pool(self, project: ProjectRef = None) -> list[PoolSlot]:
+        """The project's ready worktrees (at the tip of main when current)."""
+        return pool.slots(self._services, self.project(project))
+
+    def refill_pool(self, project: ProjectRef = None) -> list[PoolSlot]:
+        """Bring the project's pool to its size at the tip of main now, in this process (it is
+        otherwise done in the background); returns the ready worktrees."""
+        found = self.project(project)
+        pool.refill(self._services, found)
+        return pool.slots(self._services, found)
+
+    def disk_usage(self, project: ProjectRef = None) -> DiskUsage:
+        """Disk used by each project's worktrees (sessions and pool), the index and the
+        database, measured now; all projects unless one is named."""
+        chosen = self.project(project) if project is not None else None
+        return lifecycle.disk_usage(self._services, chosen)
+
+    def gc(
+        self,
+        *,
+        idle: str | timedelta = "7d",
+        dry_run: bool = False,
+        project: ProjectRef = None,
+    ) -> GcReport:
+        """Evict the worktrees of sessions idle for `idle` (restored on next use), remove
+        those of archived and merged sessions and stale pooled ones, collect the index;
+        nothing outside the data directory, no branch. `dry_run` changes nothing."""
+        span = idle if isinstance(idle, timedelta) else lifecycle.parse_idle(idle)
+        chosen = self.project(project) if project is not None else None
+        return lifecycle.collect(self._services, idle=span, dry_run=dry_run, project=chosen)
 
     # -- checkpoints and history ------------------------------------------------------------
 
