@@ -33,12 +33,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProviderError",
         "SandboxError",
         "StoreError",
+        "Forbidden",
+        "RateLimited",
         "TurnInProgress",
+        "Unauthenticated",
         "UserError",
     ),
+    "branchwork.domain.access": ("ROLES", "IssuedToken", "Principal", "Role", "User"),
     "branchwork.domain.events": (
         "EVENT_KINDS",
         "SCHEMA_VERSION",
+        "ApprovalRequested",
         "Checkpoint",
         "CommandFinished",
         "Compacted",
@@ -47,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ModelCall",
         "Payload",
         "Reverted",
+        "TerminalClosed",
         "parse_event",
     ),
     "branchwork.domain.messages": ("Usage",),
@@ -66,7 +72,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.files": ("WriteOutcome",),
     "branchwork.service.projects": ("EnvEntry",),
     "branchwork.service.rebuild": ("RebuildReport",),
-    "branchwork.service.results": ("SessionDetails", "SessionListing"),
+    "branchwork.service.results": ("SessionDetails", "SessionListing", "SessionSummary"),
+    "branchwork.service.turns": ("LiveUpdate", "TurnTicket"),
+    "branchwork.service.watch": ("SessionMark",),
+    "branchwork.service.terminal": ("Terminal",),
     "branchwork.agent.approvals": ("Answer", "Approver"),
     "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
     "branchwork.providers.base": ("Model",),
@@ -99,6 +108,13 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         TurnHooks as TurnHooks,
         TurnResult as TurnResult,
     )
+    from branchwork.domain.access import (
+        ROLES as ROLES,
+        IssuedToken as IssuedToken,
+        Principal as Principal,
+        Role as Role,
+        User as User,
+    )
     from branchwork.domain.errors import (
         AlreadyExists as AlreadyExists,
         ApprovalRequired as ApprovalRequired,
@@ -106,6 +122,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Cancelled as Cancelled,
         Conflict as Conflict,
         ControlSignal as ControlSignal,
+        Forbidden as Forbidden,
         GitError as GitError,
         InfrastructureError as InfrastructureError,
         InvalidInput as InvalidInput,
@@ -114,14 +131,17 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         NotFound as NotFound,
         PolicyRefused as PolicyRefused,
         ProviderError as ProviderError,
+        RateLimited as RateLimited,
         SandboxError as SandboxError,
         StoreError as StoreError,
         TurnInProgress as TurnInProgress,
+        Unauthenticated as Unauthenticated,
         UserError as UserError,
     )
     from branchwork.domain.events import (
         EVENT_KINDS as EVENT_KINDS,
         SCHEMA_VERSION as SCHEMA_VERSION,
+        ApprovalRequested as ApprovalRequested,
         Checkpoint as Checkpoint,
         CommandFinished as CommandFinished,
         Compacted as Compacted,
@@ -130,6 +150,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         ModelCall as ModelCall,
         Payload as Payload,
         Reverted as Reverted,
+        TerminalClosed as TerminalClosed,
         parse_event as parse_event,
     )
     from branchwork.domain.messages import (
@@ -178,6 +199,17 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.results import (
         SessionDetails as SessionDetails,
         SessionListing as SessionListing,
+        SessionSummary as SessionSummary,
+    )
+    from branchwork.service.terminal import (
+        Terminal as Terminal,
+    )
+    from branchwork.service.turns import (
+        LiveUpdate as LiveUpdate,
+        TurnTicket as TurnTicket,
+    )
+    from branchwork.service.watch import (
+        SessionMark as SessionMark,
     )
     from branchwork.service.workspace import (
         ProjectRef as ProjectRef,

@@ -19,6 +19,7 @@ from branchwork.cli._common import JsonOpt, SessionOpt, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.projects import project_app
+from branchwork.cli.server import export_cmd, serve_cmd, user_app
 from branchwork.cli.sessions import session_app
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ app.command("ask")(ask_cmd)
 app.command("index")(index_cmd)
 app.command("search")(search_cmd)
 app.command("symbols")(symbols_cmd)
+app.add_typer(user_app, name="user")
+app.command("serve")(serve_cmd)
+app.command("export")(export_cmd)
 
 
 def _version(value: bool) -> None:

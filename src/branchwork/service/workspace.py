@@ -20,6 +20,7 @@ from branchwork.domain.replay import Budget
 from branchwork.service import resolve
 from branchwork.service.base import Services
 from branchwork.service.results import SessionDetails, SessionListing
+from branchwork.service.server import ServerUseCases
 from branchwork.service.state import session_state
 from branchwork.settings import Settings, load_settings
 
@@ -80,7 +81,7 @@ ProjectRef = Project | str | None
 Progress = Callable[[int, int], None]
 
 
-class Workspace:
+class Workspace(ServerUseCases):
     """Projects, their sessions and everything recorded in them, in one data directory.
 
     ```python
@@ -129,6 +130,7 @@ class Workspace:
             services.close()
 
     def close(self) -> None:
+        self._close_server()
         self._services.close()
 
     def __enter__(self) -> Workspace:
