@@ -100,7 +100,8 @@ def _wait_until_up(server: Server) -> None:
             return
         except httpx.TransportError:
             if server.proc.poll() is not None:
-                raise AssertionError(f"the server exited: {server.proc.stdout.read()}")  # type: ignore[union-attr]
+                output = server.proc.stdout.read() if server.proc.stdout else ""
+                raise AssertionError(f"the server exited: {output}") from None
             time.sleep(0.1)
     raise AssertionError("the server did not start within 30 s")
 
