@@ -488,7 +488,10 @@ class SessionView {
   async loadCheckpoints() {
     const found = await api("GET", `/api/sessions/${this.id}/checkpoints`);
     const list = this.q(".checkpoint-list");
-    list.replaceChildren(...found.map((c) => el("li", {},
+    const base = this.details.session.base_commit;
+    list.replaceChildren(el("li", { class: "base" }, el("code", {}, base.slice(0, 10)), " base: where the session began",
+      el("button", { type: "button", class: "revert", onclick: () => this.revert("base") }, "Revert to this")),
+    ...found.map((c) => el("li", {},
       el("code", {}, c.commit.slice(0, 10)), " ", c.message, el("span", { class: "small" }, ` ${c.files.length} file(s), event #${c.seq}`),
       el("button", { type: "button", class: "revert", onclick: () => this.revert(c.commit) }, "Revert to this"),
       el("button", { type: "button", disabled: true, title: "Forking a session arrives with forks (the tasks and trials work)" }, "Fork"))));
@@ -496,7 +499,7 @@ class SessionView {
   }
 
   async revert(commit) {
-    if (!confirm(`Restore the files of checkpoint ${commit.slice(0, 10)}? (a new checkpoint; history is kept)`)) return;
+    if (!confirm(`Restore the files of ${commit === "base" ? "the session's base" : "checkpoint " + commit.slice(0, 10)}? (a new checkpoint; history is kept)`)) return;
     const done = await api("POST", `/api/sessions/${this.id}/revert`, { to: commit });
     toast(`reverted: checkpoint ${done.commit.slice(0, 10)}`);
     this.loadCheckpoints();
