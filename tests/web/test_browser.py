@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.api.conftest import Server
 from tests.web.conftest import log_in, screenshot
 
+GREET = "def greet(name):\n    return f'Hello, {name}!'\n\nprint(greet('web'))\n"
 REPLIES = [
     {
         "tool_calls": [
@@ -20,7 +21,7 @@ REPLIES = [
                 "name": "write_file",
                 "arguments": {
                     "path": "greet.py",
-                    "content": "def greet(name):\n    return f'Hello, {name}!'\n\nprint(greet('web'))\n",
+                    "content": GREET,
                 },
             }
         ]
