@@ -38,7 +38,7 @@ from branchwork.domain.models import Session
 from branchwork.service.base import Services
 from branchwork.store.users import TokenRow, UserStore
 
-CACHE_S = 5.0
+CACHE_S = 2.0
 LOCAL_ADMIN = "local"
 _PREFIX: dict[TokenKind, str] = {
     "user": "bwu_",

@@ -51,13 +51,15 @@ class Watcher:
         self._seen: dict[str, SessionMark] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
         self._unobserve: Callable[[], None] | None = None
 
     def subscribe(self, callback: MarkCallback) -> Callable[[], None]:
         with self._lock:
             self._callbacks.append(callback)
-            if self._thread is None:
-                self._begin()
+            begin, self._started = not self._started, True
+        if begin:
+            self._begin()
 
         def stop() -> None:
             with self._lock:
