@@ -41,11 +41,55 @@ class Subscriber:
         self.signal.set()
 
 
+class Feed:
+    """One session's pages of events, shared by its streams: the clients at the tip of a busy
+    session ask for the same page after the same change, and one read serves them all.
+
+    `version` counts the changes seen. A client asks for a page read no earlier than the
+    version it was woken for (`fresh_from`); a page read since then has every event that
+    change announced, so it is reused. Older pages never are: a client is never handed a page
+    that misses what woke it. At most one read per change and page start, whatever the number
+    of clients."""
+
+    KEEP = 64  # page starts remembered
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._lock = asyncio.Lock()
+        self._pages: dict[tuple[int, tuple[str, ...]], tuple[int, list[tuple[int, str]]]] = {}
+
+    def changed(self) -> None:
+        self.version += 1
+
+    async def page(
+        self,
+        ws: bw.Workspace,
+        session_id: str,
+        after: int,
+        kinds: Sequence[str] | None,
+        fresh_from: int,
+    ) -> list[tuple[int, str]]:
+        key = (after, tuple(kinds or ()))
+        async with self._lock:
+            cached = self._pages.get(key)
+            if cached is not None and cached[0] >= fresh_from:
+                return cached[1]
+            version = self.version
+            found = await run_in_threadpool(
+                ws.event_page, session_id, after_seq=after, limit=PAGE, kinds=kinds
+            )
+            self._pages[key] = (version, found)
+            if len(self._pages) > self.KEEP:
+                del self._pages[next(iter(self._pages))]
+            return found
+
+
 class Bus:
     """Changes seen by the workspace's threads, delivered to the streams on the event loop."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._feeds: dict[str, Feed] = {}
         self._sessions: dict[str, set[Subscriber]] = {}
         self._projects: dict[str, set[Subscriber]] = {}
         self._stops: list[Any] = []
@@ -68,6 +112,9 @@ class Bus:
             self._loop.call_soon_threadsafe(self._deliver_live, update)
 
     def _deliver_mark(self, mark: bw.SessionMark) -> None:
+        feed = self._feeds.get(mark.session_id)
+        if feed is not None:
+            feed.changed()
         for sub in self._sessions.get(mark.session_id, ()):
             sub.dirty = True
             sub.wake()
@@ -84,6 +131,7 @@ class Bus:
         sub = Subscriber()
         if session_id is not None:
             self._sessions.setdefault(session_id, set()).add(sub)
+            self._feeds.setdefault(session_id, Feed())
         if project_id is not None:
             self._projects.setdefault(project_id, set()).add(sub)
         return sub
@@ -94,6 +142,11 @@ class Bus:
                 table[key].discard(sub)
                 if not table[key]:
                     del table[key]
+                    if table is self._sessions:
+                        self._feeds.pop(key, None)
+
+    def feed(self, session_id: str) -> Feed:
+        return self._feeds.setdefault(session_id, Feed())
 
     @property
     def subscribers(self) -> int:
@@ -113,9 +166,8 @@ async def session_events(
         while True:
             if sub.dirty:
                 sub.dirty = False
-                page = await run_in_threadpool(
-                    ws.event_page, session_id, after_seq=last, limit=PAGE, kinds=kinds
-                )
+                feed = bus.feed(session_id)
+                page = await feed.page(ws, session_id, last, kinds, feed.version)
                 for seq, line in page:
                     yield ServerSentEvent(data=line, event="event", id=str(seq))
                     last = seq
