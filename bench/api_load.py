@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _repos import git_repo  # noqa: E402
+from _repos import git_repo
 
 BIN = Path(sys.executable).parent
 WRITER = """
@@ -82,14 +81,17 @@ async def _follow(url: str, token: str, session: str, got: list[tuple[int, float
     """Append (seq, delay from write to arrival) of every event the client gets, until
     cancelled."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=None) as client:
-        async with client.stream("GET", f"/api/sessions/{session}/events/stream") as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data: {"):
-                    event = json.loads(line[6:])
-                    text = event["payload"].get("text", "")
-                    delay = time.time() - float(text[2:]) if text.startswith("t=") else -1.0
-                    got.append((int(event["seq"]), delay))
+    path = f"/api/sessions/{session}/events/stream"
+    async with (
+        httpx.AsyncClient(base_url=url, headers=headers, timeout=None) as client,
+        client.stream("GET", path) as response,
+    ):
+        async for line in response.aiter_lines():
+            if line.startswith("data: {"):
+                event = json.loads(line[6:])
+                text = event["payload"].get("text", "")
+                delay = time.time() - float(text[2:]) if text.startswith("t=") else -1.0
+                got.append((int(event["seq"]), delay))
 
 
 def _reads(
@@ -144,7 +146,7 @@ async def _run(
     ]
     await asyncio.sleep(1)  # every client connected and caught up
     db = f"sqlite:///{Path(env['BRANCHWORK_HOME']) / 'branchwork.db'}"
-    writer = subprocess.Popen(
+    writer = subprocess.Popen(  # noqa: ASYNC220 (started once, waited for below)
         [sys.executable, "-c", WRITER, db, session, str(args.events), str(args.seconds)], env=env
     )
     loop = asyncio.get_running_loop()

@@ -3,16 +3,20 @@ this server and by another process, live tokens, and the project's session list.
 
 from __future__ import annotations
 
+import http.server
 import json
 import random
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 
-from tests.api.conftest import Server
+from tests.api.conftest import Server, start_server, stop_server
 from tests.api.sse import Message, messages
 
 WRITER = """
@@ -35,16 +39,21 @@ def _run_writer(server: Server, session_id: str, batches: int) -> subprocess.Pop
 
 
 def _read_some(client: httpx.Client, path: str, last: str | None, count: int) -> list[Message]:
-    """Up to `count` events from the stream (resuming after `last`), then hang up."""
+    """Up to `count` events from the stream (resuming after `last`), then hang up; fewer when
+    none comes for 2 s (the client has caught up)."""
     headers = {"Last-Event-ID": last} if last else {}
     got: list[Message] = []
-    with client.stream("GET", path, headers=headers, timeout=30) as response:
+    timeout = httpx.Timeout(30, read=2)
+    with client.stream("GET", path, headers=headers, timeout=timeout) as response:
         assert response.status_code == 200, response.read()
-        for message in messages(response):
-            if message.event == "event":
-                got.append(message)
-            if len(got) >= count:
-                break
+        try:
+            for message in messages(response):
+                if message.event == "event":
+                    got.append(message)
+                if len(got) >= count:
+                    break
+        except httpx.ReadTimeout:
+            pass
     return got
 
 
@@ -173,3 +182,52 @@ def test_a_turn_refused_at_once_is_the_callers_error(server: Server, tmp_path: P
             time.sleep(0.2)
             unknown = client.post(url, json={"text": "x", "model": "nosuch:model"})
         assert unknown.status_code in (404, 422), unknown.text
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_webhook_hears_of_approvals_and_turn_ends(tmp_path: Path) -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    server = start_server(tmp_path, "--webhook", hook)
+    try:
+        server.project("hooked")
+        session = server.session("hooked")
+        model = _script(
+            tmp_path,
+            [{"tool_calls": [{"name": "run_command", "arguments": {"command": "true"}}]}, "Ok."],
+        )
+        with server.client(server.admin_token) as client:
+            url = f"/api/sessions/{session.id}"
+            assert client.post(f"{url}/messages", json={"text": "go", "model": model}).is_success
+            waiting = _poll(lambda: client.get(f"{url}/approvals").json())
+            answer = f"{url}/approvals/{waiting[0]['request_id']}"
+            assert client.post(answer, json={"approved": False, "reason": "no"}).is_success
+            _poll(lambda: [m for m in _Receiver.received if m["event"] == "turn_finished"])
+    finally:
+        stop_server(server)
+        receiver.shutdown()
+        receiver.server_close()
+    events = [(m["event"], m["session_id"]) for m in _Receiver.received]
+    assert events == [("approval_requested", session.id), ("turn_finished", session.id)]
+    assert _Receiver.received[-1]["idle"] is True
+
+
+def _poll(read: Callable[[], list[Any]], seconds: float = 15) -> list[Any]:
+    deadline = time.monotonic() + seconds
+    while not (found := read()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert found
+    return found

@@ -28,11 +28,15 @@ def serve(
     port: int = DEFAULT_PORT,
     local: bool = False,
     rate: float = DEFAULT_RATE,
+    webhook: str | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve the workspace of the settings in force until interrupted. With `local`, print a
-    one-time login link of the local admin (created on first use)."""
+    one-time login link of the local admin (created on first use). `webhook`: a URL told when
+    a turn ends, needs approval, or a check fails."""
     ws = bw.Workspace()
+    if webhook:
+        ws.notify_webhook(webhook)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     if local:
         issued = ws.login_token()

@@ -40,10 +40,14 @@ def serve_cmd(
     rate: Annotated[
         float, typer.Option(min=0, help="Requests a second per token (0: no limit).")
     ] = 50.0,
+    webhook: Annotated[
+        str | None,
+        typer.Option(help="URL POSTed to when a turn ends, needs approval, or a check fails."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API, its streams and the web UI (until Ctrl-C). Every call needs a
     token: `user add` prints one; `--local` prints a login link for the browser."""
-    api.serve(host=host, port=port, local=local, rate=rate, announce=_announce)
+    api.serve(host=host, port=port, local=local, rate=rate, webhook=webhook, announce=_announce)
 
 
 def _announce(text: str) -> None:

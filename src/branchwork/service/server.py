@@ -26,13 +26,15 @@ from branchwork.service.state import session_state
 
 if TYPE_CHECKING:
     from branchwork.providers import Model
-    from branchwork.service import access, export, terminal, turns, watch
+    from branchwork.service import access, export, notify, terminal, turns
+    from branchwork.service import watch as watching
 else:  # loaded on first use: a CLI command that never serves pays nothing for them
     access = lazy_module("branchwork.service.access")
     export = lazy_module("branchwork.service.export")
+    notify = lazy_module("branchwork.service.notify")
     terminal = lazy_module("branchwork.service.terminal")
     turns = lazy_module("branchwork.service.turns")
-    watch = lazy_module("branchwork.service.watch")
+    watching = lazy_module("branchwork.service.watch")
 
 PAGE_LIMIT = 1000
 
@@ -44,7 +46,7 @@ class ServerUseCases:
     _turns: turns.BackgroundTurns | None = None
     _hub: turns.LiveHub | None = None
     _broker: turns.ApprovalBroker | None = None
-    _watcher: watch.Watcher | None = None
+    _watcher: watching.Watcher | None = None
     _access: access.Access | None = None
 
     def session(self, ref: Session | str | None = None) -> Session:
@@ -101,12 +103,20 @@ class ServerUseCases:
         or every session's); returns the function that stops it."""
         return self._live_hub().subscribe(session, callback)
 
-    def watch(self, callback: Callable[[watch.SessionMark], None]) -> Callable[[], None]:
+    def watch(self, callback: Callable[[watching.SessionMark], None]) -> Callable[[], None]:
         """Call `callback` whenever a session's log grows or its status changes, whichever
-        process records it (within `watch.POLL_S`); returns the function that stops it."""
+        process records it (within `watching.POLL_S`); returns the function that stops it."""
+        return self._session_watcher().subscribe(callback)
+
+    def notify_webhook(self, url: str) -> Callable[[], None]:
+        """POST a JSON message to `url` when a turn ends, waits for an approval, or a check
+        fails, in any session (see `service/notify.py`); returns the function that stops it."""
+        return notify.start_webhook(self._services, url, self._session_watcher())
+
+    def _session_watcher(self) -> watching.Watcher:
         if self._watcher is None:
-            self._watcher = watch.Watcher(self._services)
-        return self._watcher.subscribe(callback)
+            self._watcher = watching.Watcher(self._services)
+        return self._watcher
 
     # -- reading ------------------------------------------------------------------------------
 
