@@ -26,8 +26,7 @@ from branchwork.service.state import session_state
 
 if TYPE_CHECKING:
     from branchwork.providers import Model
-    from branchwork.service import access, export, notify, terminal, turns
-    from branchwork.service import watch as watching
+    from branchwork.service import access, export, notify, terminal, turns, watch as watching
 else:  # loaded on first use: a CLI command that never serves pays nothing for them
     access = lazy_module("branchwork.service.access")
     export = lazy_module("branchwork.service.export")
