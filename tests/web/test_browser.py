@@ -5,6 +5,7 @@ the terminal runs what is typed, and switching sessions keeps each one's state."
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.api.conftest import Server
 from tests.web.conftest import log_in, screenshot
 
+PROMPT = re.compile(r"[#$]\s")  # the shell is ready for input
 GREET = "def greet(name):\n    return f'Hello, {name}!'\n\nprint(greet('web'))\n"
 REPLIES = [
     {
@@ -92,8 +94,7 @@ def test_a_session_in_the_browser(server: Server, browser: Browser, tmp_path: Pa
 
     view.locator(".tabs button[data-tab=terminal]").click()
     view.locator("button[data-action=open-terminal]").click()
-    expect(view.locator(".xterm-rows")).to_be_visible()
-    page.wait_for_timeout(500)
+    expect(view.locator(".xterm-rows")).to_contain_text(PROMPT, timeout=15_000)
     page.keyboard.type("echo hello-$((6*7))\n")
     expect(view.locator(".xterm-rows")).to_contain_text("hello-42", timeout=15_000)
     screenshot(page, "session-terminal")
@@ -115,7 +116,7 @@ def test_the_terminal_transcript_is_recorded(server: Server, browser: Browser) -
     view = page.locator(".session:not([hidden])")
     view.locator(".tabs button[data-tab=terminal]").click()
     view.locator("button[data-action=open-terminal]").click()
-    page.wait_for_timeout(500)
+    expect(view.locator(".xterm-rows")).to_contain_text(PROMPT, timeout=15_000)
     page.keyboard.type("echo recorded-$((2+3)) > note.txt; cat note.txt\n")
     expect(view.locator(".xterm-rows")).to_contain_text("recorded-5", timeout=15_000)
     page.close()  # the socket closes: the transcript is recorded, a checkpoint taken
