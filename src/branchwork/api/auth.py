@@ -97,9 +97,16 @@ def session_with(role: bw.Role) -> Callable[..., bw.Session]:
         server: Annotated[ServerContext, Depends(context)],
     ) -> bw.Session:
         ws = server.ws
-        session = ws.session(session_id)
+        unknown = bw.NotFound(
+            f"no session {session_id!r} that you may see; GET /api/projects/{{project}}/sessions "
+            "lists those of your projects"
+        )
+        try:
+            session = ws.session(session_id)
+        except bw.NotFound:
+            raise unknown from None
         if not principal.may(session.project_id, "viewer", session_id=session.id):
-            raise bw.NotFound(f"no session {session_id!r}; GET /api/projects lists yours")
+            raise unknown
         if not principal.may(session.project_id, role, session_id=session.id):
             if principal.session_id is not None:
                 raise bw.Forbidden("a share link may only read its session")
