@@ -231,3 +231,21 @@ def _poll(read: Callable[[], list[Any]], seconds: float = 15) -> list[Any]:
         time.sleep(0.1)
     assert found
     return found
+
+
+def test_a_cli_run_while_the_server_is_up_reaches_the_stream(server: Server) -> None:
+    server.project("cli-run")
+    session = server.session("cli-run")
+    token = server.user("viewer", "cli-run")
+    with (
+        server.client(token) as client,
+        client.stream("GET", f"/api/sessions/{session.id}/events/stream", timeout=30) as response,
+    ):
+        stream = messages(response)
+        assert next(stream).json()["kind"] == "session_created"
+        server.cli("run", "--session", session.id, "--", "echo", "from-the-cli")
+        for message in stream:
+            event = message.json()
+            if event["kind"] == "command_finished":
+                assert "from-the-cli" in event["payload"]["output_head"]
+                break
