@@ -14,7 +14,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.api.conftest import Server, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
 @pytest.fixture(scope="module")
