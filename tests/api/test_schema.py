@@ -29,6 +29,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     server = start_server(tmp_path_factory.mktemp("fuzz"), "--rate", "0")
     server.project("fuzz", {"README.md": "# fuzz\n", "app.py": "print('hi')\n"})
     session = server.session("fuzz")
+    server.cli("user", "add", "fuzzer", "--role", "viewer")
     yield server, {"project": "fuzz", "session_id": session.id, "name": "fuzzer"}
     stop_server(server)
 
