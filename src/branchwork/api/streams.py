@@ -164,6 +164,8 @@ async def session_events(
     last = after
     try:
         while True:
+            while sub.live:  # first: the pieces of a message come before the message
+                yield _live(sub.live.popleft())
             if sub.dirty:
                 sub.dirty = False
                 feed = bus.feed(session_id)
@@ -173,10 +175,7 @@ async def session_events(
                     last = seq
                 if len(page) == PAGE:
                     sub.dirty = True
-                    continue
-            while sub.live:
-                yield _live(sub.live.popleft())
-            if not sub.dirty:
+            if not sub.dirty and not sub.live:
                 sub.signal.clear()
                 await sub.signal.wait()
     finally:
