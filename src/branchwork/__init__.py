@@ -33,13 +33,18 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProviderError",
         "SandboxError",
         "StoreError",
+        "Forbidden",
+        "RateLimited",
         "TurnInProgress",
+        "Unauthenticated",
         "UserError",
     ),
+    "branchwork.domain.access": ("ROLES", "IssuedToken", "Principal", "Role", "User"),
     "branchwork.domain.events": (
         "EVENT_KINDS",
         "SCHEMA_VERSION",
         "CheckRun",
+        "ApprovalRequested",
         "Checkpoint",
         "CommandFinished",
         "Compacted",
@@ -53,6 +58,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TrialStarted",
         "TrialStatus",
         "TrialUpdated",
+        "TerminalClosed",
         "parse_event",
     ),
     "branchwork.domain.messages": ("Usage",),
@@ -109,7 +115,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "branchwork.service.pool": ("PoolSlot", "SetupRun"),
     "branchwork.service.projects": ("EnvEntry",),
     "branchwork.service.rebuild": ("RebuildReport",),
-    "branchwork.service.results": ("SessionDetails", "SessionListing"),
+    "branchwork.service.results": ("SessionDetails", "SessionListing", "SessionSummary"),
+    "branchwork.service.turns": ("LiveUpdate", "TurnTicket"),
+    "branchwork.service.watch": ("SessionMark",),
+    "branchwork.service.terminal": ("Terminal",),
     "branchwork.agent.approvals": ("Answer", "Approver"),
     "branchwork.agent.turn": ("TurnHooks", "TurnResult"),
     "branchwork.providers.base": ("Model",),
@@ -150,6 +159,13 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         TurnHooks as TurnHooks,
         TurnResult as TurnResult,
     )
+    from branchwork.domain.access import (
+        ROLES as ROLES,
+        IssuedToken as IssuedToken,
+        Principal as Principal,
+        Role as Role,
+        User as User,
+    )
     from branchwork.domain.errors import (
         AlreadyExists as AlreadyExists,
         ApprovalRequired as ApprovalRequired,
@@ -157,6 +173,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Cancelled as Cancelled,
         Conflict as Conflict,
         ControlSignal as ControlSignal,
+        Forbidden as Forbidden,
         GitError as GitError,
         InfrastructureError as InfrastructureError,
         InvalidInput as InvalidInput,
@@ -165,14 +182,17 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         NotFound as NotFound,
         PolicyRefused as PolicyRefused,
         ProviderError as ProviderError,
+        RateLimited as RateLimited,
         SandboxError as SandboxError,
         StoreError as StoreError,
         TurnInProgress as TurnInProgress,
+        Unauthenticated as Unauthenticated,
         UserError as UserError,
     )
     from branchwork.domain.events import (
         EVENT_KINDS as EVENT_KINDS,
         SCHEMA_VERSION as SCHEMA_VERSION,
+        ApprovalRequested as ApprovalRequested,
         Checkpoint as Checkpoint,
         CheckRun as CheckRun,
         CommandFinished as CommandFinished,
@@ -184,6 +204,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         Payload as Payload,
         Promoted as Promoted,
         Reverted as Reverted,
+        TerminalClosed as TerminalClosed,
         TrialStarted as TrialStarted,
         TrialStatus as TrialStatus,
         TrialUpdated as TrialUpdated,
@@ -297,6 +318,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
     from branchwork.service.results import (
         SessionDetails as SessionDetails,
         SessionListing as SessionListing,
+        SessionSummary as SessionSummary,
     )
     from branchwork.service.review import (
         ChangeOrigin as ChangeOrigin,
@@ -313,8 +335,18 @@ if TYPE_CHECKING:  # for type checkers: the same names, imported eagerly
         TaskSummary as TaskSummary,
         TrialFigures as TrialFigures,
     )
+    from branchwork.service.terminal import (
+        Terminal as Terminal,
+    )
     from branchwork.service.trials import (
         TrialProgress as TrialProgress,
+    )
+    from branchwork.service.turns import (
+        LiveUpdate as LiveUpdate,
+        TurnTicket as TurnTicket,
+    )
+    from branchwork.service.watch import (
+        SessionMark as SessionMark,
     )
     from branchwork.service.workspace import (
         ProposalRef as ProposalRef,

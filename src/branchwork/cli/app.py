@@ -21,6 +21,7 @@ from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_c
 from branchwork.cli.lifecycle import du_cmd, gc_cmd, pool_cmd
 from branchwork.cli.projects import project_app
 from branchwork.cli.proposals import proposal_app, register_proposal_commands
+from branchwork.cli.server import export_cmd, serve_cmd, user_app
 from branchwork.cli.sessions import session_app
 from branchwork.cli.tasks import compare_cmd, promote_cmd, suggest_cmd, task_app, trial_app
 
@@ -53,6 +54,9 @@ register_proposal_commands(app)
 app.command("gc")(gc_cmd)
 app.command("du")(du_cmd)
 app.command("pool")(pool_cmd)
+app.add_typer(user_app, name="user")
+app.command("serve")(serve_cmd)
+app.command("export")(export_cmd)
 
 
 def _version(value: bool) -> None:

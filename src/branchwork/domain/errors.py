@@ -12,7 +12,10 @@ BranchworkError
 │   │   └── NotAGitRepository    not a repo, an empty repo, a dubious-ownership repo
 │   ├── Conflict                 the state forbids it now (active sessions, archived session …)
 │   │   └── TurnInProgress       another turn of the session holds the lease
-│   └── PolicyRefused            the action policy or the user said no
+│   ├── PolicyRefused            the action policy or the user said no
+│   ├── Unauthenticated          no token, or one that is unknown, expired or revoked (HTTP 401)
+│   ├── Forbidden                the token's role in the project is too low for it (HTTP 403)
+│   └── RateLimited              too many requests with one token (HTTP 429)
 ├── InfrastructureError          (exit code 3 in the CLI, HTTP 5xx/502 in the API)
 │   ├── GitError                 a git command failed (keeps the command and stderr)
 │   ├── SandboxError             a command could not be started or supervised
@@ -71,6 +74,20 @@ class TurnInProgress(Conflict):
 
 class PolicyRefused(UserError):
     pass
+
+
+class Unauthenticated(UserError):
+    pass
+
+
+class Forbidden(UserError):
+    pass
+
+
+class RateLimited(UserError):
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InfrastructureError(BranchworkError):

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from branchwork.domain.events import (
+    ApprovalDecided,
+    ApprovalRequested,
     Archived,
     BudgetSet,
     Checkpoint,
@@ -27,7 +29,7 @@ from branchwork.domain.events import (
 )
 
 # Bumped whenever the fold below changes, so that stored snapshots of the old fold are not used.
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 class TodoItem(BaseModel):
@@ -114,6 +116,9 @@ class SessionState(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     last_turn_status: str | None = None
     compacted_through: int = Field(default=0, description="seq the newest compaction covers")
+    pending_approvals: tuple[str, ...] = Field(
+        default=(), description="approval requests of the open turn not yet decided"
+    )
 
 
 def _apply(state: SessionState, event: Event) -> SessionState:
@@ -141,6 +146,8 @@ def _apply(state: SessionState, event: Event) -> SessionState:
         )
     elif isinstance(p, Interrupted) and p.call_id:
         update.update(open_commands=tuple(c for c in state.open_commands if c != p.call_id))
+    elif isinstance(p, ApprovalRequested | ApprovalDecided):
+        update.update(pending_approvals=_approvals_update(state.pending_approvals, p))
     elif isinstance(p, ModelCall | BudgetSet | Compacted):
         update.update(_spending_update(state, p))
     return state.model_copy(update=update)
@@ -181,7 +188,21 @@ def _turn_update(state: SessionState, p: TurnStarted | TurnFinished) -> dict[str
     if isinstance(p, TurnStarted):
         return {"open_turn": p.turn_id, "turns": state.turns + 1}
     spent = state.usage.model_copy(update={"turn_ms": state.usage.turn_ms + p.duration_ms})
-    return {"open_turn": None, "open_calls": (), "last_turn_status": p.status, "usage": spent}
+    return {
+        "open_turn": None,
+        "open_calls": (),
+        "pending_approvals": (),
+        "last_turn_status": p.status,
+        "usage": spent,
+    }
+
+
+def _approvals_update(
+    pending: tuple[str, ...], p: ApprovalRequested | ApprovalDecided
+) -> tuple[str, ...]:
+    if isinstance(p, ApprovalRequested):
+        return (*pending, p.request_id)
+    return tuple(r for r in pending if r != p.request_id)
 
 
 def _calls_update(open_calls: tuple[str, ...], p: ToolCall | ToolResult) -> tuple[str, ...]:

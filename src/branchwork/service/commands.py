@@ -256,3 +256,16 @@ def command_output(services: Services, finished: CommandFinished) -> str:
     if finished.output_blob is None:
         return finished.output_head + finished.output_tail
     return services.store.get_blob(finished.output_blob).decode("utf-8", errors="replace")
+
+
+def session_runner(scope: SessionScope) -> tuple[Runner, RunnerChoice]:
+    """The runner of the session's commands and why it was chosen (the browser terminal runs
+    under the same one)."""
+    return _runner(scope)
+
+
+def command_spec(
+    scope: SessionScope, command: str | Sequence[str], timeout: float | None, *, confined: bool
+) -> CommandSpec:
+    """What a command of the session runs with: its worktree, its environment, its limits."""
+    return _spec(scope, command, timeout, confined=confined)

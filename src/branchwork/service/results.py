@@ -24,3 +24,17 @@ class SessionDetails:
     session: Session
     project: Project
     state: SessionState
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What a session list shows of a session while it works: `activity` is `running` (a turn
+    or a command is open), `needs_approval` (its turn waits for a yes/no) or `idle`; a session
+    is never `idle` while work still runs."""
+
+    session: Session
+    activity: str
+    last_turn_status: str | None
+    pending_approvals: int
+    last_seq: int
+    turns: int

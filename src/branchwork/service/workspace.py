@@ -23,6 +23,7 @@ from branchwork.service import resolve
 from branchwork.service.base import Services
 from branchwork.service.refs import ProjectRef, SessionRef
 from branchwork.service.results import SessionDetails, SessionListing
+from branchwork.service.server import ServerUseCases
 from branchwork.service.state import session_state
 from branchwork.service.workspace_tasks import TaskMethods
 from branchwork.settings import Settings, load_settings
@@ -130,7 +131,7 @@ ProposalRef = Proposal | str | int  # a proposal, its number in the project (3, 
 Progress = Callable[[int, int], None]
 
 
-class Workspace(TaskMethods):
+class Workspace(TaskMethods, ServerUseCases):
     """Projects, their sessions and everything recorded in them, in one data directory.
 
     ```python
@@ -179,6 +180,7 @@ class Workspace(TaskMethods):
             services.close()
 
     def close(self) -> None:
+        self._close_server()
         self._services.close()
 
     def __enter__(self) -> Workspace:

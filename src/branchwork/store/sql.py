@@ -150,6 +150,7 @@ INSERT_EVENT = (
     "VALUES (:id, :session_id, :seq, :kind, :ts, :actor, :schema_version, :payload)"
 )
 LAST_SEQ = "SELECT last_seq FROM sessions WHERE id = :sid"
+SESSION_MARKS = "SELECT id, project_id, last_seq, status FROM sessions"
 _EVENT_SELECT = f"SELECT {_cols(EVENT_COLUMNS)} FROM events WHERE session_id = :sid"
 # {kinds}: empty or ` AND kind IN (…)`. A page of the log in ascending seq (keyset on seq).
 EVENTS_AFTER = f"{_EVENT_SELECT} AND seq > :after{{kinds}} ORDER BY seq LIMIT :limit"

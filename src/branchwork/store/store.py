@@ -276,6 +276,13 @@ class Store:
             found = tx.rows(sql.LAST_SEQ, {"sid": session_id})
         return int(found[0][0]) if found else 0
 
+    def session_marks(self) -> list[tuple[str, str, int, str]]:
+        """(id, project id, last seq, status) of every session: one cheap read that tells a
+        watcher which logs grew (in any process) since it last looked."""
+        with self.executor.read() as tx:
+            found = tx.rows(sql.SESSION_MARKS)
+        return [(str(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in found]
+
     # -- snapshots --------------------------------------------------------------------------
 
     def get_snapshot(self, session_id: str, name: str) -> tuple[int, str] | None:

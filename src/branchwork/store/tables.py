@@ -233,3 +233,33 @@ state = Table(
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("user_id", String(26), ForeignKey("users.id"), primary_key=True),
+    Column("project_id", String(26), primary_key=True),
+    Column("role", String(20), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("user_id", String(26), ForeignKey("users.id"), nullable=False),
+    Column("session_id", String(26), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked", Boolean, nullable=False, server_default=false()),
+    Index("ix_tokens_user", "user_id"),
+)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make run`: the server and web UI with the embedded defaults (SQLite, the embedded model), on
+# 127.0.0.1. The first start creates a small demo repository and registers it; later starts
+# reuse the same data (in .demo/, or BRANCHWORK_HOME). Prints the URL and a one-time login link.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+export PATH="$ROOT/.venv/bin:$PATH"
+DEMO="${BRANCHWORK_DEMO_DIR:-$ROOT/.demo}"
+export BRANCHWORK_HOME="${BRANCHWORK_HOME:-$DEMO/home}"
+PORT="${PORT:-8765}"
+
+if ! branchwork project show greeter >/dev/null 2>&1; then
+  REPO="$DEMO/greeter"
+  if [ ! -d "$REPO/.git" ]; then
+    mkdir -p "$REPO"
+    cd "$REPO"
+    git init -q -b main
+    cat > greet.py <<'PY'
+def greet(name):
+    return "Hello, " + name
+
+
+if __name__ == "__main__":
+    print(greet("world"))
+PY
+    printf '# greeter\nA tiny program that greets people.\n' > README.md
+    git add -A
+    git -c user.name=Demo -c user.email=demo@example.com commit -qm "greeter"
+    cd "$ROOT"
+  fi
+  branchwork project add "$REPO" --name greeter
+  branchwork session new --project greeter --title "try the agent" >/dev/null
+fi
+echo "Data: $BRANCHWORK_HOME (model: the embedded one unless BRANCHWORK_MODEL is set)"
+exec branchwork serve --local --port "$PORT"

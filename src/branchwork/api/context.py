@@ -1,0 +1,24 @@
+"""What every request of one server shares: the workspace, the rate limiter, the stream bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+import branchwork as bw
+from branchwork.api.limits import RateLimiter
+from branchwork.api.streams import Bus
+
+
+@dataclass
+class ServerContext:
+    ws: bw.Workspace
+    limiter: RateLimiter
+    bus: Bus
+    secure_cookies: bool = False
+
+
+def context(request: Request) -> ServerContext:
+    found: ServerContext = request.app.state.server
+    return found

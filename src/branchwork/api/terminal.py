@@ -1,0 +1,106 @@
+"""The browser terminal: a WebSocket to a shell on a pseudo-terminal in the session's sandbox.
+
+Messages from the browser are JSON: `{"type": "input", "data": "ls\\r"}` or `{"type": "resize",
+"rows": 30, "cols": 100}`; the server sends the shell's output as text frames. The shell is
+closed (and its transcript recorded as `terminal_closed`) when the socket closes, and the socket
+when the shell exits. Members may open one; the cookie (or a bearer header) authenticates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+import branchwork as bw
+from branchwork.api import auth
+from branchwork.api.context import ServerContext
+
+router = APIRouter(tags=["terminal"])
+
+
+@router.websocket("/api/sessions/{session_id}/terminal")
+async def terminal(websocket: WebSocket, session_id: str) -> None:
+    server: ServerContext = websocket.app.state.server
+    try:
+        principal = await run_in_threadpool(_principal, websocket, server)
+        dependency = auth.session_with("member")
+        session = await run_in_threadpool(dependency, session_id, principal, server)
+    except bw.BranchworkError as exc:
+        await websocket.close(code=4403, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    rows, cols = _size(websocket)
+    opened = await run_in_threadpool(
+        server.ws.open_terminal, session, user=principal.name, rows=rows, cols=cols
+    )
+    try:
+        await _pump(websocket, opened)
+    finally:
+        await run_in_threadpool(opened.close)
+
+
+def _principal(websocket: WebSocket, server: ServerContext) -> bw.Principal:
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != websocket.headers.get("host"):
+        raise bw.Forbidden("a terminal may only be opened from this server's pages")
+    header = websocket.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    token = token or websocket.cookies.get(auth.COOKIE)
+    if not token:
+        raise bw.Unauthenticated("log in first")
+    principal = server.ws.authenticate(token)
+    server.limiter.take(principal.token_id)
+    return principal
+
+
+def _size(websocket: WebSocket) -> tuple[int, int]:
+    try:
+        return int(websocket.query_params.get("rows", 24)), int(
+            websocket.query_params.get("cols", 80)
+        )
+    except ValueError:
+        return 24, 80
+
+
+async def _pump(websocket: WebSocket, opened: bw.Terminal) -> None:
+    """Shell output to the socket, socket input to the shell, until either ends."""
+    reader = asyncio.create_task(_to_socket(websocket, opened))
+    try:
+        while not reader.done():
+            try:
+                message = await websocket.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                break
+            _apply(opened, message)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+
+
+async def _to_socket(websocket: WebSocket, opened: bw.Terminal) -> None:
+    while True:
+        text = await run_in_threadpool(opened.read, 0.25)
+        if text is None:
+            await websocket.close(code=1000, reason="the shell exited")
+            return
+        if text:
+            await websocket.send_text(text)
+
+
+def _apply(opened: bw.Terminal, message: str) -> None:
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    if data.get("type") == "input" and isinstance(data.get("data"), str):
+        opened.write(data["data"].encode())
+    elif data.get("type") == "resize":
+        with contextlib.suppress(TypeError, ValueError):
+            opened.resize(int(data["rows"]), int(data["cols"]))

@@ -1,0 +1,84 @@
+"""Routes of people: who am I, logging in with a one-time link, users and roles (admins),
+revoking a token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+import branchwork as bw
+from branchwork.api.auth import COOKIE, Admin, CurrentPrincipal, Person
+from branchwork.api.context import ServerContext, context
+from branchwork.api.schemas import GrantIn, LoginIn, Me, TokenOut, UserIn, UserOut
+
+router = APIRouter(prefix="/api", tags=["users"])
+Server = Annotated[ServerContext, Depends(context)]
+
+
+def token_out(issued: bw.IssuedToken) -> TokenOut:
+    expires = issued.expires_at.isoformat() if issued.expires_at else None
+    return TokenOut(id=issued.id, kind=issued.kind, token=issued.secret, expires_at=expires)
+
+
+def me_of(principal: bw.Principal) -> Me:
+    return Me(
+        user_id=principal.user_id,
+        name=principal.name,
+        admin=principal.is_admin,
+        grants=dict(principal.grants),
+        session_id=principal.session_id,
+    )
+
+
+@router.get("/me")
+def me(principal: CurrentPrincipal) -> Me:
+    """Who the token acts as, and its roles per project (`*`: every project)."""
+    return me_of(principal)
+
+
+@router.post("/login")
+def login(body: LoginIn, request: Request, response: Response, server: Server) -> Me:
+    """Exchange a one-time login token for the browser's session cookie (7 days)."""
+    server.limiter.take(f"login:{request.client.host if request.client else '?'}")
+    issued = server.ws.exchange_login(body.token)
+    response.set_cookie(
+        COOKIE,
+        issued.secret,
+        max_age=7 * 24 * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=server.secure_cookies,
+    )
+    return me_of(server.ws.authenticate(issued.secret))
+
+
+@router.post("/logout", status_code=204)
+def logout(principal: CurrentPrincipal, response: Response, server: Server) -> None:
+    """Revoke the token this request used (the browser's cookie, or a bearer token)."""
+    server.ws.revoke_token(principal, principal.token_id)
+    response.delete_cookie(COOKIE)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke(token_id: str, principal: Person, server: Server) -> None:
+    """Revoke one of your tokens (a share link you made, for instance)."""
+    server.ws.revoke_token(principal, token_id)
+
+
+@router.get("/users")
+def users(_: Admin, server: Server) -> list[bw.User]:
+    return server.ws.users()
+
+
+@router.post("/users", status_code=201)
+def add_user(body: UserIn, _: Admin, server: Server) -> UserOut:
+    """A new user and their token (shown this once)."""
+    user, issued = server.ws.add_user(body.name, role=body.role, project=body.project)
+    return UserOut(user=user, token=token_out(issued))
+
+
+@router.put("/users/{name}/grants")
+def grant(name: str, body: GrantIn, _: Admin, server: Server) -> bw.User:
+    """Set (or with role null, take away) a user's role in a project (none: every project)."""
+    return server.ws.grant(name, role=body.role, project=body.project)
