@@ -159,7 +159,11 @@ def test_a_stopped_queued_trial_never_runs_and_retry_starts_a_new_one(
     task = tws.new_task("Slow work")
     slow = script(tmp_path, "slow", [{"text": "", "delay_s": 1.5, **write("a.md", "a\n")}, "ok"])
     quick = script(tmp_path, "quick", ["nothing to do"])
-    _, second = tws.start_trials(task, models=[slow, quick])
+    (first,) = tws.start_trials(task, models=[slow])
+    deadline = time.monotonic() + 20
+    while tws.trial(first).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)  # the slow trial holds the project's one slot before the second starts
+    (second,) = tws.start_trials(task, models=[quick])
     time.sleep(0.3)
     assert tws.trial(second).status == "queued"
     stopped = tws.stop_trial(f"{task.number}.2")
