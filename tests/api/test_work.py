@@ -191,3 +191,23 @@ def test_request_changes_blocks_the_merge_until_approved(server: Server) -> None
     assert closed.json()["status"] == "closed"
     _problem(maintainer.post(f"{one}/approve", json={}), 409)
     maintainer.close()
+
+
+def test_suggestions_become_a_task_with_its_first_trial(server: Server) -> None:
+    server.project("todos", {"app.py": "def run():\n    pass  # TODO: handle errors\n"})
+    viewer = server.client(server.user("viewer", "todos"))
+    member = server.client(server.user("member", "todos"))
+    _problem(viewer.post("/api/projects/todos/suggestions", json={}), 403)
+    found = member.post("/api/projects/todos/suggestions", json={})
+    assert found.status_code == 200, found.text
+    (todo,) = found.json()["suggestions"]
+    assert todo["source"] == "todo" and "handle errors" in todo["title"]
+    accepted = member.post(f"/api/projects/todos/suggestions/{todo['number']}/accept")
+    assert accepted.status_code == 201, accepted.text
+    task = accepted.json()["task"]
+    assert task["labels"] == ["suggested"] and accepted.json()["trial"]["number"] == 1
+    shown = viewer.get(f"/api/projects/todos/tasks/{task['number']}").json()
+    assert shown["status"] == "in_progress" and len(shown["trials"]) == 1
+    _problem(member.post("/api/projects/todos/suggestions/9/accept"), 404)
+    viewer.close()
+    member.close()

@@ -29,7 +29,8 @@ def _script(where: Path, name: str, content: str, answer: str) -> str:
 
 
 def _calc_project(server: Server, name: str) -> None:
-    server.project(name, {"calc.py": CALC, "check.py": CHECK, ".gitignore": "__pycache__/\n"})
+    files = {"calc.py": CALC, "check.py": CHECK, "TODO.md": "- TODO: write the docs\n"}
+    server.project(name, {**files, ".gitignore": "__pycache__/\n"})
     with server.workspace() as ws:
         ws.configure_project(name, sandbox="local")
 
@@ -38,6 +39,8 @@ def test_a_task_with_trials_side_by_side(server: Server, browser: Browser, tmp_p
     _calc_project(server, "tasked")
     page = log_in(server, browser, "tasker", "member", "tasked")
     page.goto(f"{server.url}/#/p/tasked/tasks")
+    page.click("button.suggest-button")
+    expect(page.locator(".suggestions li")).to_contain_text("write the docs")
     page.fill(".new-task input[name=title]", "Fix add")
     page.fill(".new-task input[name=check]", "python3 check.py")
     page.click(".new-task button[type=submit]")

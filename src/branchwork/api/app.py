@@ -61,5 +61,6 @@ def create_app(
     problems.install(app)
     for module in (users, projects, sessions, terminal, tasks, proposals):
         app.include_router(module.router)
+    app.include_router(tasks.suggestions)
     web_routes.install(app)
     return app

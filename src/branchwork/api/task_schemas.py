@@ -62,6 +62,22 @@ class ForkIn(_In):
     as_trial: bool = Field(default=False, description="A new trial of the parent's task.")
 
 
+class SuggestIn(_In):
+    model: str | None = Field(
+        default=None, max_length=300, description="Also ask this model (provider:name)."
+    )
+
+
+class SuggestionsOut(BaseModel):
+    suggestions: list[bw.Suggestion]
+    notes: list[str]
+
+
+class AcceptedOut(BaseModel):
+    task: bw.Task
+    trial: bw.Trial
+
+
 class TaskOut(bw.Task):
     status: bw.TaskStatus
     trials: int = Field(default=0, description="How many trials it has.")

@@ -1,5 +1,5 @@
 """Routes of tasks and their trials: list, create, show, edit, comment; start, stop, retry and
-promote trials; compare them side by side, and the diff between two.
+promote trials; compare them side by side, and the diff between two; suggested tasks.
 
 Tasks and trials are named by their numbers within the project (`/tasks/3/trials/2` is the
 CLI's `3.2`), so a path can only ever reach the project its role was checked in. Reading is
@@ -18,10 +18,13 @@ import branchwork as bw
 from branchwork.api.auth import CurrentPrincipal, ProjectMember, ProjectViewer
 from branchwork.api.context import ServerContext, context
 from branchwork.api.task_schemas import (
+    AcceptedOut,
     CommentIn,
     ComparisonOut,
     ProgressOut,
     PromotionOut,
+    SuggestIn,
+    SuggestionsOut,
     TaskDetailsOut,
     TaskEditIn,
     TaskIn,
@@ -36,6 +39,7 @@ from branchwork.api.task_schemas import (
 )
 
 router = APIRouter(prefix="/api/projects/{project}/tasks", tags=["tasks"])
+suggestions = APIRouter(prefix="/api/projects/{project}/suggestions", tags=["tasks"])
 Server = Annotated[ServerContext, Depends(context)]
 Number = Annotated[int, Path(ge=1, le=999_999_999, description="Its number in the project.")]
 Status = Annotated[
@@ -173,3 +177,19 @@ def trials_diff(
     """The diff between two trials' branches."""
     text = server.ws.trials_diff(task, str(one), str(other), project=project)
     return TrialsDiffOut(one=one, other=other, diff=text)
+
+
+@suggestions.post("")
+def suggest(project: ProjectMember, body: SuggestIn, server: Server) -> SuggestionsOut:
+    """Tasks worth doing, with evidence: TODO/FIXME comments on main, the project's task checks
+    that fail there, and the model's proposals when `model` is given. (Checks of one's own
+    choosing stay with the CLI's `suggest --check`.) Kept for `accept`."""
+    found = server.ws.suggest(project, model=body.model)
+    return SuggestionsOut(suggestions=found.suggestions, notes=found.notes)
+
+
+@suggestions.post("/{number}/accept", status_code=201)
+def accept(project: ProjectMember, number: Number, server: Server) -> AcceptedOut:
+    """Create the task of suggestion `number` (of the last suggest) and its first trial."""
+    task, trial = server.ws.accept_suggestion(number, project=project)
+    return AcceptedOut(task=task, trial=trial)

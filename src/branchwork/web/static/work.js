@@ -4,7 +4,8 @@
  *
  * Addresses: #/p/PROJECT/tasks, #/p/PROJECT/tasks/N, #/p/PROJECT/proposals,
  * #/p/PROJECT/proposals/N. One page of work is shown at a time, in #work-view; it is rebuilt
- * when the project's stream says one of its sessions changed (cheap: a few reads).
+ * when the project's stream says one of its sessions changed (cheap: a few reads), but not
+ * under the hands of someone typing in it.
  * Buttons show by role; the server checks the role again on every call.
  */
 "use strict";
@@ -71,7 +72,16 @@ function hideWork() {
 function workSessionChanged(sessionId) {
   if (!work.page || !(work.sessions.has(sessionId) || work.page.page === "proposals")) return;
   clearTimeout(work.timer);
-  work.timer = setTimeout(() => { if (work.page) redrawWork(); }, 700);
+  work.timer = setTimeout(redrawSoon, 700);
+}
+
+/* Redraw, unless someone is typing in the page (a comment): then try again a bit later. */
+function redrawSoon() {
+  if (!work.page) return;
+  const focused = document.activeElement;
+  const typing = focused && $("#work-view").contains(focused) && /^(INPUT|TEXTAREA)$/.test(focused.tagName) && focused.value;
+  if (typing) work.timer = setTimeout(redrawSoon, 2000);
+  else redrawWork();
 }
 
 function routeWork(project, page, number) {
@@ -106,9 +116,27 @@ async function taskList() {
   return el("section", { class: "work tasks" },
     el("h1", {}, `Tasks of ${state.project.name}`),
     may("member") ? form : null,
+    may("member") ? suggestionsBox() : null,
     tasks.length
       ? el("table", { class: "grid" }, el("thead", {}, el("tr", {}, ...["#", "task", "status", "trials", "priority", "labels", "check"].map((h) => el("th", {}, h)))), el("tbody", {}, rows))
       : el("p", { class: "small" }, "No task yet."));
+}
+
+/* Suggested tasks (TODO/FIXME comments, failing task checks), each accepted in one click. */
+function suggestionsBox() {
+  const list = el("ul", { class: "suggestions" });
+  const show = async () => {
+    const found = await api("POST", projectPath("/suggestions"), {});
+    list.replaceChildren(...found.suggestions.map((s) => el("li", { "data-suggestion": s.number },
+      badge(s.source), " ", el("b", {}, s.title), el("span", { class: "small" }, ` ${s.evidence.slice(0, 120)}`), " ",
+      button("Accept", async () => {
+        const made = await api("POST", projectPath(`/suggestions/${s.number}/accept`));
+        location.hash = `#/p/${encodeURIComponent(state.project.name)}/tasks/${made.task.number}`;
+      }, { class: "accept" }))),
+    ...found.notes.map((n) => el("li", { class: "small" }, n)));
+    if (!found.suggestions.length && !found.notes.length) list.append(el("li", { class: "small" }, "Nothing to suggest."));
+  };
+  return el("div", { class: "suggest" }, button("Suggest tasks", show, { class: "suggest-button" }), list);
 }
 
 async function taskPage(number) {
