@@ -124,3 +124,22 @@ def test_a_proposal_reviewed_refused_approved_and_merged(server: Server, browser
     expect(page.locator(".gate .merged")).to_contain_text("Merged as")
     assert "a + b" in git(server.home.parent / "reviewed", "show", "main:calc.py")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_fork_from_a_checkpoint_opens_the_new_session(server: Server, browser: Browser) -> None:
+    server.project("forking")
+    session = server.session("forking", "first try")
+    with server.workspace() as ws:
+        ws.write_file(session.id, "plan.md", "plan A\n")
+    page = log_in(server, browser, "forker", "member", "forking")
+    page.goto(f"{server.url}/#/s/{session.id}")
+    view = page.locator(".session:not([hidden])")
+    view.locator(".tabs button[data-tab=checkpoints]").click()
+    page.on("dialog", lambda dialog: dialog.accept("second try"))
+    view.locator(".checkpoint-list button.fork").first.click()
+    expect(page.locator(".session:not([hidden]) h1.title")).to_have_text("second try")
+    expect(page.locator(".session:not([hidden]) .note").first).to_contain_text("forked")
+    with server.workspace() as ws:
+        (fork,) = [s for s in ws.sessions("forking") if s.id != session.id]
+        assert fork.parent_id == session.id and ws.read_file(fork, "plan.md") == "plan A\n"
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -83,7 +83,18 @@ class TaskOut(bw.Task):
     trials: int = Field(default=0, description="How many trials it has.")
 
 
-class SpentOut(bw.Spent):
+class SpentOut(BaseModel):
+    """`Spent` with its `tokens` (input + output) written out."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    estimated: bool = Field(description="Some tokens were estimated.")
+    cost_usd: float
+    priced: bool = Field(description="Every call had a known price.")
+    model_calls: int
+    model_ms: int
+    turn_ms: int
     tokens: int
 
 

@@ -218,7 +218,7 @@ function onProjectMessage(type, data) {
     const s = JSON.parse(data);
     const before = state.sessions.get(s.id);
     noticeChange(before, s);
-    workSessionChanged(s.id);
+    workSessionChanged(s.id, !before);
     state.sessions.set(s.id, { ...s, seen: before ? before.seen : 0, done: before && before.done });
   }
   renderSessionList();

@@ -38,7 +38,7 @@ function button(label, onclick, attrs = {}) {
 /* Show the page `render` builds (an async function returning a node) in #work-view. */
 async function showWork(project, page, render) {
   await selectProject(project);
-  if (!state.project) return;
+  if (!state.project || (state.project.name !== project && state.project.id !== project)) return;
   for (const view of state.views.values()) view.root.hidden = true;
   if ($("#welcome")) $("#welcome").hidden = true;
   state.current = null;
@@ -67,10 +67,15 @@ function hideWork() {
   for (const a of document.querySelectorAll("#work-links a")) a.classList.remove("on");
 }
 
-/* Called by the project stream for each session that changed: redraw the page of work if it
- * shows that session (at most every 700 ms). */
-function workSessionChanged(sessionId) {
-  if (!work.page || !(work.sessions.has(sessionId) || work.page.page === "proposals")) return;
+/* Called by the project stream for each session that changed (`isNew`: one it had not
+ * listed): redraw the page of work if it may show that session (at most every 700 ms). The
+ * lists redraw on any change; a task page on its trials' sessions and on new sessions (a
+ * trial started elsewhere). */
+function workSessionChanged(sessionId, isNew) {
+  if (!work.page) return;
+  const list = !work.page.page.includes("/");
+  const task = work.page.page.startsWith("tasks/") && isNew;
+  if (!(list || task || work.sessions.has(sessionId))) return;
   clearTimeout(work.timer);
   work.timer = setTimeout(redrawSoon, 700);
 }
