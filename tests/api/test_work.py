@@ -174,23 +174,47 @@ def test_roles_on_the_new_routes(server: Server, tmp_path: Path) -> None:
         client.close()
 
 
-def test_request_changes_blocks_the_merge_until_approved(server: Server) -> None:
+def test_changes_requested_checked_addressed_and_closed(server: Server, tmp_path: Path) -> None:
+    """A request for changes blocks the merge; a member runs the required checks and has the
+    agent address the review (a background turn in the proposal's session)."""
     _project(server, "changes")
     session = server.session("changes")
     with server.workspace() as ws:
         ws.write_file(session.id, "calc.py", "def add(a, b):\n    return a + b\n")
+        ws.set_policy("changes", required_checks=["python3 check.py"])
     maintainer = server.client(server.user("maintainer", "changes"))
-    opened = maintainer.post(f"/api/sessions/{session.id}/proposal", json={"title": "sign"})
+    member = server.client(server.user("member", "changes"))
+    viewer = server.client(server.user("viewer", "changes"))
+    opened = member.post(f"/api/sessions/{session.id}/proposal", json={"title": "sign"})
     assert opened.status_code == 201, opened.text
     one = f"/api/projects/changes/proposals/{opened.json()['number']}"
     asked = maintainer.post(f"{one}/request-changes", json={"message": "add a test"}).json()
     assert asked["status"] == "changes_requested"
     refused = _problem(maintainer.post(f"{one}/merge", json={"strategy": "merge"}), 403)
     assert "changes requested by" in refused["detail"]
+
+    _problem(viewer.post(f"{one}/checks"), 403)
+    (ran,) = member.post(f"{one}/checks").json()
+    assert ran["check"] == "python3 check.py" and ran["passed"] and ran["purpose"] == "proposal"
+    _problem(viewer.post(f"{one}/address", json={}), 403)
+    test = "import calc\nassert calc.add(1, 2) == 3\n"
+    model = _script(tmp_path, "address", [_write("test_calc.py", test), "Added a test."])
+    ticket = member.post(f"{one}/address", json={"model": model})
+    assert ticket.status_code == 202, ticket.text
+    events = f"/api/sessions/{session.id}/events"
+    deadline = time.monotonic() + 30
+    while not member.get(events, params={"kind": "turn_finished"}).json()["events"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    (prompt,) = member.get(events, params={"kind": "user_message"}).json()["events"]
+    assert "add a test" in prompt["payload"]["text"]
+    moved = member.get(one).json()
+    assert moved["head"] != asked["head"] and moved["status"] == "changes_requested"
     closed = maintainer.post(f"{one}/close", json={"reason": "superseded"})
     assert closed.json()["status"] == "closed"
     _problem(maintainer.post(f"{one}/approve", json={}), 409)
-    maintainer.close()
+    for client in (maintainer, member, viewer):
+        client.close()
 
 
 def test_suggestions_become_a_task_with_its_first_trial(server: Server) -> None:
