@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import branchwork as bw
-from branchwork.api import problems, projects, sessions, terminal, users
+from branchwork.api import problems, projects, proposals, sessions, tasks, terminal, users
 from branchwork.api.context import ServerContext
 from branchwork.api.limits import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from branchwork.api.streams import Bus
@@ -59,7 +59,8 @@ def create_app(
     )
     app.state.server = server
     problems.install(app)
-    for module in (users, projects, sessions, terminal):
+    for module in (users, projects, sessions, terminal, tasks, proposals):
         app.include_router(module.router)
+    app.include_router(tasks.suggestions)
     web_routes.install(app)
     return app

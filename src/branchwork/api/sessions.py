@@ -33,6 +33,7 @@ from branchwork.api.schemas import (
     TokenOut,
     WriteOut,
 )
+from branchwork.api.task_schemas import ForkIn
 
 router = APIRouter(prefix="/api/sessions/{session_id}", tags=["sessions"])
 Server = Annotated[ServerContext, Depends(context)]
@@ -66,6 +67,15 @@ def archive(session: SessionMember, server: Server, force: bool = False) -> bw.S
 @router.post("/restore")
 def restore(session: SessionMember, server: Server) -> bw.Session:
     return server.ws.restore_session(session)
+
+
+@router.post("/fork", status_code=201)
+def fork(session: SessionMember, body: ForkIn, server: Server) -> bw.Session:
+    """A new session going on from this one at a checkpoint or event seq (default: its
+    newest), with its conversation up to there; with `as_trial`, a new trial of its task."""
+    return server.ws.fork_session(
+        session, at=body.at, title=body.title, as_trial=body.as_trial, current=False
+    )
 
 
 @router.post("/messages", status_code=202)

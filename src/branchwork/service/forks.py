@@ -86,9 +86,11 @@ def fork_session(
     at: str | None = None,
     title: str | None = None,
     as_trial: bool = False,
+    current: bool = True,
 ) -> Session:
-    """A new session from `parent` at `at`, its project's current one; with `as_trial`, a new
-    trial of the parent's task (the parent must be a trial, its task open)."""
+    """A new session from `parent` at `at`, its project's current one (unless not `current`:
+    a fork made from the browser leaves the CLI's current session alone); with `as_trial`, a
+    new trial of the parent's task (the parent must be a trial, its task open)."""
     parent_trial = _parent_trial(services, parent, as_trial)
     seq, commit = fork_point(services, parent, at)
     project = resolve.project_of(services, parent)
@@ -100,6 +102,7 @@ def fork_session(
         mode=parent.mode,
         model=parent.model,
         fork_of=(parent.id, seq),
+        current=current,
     )
     scope = open_scope(services, fork, worktree=False)
     items: list[tuple[Payload, Actor]] = [

@@ -226,12 +226,19 @@ class TaskMethods:
         at: str | None = None,
         title: str | None = None,
         as_trial: bool = False,
+        current: bool = True,
     ) -> Session:
         """A new session going on from `ref` at `at` (a checkpoint — sha prefix, `-N`, `base` —
         or an event seq; default: its newest), with the parent's conversation up to there.
-        With `as_trial`, a new trial of the parent's task."""
+        With `as_trial`, a new trial of the parent's task. It becomes its project's current
+        session unless not `current`."""
         return forks.fork_session(
-            self._services, self.session(ref), at=at, title=title, as_trial=as_trial
+            self._services,
+            self.session(ref),
+            at=at,
+            title=title,
+            as_trial=as_trial,
+            current=current,
         )
 
     # -- suggestions ------------------------------------------------------------------------

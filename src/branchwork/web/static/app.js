@@ -1,7 +1,7 @@
 /* Branchwork's web UI: plain JavaScript over the HTTP API and its Server-Sent Events.
  *
  * One page. The address says what is shown: #/p/PROJECT (a project's sessions) and
- * #/s/SESSION (a session). Each session's view is built once and kept (its DOM, its stream,
+ * #/s/SESSION (a session); #/p/PROJECT/tasks… and #/p/PROJECT/proposals… are work.js's. Each session's view is built once and kept (its DOM, its stream,
  * its terminal) while you switch to others. Streams are read with fetch (not EventSource) so
  * that a share link can send its token as a header; they resume with Last-Event-ID.
  */
@@ -178,8 +178,9 @@ async function logout() {
 }
 
 function route() {
-  const [, kind, id] = location.hash.split("/");
-  if (kind === "p" && id) return selectProject(decodeURIComponent(id));
+  const [, kind, id, page, number] = location.hash.split("/");
+  if (kind === "p" && id && page) return routeWork(decodeURIComponent(id), page, number);
+  if (kind === "p" && id) { hideWork(); return selectProject(decodeURIComponent(id)); }
   if (kind === "s" && id) return showSession(decodeURIComponent(id));
   if (state.projects.length === 1 && !state.project) location.hash = `#/p/${state.projects[0].name}`;
 }
@@ -202,6 +203,8 @@ async function selectProject(key) {
   state.sessions.clear();
   for (const a of document.querySelectorAll("#project-list a")) a.classList.toggle("on", a.dataset.project === project.id);
   $("#sessions").hidden = false;
+  $("#work-links").hidden = false;
+  for (const a of document.querySelectorAll("#work-links a")) a.href = `#/p/${encodeURIComponent(project.name)}/${a.dataset.page}`;
   $("#crumbs").textContent = project.name;
   if (state.projectStream) state.projectStream.stop();
   state.projectStream = openStream(`/api/projects/${project.id}/stream`, onProjectMessage);
@@ -215,6 +218,7 @@ function onProjectMessage(type, data) {
     const s = JSON.parse(data);
     const before = state.sessions.get(s.id);
     noticeChange(before, s);
+    workSessionChanged(s.id, !before);
     state.sessions.set(s.id, { ...s, seen: before ? before.seen : 0, done: before && before.done });
   }
   renderSessionList();
@@ -283,6 +287,7 @@ function notify(text, sessionId) {
 // -- a session ------------------------------------------------------------------------------
 
 async function showSession(id) {
+  hideWork();
   let view = state.views.get(id);
   if (!view) {
     let details;
@@ -494,7 +499,7 @@ class SessionView {
     ...found.map((c) => el("li", {},
       el("code", {}, c.commit.slice(0, 10)), " ", c.message, el("span", { class: "small" }, ` ${c.files.length} file(s), event #${c.seq}`),
       el("button", { type: "button", class: "revert", onclick: () => this.revert(c.commit) }, "Revert to this"),
-      el("button", { type: "button", disabled: true, title: "Forking a session arrives with forks (the tasks and trials work)" }, "Fork"))));
+      el("button", { type: "button", class: "fork", onclick: () => this.fork(c.commit).catch(failed) }, "Fork"))));
     if (!found.length) list.append(el("li", { class: "small" }, "No checkpoint yet: one is taken after every change."));
   }
 
@@ -503,6 +508,14 @@ class SessionView {
     const done = await api("POST", `/api/sessions/${this.id}/revert`, { to: commit });
     toast(`reverted: checkpoint ${done.commit.slice(0, 10)}`);
     this.loadCheckpoints();
+  }
+
+  async fork(commit) {
+    const title = prompt("Title of the new session (it goes on from this checkpoint):", `fork of ${this.details.session.title}`);
+    if (title === null) return;
+    const forked = await api("POST", `/api/sessions/${this.id}/fork`, { at: commit, title: title || null });
+    toast(`forked: session ${forked.short_id}`);
+    location.hash = `#/s/${forked.id}`;
   }
 
   openTerminal() {
@@ -606,8 +619,25 @@ const RENDER = {
   turn_finished(e, p) { this.add(el("div", { class: `note turn ${p.status}` }, `turn ${p.status} · ${p.steps} step(s)${p.detail ? " · " + p.detail : ""}`)); },
   note(e, p) { this.add(el("div", { class: `note ${p.level}` }, p.text)); },
   interrupted(e, p) { this.add(el("div", { class: "note warning" }, `interrupted: ${p.reason}`)); },
+  trial_started(e, p) { this.add(el("div", { class: "note" }, `trial ${p.task_number}.${p.trial_number} of task #${p.task_number}: ${p.objective.split("\n")[0]}`)); },
+  trial_updated(e, p) { this.add(el("div", { class: "note" }, `trial ${p.status}${p.detail ? ": " + p.detail : ""}`)); },
+  promoted(e, p) { this.add(el("div", { class: "note" }, `promoted at ${p.head.slice(0, 10)} (${p.discarded.length} other trial(s) discarded)`)); },
+  forked(e, p) { this.add(el("div", { class: "note" }, el("a", { href: `#/s/${p.parent_id}` }, "forked"), ` at event #${p.parent_seq} (${p.commit.slice(0, 10)})`)); },
+  check_run(e, p) {
+    this.add(fold(el("span", { class: `status ${p.passed ? "ok" : "failed"}` }, `check ${p.passed ? "passed" : "failed"}: ${p.check} (${p.purpose})`), el("pre", {}, p.output_tail)));
+  },
+  proposal_opened(e, p) { this.add(el("div", { class: "note" }, proposalLink(this, p.number, `proposal #${p.number} opened: ${p.title}`))); },
+  review(e, p) { this.add(el("div", { class: "note" }, `${p.reviewer}: ${p.verdict.replace("_", " ")}${p.message ? " — " + p.message : ""}`)); },
+  comment(e, p) { this.add(el("div", { class: "note" }, `${p.reviewer} commented on ${p.path}:${p.line}: ${p.text}`)); },
+  merged(e, p) { this.add(el("div", { class: "note" }, `merged into ${p.target} (${p.strategy}) as ${p.commit.slice(0, 10)}`)); },
+  proposal_closed(e, p) { this.add(el("div", { class: "note" }, `proposal closed${p.reason ? ": " + p.reason : ""}`)); },
   terminal_closed(e, p) { this.add(fold(`terminal session (${p.transcript_bytes} bytes)`, el("pre", {}, p.transcript_tail))); },
 };
+
+function proposalLink(view, number, text) {
+  const project = view.details.project.name;
+  return state.me.session_id ? text : el("a", { href: `#/p/${encodeURIComponent(project)}/proposals/${number}` }, text);
+}
 
 function shortArgs(args) {
   const text = Object.entries(args || {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
