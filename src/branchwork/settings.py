@@ -100,6 +100,11 @@ class Settings(BaseModel):
         description="Keep each project's pool of ready worktrees (its `pool_size`), refilled "
         "by a background process; off: every session checks out its own worktree.",
     )
+    api_file_models: bool = Field(
+        default=False,
+        description="Let API callers choose a model that reads a file on the server "
+        "(`scripted:PATH`, `local:/path/to.gguf`); off, only named models (for tests).",
+    )
     port_base: int = Field(default=20_000, ge=1024, le=65_000, description="First session port.")
     port_block: int = Field(default=10, ge=1, le=100, description="Ports given to each session.")
 

@@ -32,11 +32,13 @@ class Server:
     proc: subprocess.Popen[str]
     admin_token: str = ""
     counter: list[int] = field(default_factory=lambda: [0])
+    file_models: bool = True  # the tests' scripted models are files (BRANCHWORK_API_FILE_MODELS)
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BRANCHWORK_")}
-        return {**env, "BRANCHWORK_HOME": str(self.home), "COLUMNS": "200"}
+        files = {"BRANCHWORK_API_FILE_MODELS": "1"} if self.file_models else {}
+        return {**env, **files, "BRANCHWORK_HOME": str(self.home), "COLUMNS": "200"}
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
@@ -75,11 +77,12 @@ class Server:
             return ws.new_session(project, title=title)
 
 
-def start_server(root: Path, *extra: str) -> Server:
+def start_server(root: Path, *extra: str, file_models: bool = True) -> Server:
     home = root / "home"
     home.mkdir(parents=True)
     port = free_port()
     server = Server(f"http://127.0.0.1:{port}", home, None)  # type: ignore[arg-type]
+    server.file_models = file_models
     server.admin_token = server.user("admin")
     server.proc = subprocess.Popen(
         [str(BIN / "branchwork"), "serve", "--port", str(port), *extra],

@@ -48,7 +48,11 @@ def list_sessions(
 def new_session(project: ProjectMember, body: SessionIn, server: Server) -> bw.Session:
     """A new session: its own branch from main and its own worktree."""
     return server.ws.new_session(
-        project, title=body.title, mode=body.mode, model=body.model, current=False
+        project,
+        title=body.title,
+        mode=body.mode,
+        model=server.ws.network_model(body.model),
+        current=False,
     )
 
 

@@ -128,7 +128,11 @@ def address(project: ProjectMember, number: Number, body: AddressIn, server: Ser
     ws = server.ws
     request = ws.address_request(number, project=project)
     ticket = ws.start_turn(
-        request.session, request.message, model=body.model, mode=body.mode, max_steps=body.max_steps
+        request.session,
+        request.message,
+        model=server.ws.network_model(body.model),
+        mode=body.mode,
+        max_steps=body.max_steps,
     )
     return TicketOut(session_id=ticket.session_id, first_seq=ticket.first_seq)
 

@@ -83,7 +83,11 @@ def send_message(session: SessionMember, body: MessageIn, server: Server) -> Tic
     """Start an agent turn on the message; it runs in the background. Follow it on the event
     stream (its answer streams live); actions it asks about wait at /approvals."""
     ticket = server.ws.start_turn(
-        session, body.text, model=body.model, mode=body.mode, max_steps=body.max_steps
+        session,
+        body.text,
+        model=server.ws.network_model(body.model),
+        mode=body.mode,
+        max_steps=body.max_steps,
     )
     return TicketOut(session_id=ticket.session_id, first_seq=ticket.first_seq)
 

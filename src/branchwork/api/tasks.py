@@ -117,7 +117,11 @@ def start_trials(
     the project's `concurrent_turns` at once). Follow them with GET …/trials or the project's
     stream."""
     return server.ws.start_trials(
-        task, project=project, n=body.n, models=body.models, prompt_variants=body.prompt_variants
+        task,
+        project=project,
+        n=body.n,
+        models=server.ws.network_models(body.models),
+        prompt_variants=body.prompt_variants,
     )
 
 
@@ -184,7 +188,7 @@ def suggest(project: ProjectMember, body: SuggestIn, server: Server) -> Suggesti
     """Tasks worth doing, with evidence: TODO/FIXME comments on main, the project's task checks
     that fail there, and the model's proposals when `model` is given. (Checks of one's own
     choosing stay with the CLI's `suggest --check`.) Kept for `accept`."""
-    found = server.ws.suggest(project, model=body.model)
+    found = server.ws.suggest(project, model=server.ws.network_model(body.model))
     return SuggestionsOut(suggestions=found.suggestions, notes=found.notes)
 
 

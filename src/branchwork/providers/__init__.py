@@ -20,6 +20,7 @@ from branchwork.providers.registry import (
     ProviderRegistry,
     check_model_spec,
     default_registry,
+    names_a_file,
     parse_model_spec,
     resolve_model,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "check_model_spec",
     "complete",
     "default_registry",
+    "names_a_file",
     "parse_model_spec",
     "resolve_model",
 ]

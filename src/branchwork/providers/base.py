@@ -83,6 +83,10 @@ class ProviderInfo:
     description: str = ""
     unavailable_reason: Callable[[], str | None] = _always_available
     aliases: tuple[str, ...] = ()
+    # Whether the model part of a spec may name a file on this machine (a path the provider
+    # reads), except the names in `named_models`: a server refuses such specs from its callers.
+    reads_files: bool = False
+    named_models: frozenset[str] = frozenset()
 
     def available(self) -> bool:
         return self.unavailable_reason() is None

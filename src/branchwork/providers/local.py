@@ -429,4 +429,6 @@ def register() -> ProviderInfo:
         factory=_create_model,
         description="SmolLM2-135M-Instruct embedded via llama-cpp-python (offline, tiny)",
         unavailable_reason=unavailable_reason,
+        reads_files=True,
+        named_models=MODEL_ALIASES,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "ModelSpec",
     "ProviderRegistry",
     "default_registry",
+    "names_a_file",
     "parse_model_spec",
     "resolve_model",
 ]
@@ -105,6 +106,18 @@ def check_model_spec(spec: str, *, registry: ProviderRegistry | None = None) -> 
     except NotFound as exc:
         raise InvalidInput(exc.message) from None
     return str(parsed)
+
+
+def names_a_file(spec: str, *, registry: ProviderRegistry | None = None) -> bool:
+    """Whether `spec` makes its provider read a file of this machine (`scripted:PATH`,
+    `local:/x.gguf`) rather than name a model; an unknown provider is `check_model_spec`'s
+    error."""
+    parsed = parse_model_spec(spec)
+    try:
+        info = (registry or default_registry()).get(parsed.provider)
+    except NotFound as exc:
+        raise InvalidInput(exc.message) from None
+    return info.reads_files and parsed.model.lower() not in info.named_models
 
 
 def _unknown_provider_message(name: str, known: list[str]) -> str:

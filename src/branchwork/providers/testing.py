@@ -253,4 +253,6 @@ def register() -> ProviderInfo:
         name=PROVIDER,
         factory=_create_model,
         description="replies scripted in a JSON file (scripted:PATH), for tests",
+        reads_files=True,
+        named_models=frozenset({""}),
     )

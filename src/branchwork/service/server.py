@@ -81,6 +81,16 @@ class ServerUseCases:
             self.session(ref), text, model=model, mode=mode, max_steps=max_steps
         )
 
+    def network_model(self, spec: str | None) -> str | None:
+        """`spec` when a caller over the network may choose it: a named model, never one whose
+        provider would read a file of the server (`scripted:PATH`, `local:/path.gguf`: a member
+        could make the server read any file it can) unless `api_file_models` allows it."""
+        return turns.network_model(self._services.settings, spec)
+
+    def network_models(self, specs: Sequence[str]) -> list[str]:
+        """Each of `specs` checked by `network_model`."""
+        return [spec for spec in specs if self.network_model(spec) is not None]
+
     def answer_approval(
         self, ref: Session | str | None, request_id: str, *, approved: bool, reason: str = ""
     ) -> None:

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from branchwork.agent import Answer, Approver, TurnHooks
-from branchwork.domain.errors import BranchworkError, Conflict, NotFound
+from branchwork.domain.errors import BranchworkError, Conflict, InvalidInput, NotFound
 from branchwork.domain.events import ApprovalRequested, Event
 from branchwork.domain.models import Session
-from branchwork.providers import Model
+from branchwork.providers import Model, names_a_file
 from branchwork.service import chat
 from branchwork.service.base import Services
 from branchwork.service.sessions import check_defaults
+from branchwork.settings import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +36,17 @@ APPROVAL_WAIT_S = 3600.0  # an unanswered request is refused after an hour
 START_WAIT_S = 60.0  # how long `start` waits for the turn's first event
 CANCEL_CHECK_S = 0.2
 Channel = Literal["text", "reasoning", "step"]
+
+
+def network_model(settings: Settings, spec: str | None) -> str | None:
+    """`spec` unless its provider would read a file of the server (see `network_model` of the
+    facade) and `settings.api_file_models` does not allow it."""
+    if spec is None or settings.api_file_models or not names_a_file(spec):
+        return spec
+    raise InvalidInput(
+        f"model {spec!r} names a file on the server; choose a named model "
+        "(e.g. local:smollm2, openai:gpt-4o-mini) or leave it to the project's default"
+    )
 
 
 @dataclass(frozen=True)
