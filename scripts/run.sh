@@ -8,25 +8,13 @@ export PATH="$ROOT/.venv/bin:$PATH"
 DEMO="${BRANCHWORK_DEMO_DIR:-$ROOT/.demo}"
 export BRANCHWORK_HOME="${BRANCHWORK_HOME:-$DEMO/home}"
 PORT="${PORT:-8765}"
+# shellcheck source=scripts/greeter.sh
+source "$ROOT/scripts/greeter.sh"
 
 if ! branchwork project show greeter >/dev/null 2>&1; then
   REPO="$DEMO/greeter"
   if [ ! -d "$REPO/.git" ]; then
-    mkdir -p "$REPO"
-    cd "$REPO"
-    git init -q -b main
-    cat > greet.py <<'PY'
-def greet(name):
-    return "Hello, " + name
-
-
-if __name__ == "__main__":
-    print(greet("world"))
-PY
-    printf '# greeter\nA tiny program that greets people.\n' > README.md
-    git add -A
-    git -c user.name=Demo -c user.email=demo@example.com commit -qm "greeter"
-    cd "$ROOT"
+    make_greeter "$REPO"
   fi
   branchwork project add "$REPO" --name greeter
   branchwork session new --project greeter --title "try the agent" >/dev/null
