@@ -30,7 +30,7 @@ from branchwork import gitops
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import Note, utc_now
 from branchwork.domain.models import Project, Session
-from branchwork.service import pool, views
+from branchwork.service import mirror, pool, views
 from branchwork.service.base import Services
 from branchwork.service.scope import (
     SessionScope,
@@ -159,6 +159,7 @@ def project_disk(services: Services, project: Project) -> ProjectDisk:
                 )
             )
     slots = [Path(s.path) for s in pool.slots(services, project)]
+    slots.append(mirror.mirror_path(services, project))
     pool_bytes = sum(tree_bytes(p) for p in slots if p.is_dir())
     quota = project.config.disk_quota_mb
     usage = ProjectDisk(project.name, sessions, pool_bytes, quota * 1024 * 1024 if quota else None)
@@ -336,6 +337,11 @@ def _pool_actions(services: Services, project: Project, dry_run: bool) -> Iterat
         yield GcAction("pool", slot.path, size, "pooled worktree of an older main")
     if stale and not dry_run:
         pool.remove_slots(services, project, {s.path for s in stale})
+    checkout = mirror.mirror_path(services, project)
+    if not wanted and checkout.is_dir():
+        yield GcAction("pool", str(checkout), tree_bytes(checkout), "main's mirror, pool off")
+        if not dry_run:
+            mirror.remove(services, project)
 
 
 def _collect_index(services: Services, dry_run: bool, gone: set[str]) -> tuple[int, int]:

@@ -37,6 +37,7 @@ from branchwork.domain.errors import BranchworkError, GitError
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project
 from branchwork.sandbox import CommandSpec, choose_runner
+from branchwork.service import mirror
 from branchwork.service.base import Services
 from branchwork.service.commands import limits_of
 from branchwork.service.recorder import MODEL_KEY_VARS
@@ -217,6 +218,10 @@ def _fill_once(services: Services, project: Project) -> None:
     for _ in range(missing - len(reusable)):
         path = pool_dir(services, project) / new_id()[-10:].lower()
         _make_ready(services, project, repo, path, tip, fresh=True)
+    if size:
+        mirror.refresh(services, project, repo, tip)
+    else:
+        mirror.remove(services, project)
 
 
 def _make_ready(
@@ -298,6 +303,7 @@ def drain(services: Services, project: Project) -> int:
             _discard(repo, Path(slot.path))
         else:
             shutil.rmtree(slot.path, ignore_errors=True)
+    mirror.remove(services, project)
     return len(taken)
 
 

@@ -12,7 +12,7 @@ from branchwork._lazy import lazy_module
 from branchwork.domain.errors import InvalidInput
 from branchwork.domain.events import Actor, ContextRef
 from branchwork.domain.models import Project
-from branchwork.service import views
+from branchwork.service import mirror, views
 from branchwork.service.base import Services
 from branchwork.service.scope import SessionScope
 
@@ -152,8 +152,13 @@ def search_session(
 
 
 def search_main(services: Services, project: Project, query: str, **options: Any) -> SearchResults:
-    """Search the tip of the project's main branch (nothing is recorded: no session)."""
-    return search(services, main_tree(services, project), query, project=project, **options)
+    """Search the tip of the project's main branch (nothing is recorded: no session). A regex
+    the index cannot narrow is grepped in main's mirror when it holds that tip (`mirror`)."""
+    tree = main_tree(services, project)
+    if not options.get("regex"):
+        return search(services, tree, query, project=project, **options)
+    with mirror.reading(services, project, tree) as checkout:
+        return search(services, tree, query, project=project, worktree=checkout, **options)
 
 
 def session_definitions(scope: SessionScope, name: str, *, actor: Actor = "user") -> list[Symbol]:
