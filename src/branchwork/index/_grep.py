@@ -1,5 +1,5 @@
 """A regex the trigram index cannot narrow, handed to `git grep` on the view's tree (or on the
-session worktree whose files the view is).
+tracked files of a checkout of it: a session's worktree, main's mirror).
 
 Scanning every chunk with Python's `re` costs ~10x `git grep` (PCRE with a JIT, one thread per
 core, reading the object database directly). So a regex without a usable literal or trigram
@@ -58,11 +58,12 @@ def grep_lines(
     worktree: Path | None = None,
 ) -> Generator[GrepLine] | None:
     """Matching lines, in path order, of the paths `wanted` accepts: of the view's base tree,
-    or of `worktree`'s files (tracked and untracked, not ignored) when the view is that
-    worktree's (reading files beats inflating objects); None when git cannot run the pattern."""
+    or of `worktree`'s tracked files when the worktree holds the base (a session's worktree, or
+    main's mirror: reading files beats inflating objects; the overlay's files, untracked ones
+    included, are the caller's to scan); None when git cannot run the pattern."""
     args = ["grep", "-n", "-z", "-I", "-P", "--no-color", *([] if case_sensitive else ["-i"])]
     if worktree is not None:
-        proc = popen_git([*args, "--untracked", "-e", pattern, "--"], cwd=worktree)
+        proc = popen_git([*args, "-e", pattern, "--"], cwd=worktree)
         prefix = ""
     else:
         row = store.conn.execute("SELECT tree, repo FROM views WHERE id = ?", (view.base,))

@@ -178,10 +178,11 @@ def _grep_search(
     project_id: str | None,
     worktree: Path | None,
 ) -> list[SearchHit] | None:
-    """A regex without literal or trigrams: `git grep` over the base tree, the overlay's own
-    files by Python (or all of them by `git grep` in `worktree`, whose files the view is),
-    then the documents; in path order. None: git cannot run it."""
-    shadowed = _overlay_paths(store, view) if worktree is None else frozenset()
+    """A regex without literal or trigrams: `git grep` over the base tree (or over the files
+    of `worktree`, a checkout of the view, when given: reading files beats inflating blobs),
+    the overlay's own files by Python, then the documents; in path order. None: git cannot
+    run it."""
+    shadowed = _overlay_paths(store, view)
 
     def wanted(path: str) -> bool:
         return path not in shadowed and filters.accepts(path, language_of(path))
@@ -193,10 +194,9 @@ def _grep_search(
     )
     if lines is None:
         return None
-    mapped = view if worktree is not None else Layers(view.base, view.base)
     try:
-        base = (_grep_hit(chunk, matcher) for chunk in by_chunk(store, mapped, lines))
-        layered = worktree is None and view.top != view.base
+        base = (_grep_hit(c, matcher) for c in by_chunk(store, Layers(view.base, view.base), lines))
+        layered = view.top != view.base
         own = layered and scan_candidates(store, Layers(view.top, view.top), None)
         mine = _verified(store, own or iter(()), matcher, filters)
         code = heapq.merge(base, mine, key=lambda hit: (hit.path, hit.start_line))
