@@ -329,12 +329,18 @@ def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
     return code == 0
 
 
-def commits_naming(root: Path, text: str, old: str, new: str) -> list[str]:
-    """The commits of `old..new` whose message contains `text` (exactly), newest first."""
-    out = run_git(
-        ["log", "--format=%H", "--fixed-strings", f"--grep={text}", f"{old}..{new}"], root
-    )
-    return out.split()
+def commits_with_trailer(root: Path, key: str, value: str, old: str, new: str) -> list[str]:
+    """The commits of `old..new` carrying the trailer `key: value`, newest first. Only git's
+    trailer block (the message's last paragraph) counts: the same words in a subject or a
+    body, which a title or a description can hold, do not."""
+    fmt = f"--format=%H %(trailers:key={key},valueonly,separator=%x1f)"
+    args = ["log", fmt, "--fixed-strings", f"--grep={key}: {value}", f"{old}..{new}"]
+    found = []
+    for line in run_git(args, root).splitlines():
+        commit, _, values = line.partition(" ")
+        if value in (v.strip() for v in values.split("\x1f")):
+            found.append(commit)
+    return found
 
 
 def parents(root: Path, commit: str) -> list[str]:

@@ -151,6 +151,7 @@ def _build(pscope: ProposalScope, strategy: MergeStrategy) -> str:
     approvers = sorted(standing(pscope.store.reviews(proposal.id), proposal.head).approvers)
     session_id = pscope.scope.session.id
     if strategy == "squash":
+        _refuse_empty(pscope, preview.tree == merges.tree_of(repo, proposal.target_commit))
         message = commit_message(proposal, session_id, approvers)
         return merges.squash_commit(repo, proposal.target_commit, preview, message)
     if strategy == "merge":
@@ -162,7 +163,19 @@ def _build(pscope: ProposalScope, strategy: MergeStrategy) -> str:
     if replayed.tip is None:
         where = f"replaying checkpoint {(replayed.conflicting_commit or '')[:10]}: "
         raise Conflict(where + conflict_report(proposal, replayed.conflicts))
+    _refuse_empty(pscope, replayed.tip == proposal.target_commit)
     return replayed.tip
+
+
+def _refuse_empty(pscope: ProposalScope, empty: bool) -> None:
+    """A squash or a rebase that would add nothing (the target has every change already, as
+    when two sessions made the same change) is refused rather than landing an empty commit."""
+    if empty:
+        proposal = pscope.proposal
+        raise Conflict(
+            f"{proposal.target} has every change of proposal #{proposal.number} already; "
+            f"nothing to merge. Close it (`close {proposal.number}`)"
+        )
 
 
 def conflict_report(proposal: Proposal, conflicts: list[merges.ConflictFile]) -> str:

@@ -43,6 +43,8 @@ from branchwork.domain.proposals import (
     ProposalReview,
     ReviewComment,
     Verdict,
+    has_controls,
+    one_line,
     standing,
     status_of,
 )
@@ -144,7 +146,7 @@ def proposal_lock(services: Services, proposal_id: str) -> Iterator[None]:
 def reviewer_name(given: str | None) -> str:
     """Who reviews: the name given, else the login name of this process's user."""
     name = (given or "").strip() or getpass.getuser()
-    if len(name) > MAX_REVIEWER or "\n" in name:
+    if len(name) > MAX_REVIEWER or has_controls(name):
         raise InvalidInput(f"reviewer name {name[:40]!r}… is not usable; give a short name")
     return name
 
@@ -218,7 +220,7 @@ def open_new(scope: SessionScope, *, title: str | None, target: str | None) -> P
     base = gitops.merge_base(repo, head, target_tip)
     conflicts = merges.preview_merge(repo, target, session.branch).conflicts
     proposal_id = new_id()
-    chosen_title = scope.redactor.redact((title or "").strip() or _default_title(scope))
+    chosen_title = scope.redactor.redact(one_line(title or "") or _default_title(scope))
     description = describe(scope, proposal_id, base, head)
     now = utc_now()
     draft = Proposal(
@@ -270,13 +272,14 @@ def _check_target(repo: Path, project: Project, session: Session, target: str | 
 
 
 def _default_title(scope: SessionScope) -> str:
-    title = scope.session.title.strip()
+    title = one_line(scope.session.title)
     if title and title not in ("untitled", "chat"):
         return title
     for event in scope.services.store.iter_events(scope.session.id, kinds=["user_message"]):
         text = getattr(event.payload, "text", "").strip()
-        if text:
-            return text.splitlines()[0][:72]
+        line = one_line(text.splitlines()[0])[:72] if text else ""
+        if line:
+            return line
     return f"Changes of session {scope.session.short_id}"
 
 
@@ -334,8 +337,8 @@ def _landed(pscope: ProposalScope, target_tip: str) -> str | None:
     proposal, repo = pscope.proposal, pscope.repo
     if target_tip == proposal.target_commit:
         return None
-    found = merges.commits_naming(
-        repo, f"Branchwork-Proposal: {proposal.id}", proposal.target_commit, target_tip
+    found = merges.commits_with_trailer(
+        repo, "Branchwork-Proposal", proposal.id, proposal.target_commit, target_tip
     )
     if found:
         return found[0]

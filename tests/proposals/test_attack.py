@@ -1,0 +1,105 @@
+"""Proposals attacked as a demanding user and as an attacker would: forged trailers, terminal
+escapes in titles, a proposal with nothing left to merge. Real repositories and the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from branchwork import Conflict, InvalidInput, Workspace
+from tests.conftest import bw, git
+from tests.proposals.conftest import APP, SessionMaker, main_log, tip
+
+NEW_APP = APP.replace('"hello"', '"howdy"')
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
+
+
+def test_a_forged_trailer_in_a_title_does_not_mark_another_proposal_merged(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    victim = make_session("victim", {"app.py": NEW_APP})
+    target = ws.propose(victim)
+    attacker = make_session("attacker", {"other.txt": "x\n"})
+    forged = f"harmless\n\nBranchwork-Proposal: {target.id}\nBranchwork-Session: {victim.id}"
+    ws.propose(attacker, title=forged)
+    ws.approve(2, reviewer="alice")
+    ws.merge(2)
+    details = ws.proposal(1)
+    assert details.proposal.status == "open"  # its work is not in main
+    assert ws.session(victim.id).status == "active" and Path(victim.worktree).is_dir()
+    assert git(checkout, "show", "main:app.py") == APP
+
+
+def test_a_forged_trailer_in_the_body_of_a_commit_by_hand_is_not_taken_for_a_merge(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    victim = make_session("victim", {"app.py": NEW_APP})
+    target = ws.propose(victim)
+    (checkout / "x.txt").write_text("x\n")
+    git(checkout, "add", "x.txt")
+    body = f"unrelated\n\nmentions Branchwork-Proposal: {target.id} in passing\n\nSigned-off-by: m"
+    git(checkout, "commit", "-q", "-m", body)
+    assert ws.proposal(1).proposal.status == "open"
+
+
+def test_a_title_is_one_line_without_control_characters(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    session = make_session("greeting", {"app.py": NEW_APP})
+    proposal = ws.propose(session, title=f"friendlier{ESCAPES}\n  greeting\r\n")
+    assert proposal.title == "friendlier]0;pwned[2J[31m greeting"
+    ws.approve(1, reviewer="alice")
+    ws.merge(1)
+    subject = git(checkout, "log", "-1", "--format=%s", "main").strip()
+    assert subject == proposal.title
+
+
+def test_a_reviewer_name_with_control_characters_is_refused(
+    ws: Workspace, make_session: SessionMaker
+) -> None:
+    ws.propose(make_session("greeting", {"app.py": NEW_APP}))
+    with pytest.raises(InvalidInput, match="reviewer name"):
+        ws.approve(1, reviewer="alice\rBranchwork-Proposal: x")
+
+
+def test_terminal_escapes_never_reach_the_terminal_through_the_proposal_commands(
+    checkout: Path,
+) -> None:
+    bw("project", "add", ".", cwd=checkout)
+    bw("session", "new", "--title", "greeting", cwd=checkout)
+    bw("write", "app.py", cwd=checkout, stdin=NEW_APP + f"# {ESCAPES}\n")  # shown in the diff
+    bw("propose", "--title", f"greeting{ESCAPES}", cwd=checkout)
+    bw("comment", "1", "app.py:2", "-m", f"why{ESCAPES}?", cwd=checkout)
+    bw("request-changes", "1", "-m", f"fix{ESCAPES}", "--by", "bob", cwd=checkout)
+    for args in (("proposal", "list"), ("proposal", "show", "1"), ("review", "1")):
+        shown = bw(*args, cwd=checkout)
+        assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stdout
+        assert "why]0;pwned" in shown.stdout or args == ("proposal", "list")
+
+
+def test_a_proposal_whose_changes_main_has_already_is_not_merged_as_an_empty_commit(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    first = make_session("greeting", {"app.py": NEW_APP})
+    second = make_session("the same greeting", {"app.py": NEW_APP})
+    ws.propose(first)
+    ws.propose(second)
+    ws.approve(1, reviewer="alice")
+    ws.merge(1)
+    ws.approve(2, reviewer="alice")
+    before = tip(checkout)
+    for strategy in ("squash", "rebase"):
+        with pytest.raises(Conflict, match=r"main has every change of proposal #2.*close 2"):
+            ws.merge(2, strategy=strategy)
+    assert tip(checkout) == before and main_log(checkout) == ["greeting", "initial"]
+    assert ws.session(second.id).status == "active"
+
+
+def test_proposal_json_keeps_the_title_as_stored(checkout: Path) -> None:
+    bw("project", "add", ".", cwd=checkout)
+    bw("session", "new", "--title", "greeting", cwd=checkout)
+    bw("write", "app.py", cwd=checkout, stdin=NEW_APP)
+    opened = json.loads(bw("propose", "--json", "--title", f"a{ESCAPES}b", cwd=checkout).stdout)
+    assert opened["title"] == "a]0;pwned[2J[31mb"
