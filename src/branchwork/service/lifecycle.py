@@ -17,6 +17,7 @@ Rules (docs/lifecycle.md says why):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,7 +30,9 @@ from pathlib import Path
 from branchwork import gitops
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import Note, utc_now
+from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
+from branchwork.sandbox.liveness import process_cwds, this_host
 from branchwork.service import pool, views
 from branchwork.service.base import Services
 from branchwork.service.scope import (
@@ -43,6 +46,7 @@ from branchwork.service.scope import (
 )
 
 DEFAULT_IDLE = "7d"
+EVICTION_LEASE = timedelta(minutes=10)  # held only while a worktree goes; released after
 USAGE_FRESH_S = 600.0  # a cached disk measure this recent is used for the quota check
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -117,7 +121,12 @@ def parse_idle(text: str) -> timedelta:
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw]?)\s*", text)
     if found is None:
         raise InvalidInput(f"idle time {text!r} is not understood; give e.g. 7d, 12h or 30m")
-    return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2) or "d"])
+    try:
+        return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2) or "d"])
+    except OverflowError:  # more days than a timedelta holds (or than a float)
+        raise InvalidInput(
+            f"idle time {text[:40]!r} is longer than anything can be idle; give e.g. 7d or 52w"
+        ) from None
 
 
 def tree_bytes(path: Path) -> int:
@@ -250,16 +259,38 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _busy(scope: SessionScope) -> str | None:
-    store = scope.services.store
-    lease = store.get_lease(scope.session.id)
-    if lease is not None and lease["expires_at"] > utc_now():
-        return "a turn is running"
+def _busy(scope: SessionScope, cwds: list[tuple[int, Path]]) -> str | None:
+    """Why the worktree must stay now: a command runs in it, or a process (a person's shell,
+    an editor, a terminal) has its current directory in it."""
     if running_commands(scope):
         return "a command is running"
-    if Path.cwd().resolve().is_relative_to(scope.worktree.resolve()):
+    worktree = scope.worktree.resolve()
+    if Path.cwd().resolve().is_relative_to(worktree):
         return "it is the current directory"
+    inside = [pid for pid, cwd in cwds if cwd.is_relative_to(worktree)]
+    if inside:
+        return f"process {inside[0]} works in it"
     return None
+
+
+@contextlib.contextmanager
+def _turn_lease(scope: SessionScope, dry_run: bool) -> Iterator[bool]:
+    """Hold the session's turn lease while its worktree goes (True), so that no turn and no
+    merge starts in it meanwhile; False when one holds it. A dry run only looks."""
+    store, session_id = scope.services.store, scope.session.id
+    if dry_run:
+        lease = store.get_lease(session_id)
+        yield lease is None or lease["expires_at"] <= utc_now()
+        return
+    holder = new_id()
+    taken = store.acquire_lease(
+        session_id, holder, pid=os.getpid(), host=this_host(), ttl=EVICTION_LEASE
+    )
+    try:
+        yield taken is None
+    finally:
+        if taken is None:
+            store.release_lease(session_id, holder)
 
 
 # -- gc -------------------------------------------------------------------------------------
@@ -276,9 +307,10 @@ def collect(
     chosen = [project] if project is not None else services.store.list_projects()
     actions: list[GcAction] = []
     skipped: list[str] = []
+    cwds = process_cwds()  # once: every worktree is looked at with the same
     for each in chosen:
         for session in services.store.list_sessions(each.id, include_archived=True):
-            found = _session_action(services, session, idle, dry_run, skipped)
+            found = _session_action(services, session, idle, dry_run, (skipped, cwds))
             if found is not None:
                 actions.append(found)
         actions.extend(_pool_actions(services, each, dry_run))
@@ -290,24 +322,35 @@ def collect(
 
 
 def _session_action(
-    services: Services, session: Session, idle: timedelta, dry_run: bool, skipped: list[str]
+    services: Services,
+    session: Session,
+    idle: timedelta,
+    dry_run: bool,
+    found: tuple[list[str], list[tuple[int, Path]]],
 ) -> GcAction | None:
+    """Evict the worktree of an idle active session, remove that of a finished one; neither
+    while it is in use (`found`: the reasons for keeping worktrees, the processes' current
+    directories)."""
+    skipped, cwds = found
     path = Path(session.worktree)
     if not path.is_dir() or not path.resolve().is_relative_to(services.home.resolve()):
         return None  # nothing on disk, or not ours to remove
     scope = open_scope(services, session, worktree=False)
-    if session.status == "active":
-        busy = _busy(scope)
-        reason = _idle_reason(scope, idle) if busy is None else None
+    with _turn_lease(scope, dry_run) as free:
+        busy = _busy(scope, cwds) if free else "a turn is running"
         if busy is not None:
             skipped.append(f"{session.short_id}: {busy}")
-        if reason is None:
             return None
-        action = "evict"
-    else:
-        action, reason = "remove", f"the session is {session.status}"
+        if session.status != "active":
+            return _act(scope, "remove", f"the session is {session.status}", dry_run)
+        reason = _idle_reason(scope, idle)
+        return None if reason is None else _act(scope, "evict", reason, dry_run)
+
+
+def _act(scope: SessionScope, action: str, reason: str, dry_run: bool) -> GcAction:
+    path = scope.worktree
     size = tree_bytes(path) if dry_run else _apply(scope, reason)
-    return GcAction(action, str(path), size, reason, session.id)
+    return GcAction(action, str(path), size, reason, scope.session.id)
 
 
 def _apply(scope: SessionScope, reason: str) -> int:

@@ -26,6 +26,7 @@ from branchwork.domain.errors import Conflict, InvalidInput, PolicyRefused
 from branchwork.domain.events import CheckRun, Merged
 from branchwork.domain.proposals import MERGE_STRATEGIES, MergeStrategy, Proposal, standing
 from branchwork.gitops import merges
+from branchwork.service import pool
 from branchwork.service.base import Services
 from branchwork.service.chat import turn_lease
 from branchwork.service.checks import run_checks
@@ -249,6 +250,8 @@ def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOu
         services.recorder.set_status(session, "merged", merged)
         forget_current(services, session)
         done = pscope.store.update(proposal.id, status="merged", merged_commit=plan.commit)
+    if proposal.target == pscope.scope.project.main_branch:
+        pool.request_refill(services, pscope.scope.project)  # its worktrees hold the old main
     return MergeOutcome(
         proposal=done,
         strategy=plan.strategy,
