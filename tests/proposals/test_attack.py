@@ -103,3 +103,19 @@ def test_proposal_json_keeps_the_title_as_stored(checkout: Path) -> None:
     bw("write", "app.py", cwd=checkout, stdin=NEW_APP)
     opened = json.loads(bw("propose", "--json", "--title", f"a{ESCAPES}b", cwd=checkout).stdout)
     assert opened["title"] == "a]0;pwned[2J[31mb"
+
+
+def test_a_deleted_target_branch_breaks_neither_the_list_nor_the_other_proposals(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    git(checkout, "branch", "staging")
+    ws.propose(make_session("into staging", {"app.py": NEW_APP}), target="staging")
+    ws.propose(make_session("into main", {"notes.md": "n\n"}))
+    git(checkout, "branch", "-D", "staging")
+    assert [p.number for p in ws.proposals()] == [2, 1]
+    assert ws.proposal(1).proposal.status == "open"
+    with pytest.raises(Conflict, match=r"staging is no longer a branch.*close 1"):
+        ws.merge(1)
+    ws.approve(2, reviewer="alice")
+    assert ws.merge(2).proposal.status == "merged"
+    assert ws.close_proposal(1).status == "closed"

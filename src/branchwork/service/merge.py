@@ -37,6 +37,7 @@ from branchwork.service.proposals import (
     open_proposal_scope,
     proposal_lock,
     refuse_finished,
+    refuse_lost_target,
     retire_worktree,
     sync,
 )
@@ -118,6 +119,7 @@ def _prepared(pscope: ProposalScope) -> ProposalScope:
 
 def _plan(pscope: ProposalScope, strategy: MergeStrategy) -> _Plan:
     proposal = refuse_finished(pscope.proposal)
+    refuse_lost_target(pscope)
     project = pscope.scope.project
     reviews = pscope.store.reviews(proposal.id)
     found = gate(project, proposal, standing(reviews, proposal.head), [])
@@ -202,6 +204,7 @@ def check(services: Services, proposal: Proposal) -> list[CheckRun]:
     purpose `proposal`), without merging; a failure is a result, not an error."""
     pscope = open_proposal_scope(services, proposal)
     pscope = pscope.with_proposal(refuse_finished(sync(pscope)))
+    refuse_lost_target(pscope)
     if not pscope.policy.required_checks:
         raise InvalidInput(
             "the project's policy has no required checks; add some (`policy --check CMD`)"

@@ -298,6 +298,8 @@ def _sync(pscope: ProposalScope) -> Proposal:
     proposal, repo = pscope.proposal, pscope.repo
     if proposal.finished:
         return proposal
+    if not gitops.branch_exists(repo, proposal.target):
+        return proposal  # shown as it was; a merge says what to do (`refuse_lost_target`)
     session = pscope.scope.session
     head = _branch_head(pscope)
     target_tip = gitops.resolve_commit(repo, proposal.target)
@@ -526,6 +528,17 @@ def _restate(pscope: ProposalScope) -> Proposal:
     if status == proposal.status:
         return proposal
     return pscope.store.update(proposal.id, status=status)
+
+
+def refuse_lost_target(pscope: ProposalScope) -> None:
+    """`Conflict` when the proposal's target branch was deleted since it was opened."""
+    proposal = pscope.proposal
+    if not gitops.branch_exists(pscope.repo, proposal.target):
+        raise Conflict(
+            f"{proposal.target} is no longer a branch of {pscope.repo}; recreate it (`git "
+            f"branch {proposal.target} {proposal.target_commit[:10]}`) or close the proposal "
+            f"(`close {proposal.number}`)"
+        )
 
 
 def refuse_finished(proposal: Proposal) -> Proposal:
