@@ -119,3 +119,21 @@ def test_a_deleted_target_branch_breaks_neither_the_list_nor_the_other_proposals
     ws.approve(2, reviewer="alice")
     assert ws.merge(2).proposal.status == "merged"
     assert ws.close_proposal(1).status == "closed"
+
+
+def test_promoting_a_trial_closes_the_proposals_of_the_trials_it_discards(
+    ws: Workspace, project: object, checkout: Path
+) -> None:
+    task = ws.new_task("friendlier greeting")
+    first = ws.start_task(task)
+    ws.write_file(first.session_id, "app.py", NEW_APP)
+    second = ws.start_task(task)
+    ws.write_file(second.session_id, "app.py", APP.replace('"hello"', '"hi"'))
+    ws.propose(second.session_id)  # as auto_propose does after a turn
+    done = ws.promote(first)
+    assert done.proposal is not None and done.proposal.number == 2
+    assert [p.number for p in ws.proposals()] == [2]  # the discarded trial's is closed
+    details = ws.proposal(1)
+    assert details.proposal.status == "closed"
+    (closed,) = ws.events(second.session_id, kinds=["proposal_closed"])
+    assert "trial 1 was promoted" in closed.payload.reason  # type: ignore[union-attr]
