@@ -136,3 +136,25 @@ def test_a_merge_into_main_refills_the_pool_at_the_new_tip(
 
     _until(refilled)
     wait_for_refiller(pooled, project)
+
+
+def test_gc_says_where_a_finished_sessions_uncommitted_files_went(
+    ws: Workspace, repo_factory: RepoFactory
+) -> None:
+    repo = repo_factory(FILES)
+    project = ws.add_project(repo)
+    ws.set_policy(required_approvals=0, project=project)
+    session = ws.new_session(project, title="merged, then edited")
+    ws.write_file(session, "shop/cart.py", "class Cart:\n    items = []\n")
+    ws.propose(session)
+    ws.merge(1, project=project)
+    # its worktree still on disk with a file written after the merge (as when the merge
+    # keeps a worktree that changed meanwhile)
+    git(repo, "worktree", "add", "--quiet", session.worktree, session.branch)
+    (Path(session.worktree) / "after.txt").write_text("written after the merge\n")
+    [action] = ws.gc(idle="7d").actions
+    assert action.action == "remove" and not Path(session.worktree).exists()
+    ref = f"refs/branchwork/parked/{session.id}"
+    assert git(repo, "show", f"{ref}:after.txt") == "written after the merge\n"
+    note = ws.events(session, kinds=["note"])[-1].payload.model_dump()["text"]
+    assert ref in note and "comes back by itself" not in note

@@ -228,14 +228,27 @@ def evict(scope: SessionScope, reason: str) -> int:
     with gitops.repo_lock(services.lock_dir, repo):
         gitops.remove_worktree(repo, scope.worktree)
     services.store.set_state(parked_key(session.id), json.dumps({"at": time.time(), "why": reason}))
-    kept = " and its uncommitted changes" if pending else ""
-    text = (
-        f"worktree evicted by gc ({reason}): the branch{kept} and the history are kept, and "
-        "the worktree comes back by itself when the session is next used (files git ignores, "
-        "such as build outputs, are not kept)"
-    )
-    scope.record(Note(text=text))
+    scope.record(Note(text=_eviction_note(scope, reason, ref if pending else None)))
     return size  # its index overlay is collected with the index (no kept view)
+
+
+def _eviction_note(scope: SessionScope, reason: str, parked: str | None) -> str:
+    """What the history says of an eviction: an active session's worktree comes back by
+    itself; a finished one's does not, so where its uncommitted files went is spelled out."""
+    if scope.session.status == "active":
+        kept = " and its uncommitted changes" if parked else ""
+        return (
+            f"worktree evicted by gc ({reason}): the branch{kept} and the history are kept, "
+            "and the worktree comes back by itself when the session is next used (files git "
+            "ignores, such as build outputs, are not kept)"
+        )
+    files = (
+        f" Its uncommitted files are kept under {parked} (`git checkout {parked} -- .` in a "
+        f"checkout of {scope.session.branch} brings them back)."
+        if parked
+        else ""
+    )
+    return f"worktree removed by gc ({reason}); the branch and the history are kept.{files}"
 
 
 def _idle_reason(scope: SessionScope, idle: timedelta) -> str | None:
