@@ -10,7 +10,7 @@ import pytest
 
 from branchwork import Conflict, InvalidInput, Workspace
 from tests.conftest import bw, git
-from tests.proposals.conftest import APP, SessionMaker, main_log, tip
+from tests.proposals.conftest import APP, SessionMaker, commit_on_main, main_log, tip
 
 NEW_APP = APP.replace('"hello"', '"howdy"')
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
@@ -137,3 +137,33 @@ def test_promoting_a_trial_closes_the_proposals_of_the_trials_it_discards(
     assert details.proposal.status == "closed"
     (closed,) = ws.events(second.session_id, kinds=["proposal_closed"])
     assert "trial 1 was promoted" in closed.payload.reason  # type: ignore[union-attr]
+
+
+def test_a_rebase_onto_a_moved_main_names_the_proposal_so_a_stopped_merge_is_completed(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    ws.set_policy(merge_strategy="rebase", required_approvals=0)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.write_file(session, "notes.md", "why\n")
+    proposal = ws.propose(session)
+    commit_on_main(checkout, "README.md", "# demo, moved on\n")
+    outcome = ws.merge(1)
+    trailers = "%(trailers:key=Branchwork-Proposal,valueonly)"
+    assert git(checkout, "log", "-1", f"--format={trailers}", outcome.commit).strip() == (
+        proposal.id
+    )
+    assert git(checkout, "log", "-1", "--format=%s", outcome.commit).strip() == "write notes.md"
+    # what a merge process killed right after moving main leaves (for another proposal): the
+    # rebased commits on main, nothing recorded; the next look records the merge
+    other = make_session("farewell", {"bye.md": "bye\n"})
+    second = ws.propose(other)
+    commit_on_main(checkout, "README.md", "# demo, moved again\n")
+    target = tip(checkout)
+    rebased = git(checkout, "rev-parse", f"{second.head}^{{tree}}").strip()
+    merged_tree = git(checkout, "merge-tree", "--write-tree", target, second.head).strip()
+    assert merged_tree != rebased
+    message = f"write bye.md\n\nBranchwork-Proposal: {second.id}\n"
+    landed = git(checkout, "commit-tree", merged_tree, "-p", target, "-m", message).strip()
+    git(checkout, "merge", "-q", "--ff-only", landed)
+    assert ws.proposal(2).proposal.status == "merged"
+    assert ws.session(other.id).status == "merged"

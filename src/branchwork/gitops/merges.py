@@ -215,13 +215,16 @@ class Replayed:
     conflicts: list[ConflictFile] = field(default_factory=list)
 
 
-def rebase_commits(root: Path, target_tip: str, base: str, head: str) -> Replayed:
+def rebase_commits(
+    root: Path, target_tip: str, base: str, head: str, trailers: str = ""
+) -> Replayed:
     """The commits of `base..head` replayed on the target's tip, by plumbing only.
 
     Each commit C is replayed as the merge of the target with C (their merge base is the
     branch's base), so the k-th new commit holds the target plus the branch's state at its
     k-th commit; a commit that changes nothing once replayed is dropped, as `git rebase`
-    drops it. When the target has not moved, the branch's own commits are the result."""
+    drops it. When the target has not moved, the branch's own commits are the result.
+    `trailers` end the last replayed commit's message (a new commit names what it lands)."""
     if is_ancestor(root, target_tip, head):
         return Replayed(tip=head)
     tip, last_tree = target_tip, tree_of(root, target_tip)
@@ -234,6 +237,10 @@ def rebase_commits(root: Path, target_tip: str, base: str, head: str) -> Replaye
         message, author = _message_and_author(root, commit)
         tip = commit_tree(root, preview.tree, [tip], message, author=author)
         last_tree = preview.tree
+    if tip != target_tip and trailers:
+        message, author = _message_and_author(root, tip)
+        parent = parents(root, tip)
+        tip = commit_tree(root, last_tree, parent, f"{message}\n{trailers}", author=author)
     return Replayed(tip=tip)
 
 

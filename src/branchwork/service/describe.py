@@ -156,7 +156,17 @@ def commit_message(
     naming the approvers, the proposal and the session."""
     title = one_line(proposal.title)  # as stored by an older version, it may not be
     subject = f"Merge proposal #{proposal.number}: {title}" if merge else title
-    trailers = [f"Reviewed-by: {one_line(name)}" for name in approvers]
-    trailers += [f"Branchwork-Proposal: {proposal.id}", f"Branchwork-Session: {session_id}"]
     body = without_controls(proposal.description).strip()
-    return f"{subject}\n\n" + (f"{body}\n\n" if body else "") + "\n".join(trailers) + "\n"
+    return (
+        f"{subject}\n\n"
+        + (f"{body}\n\n" if body else "")
+        + trailers(proposal, session_id, approvers)
+    )
+
+
+def trailers(proposal: Proposal, session_id: str, approvers: list[str]) -> str:
+    """The trailer block of a merged commit: the approvers, the proposal and the session (a
+    merge that stopped after moving the target is recognised by it)."""
+    lines = [f"Reviewed-by: {one_line(name)}" for name in approvers]
+    lines += [f"Branchwork-Proposal: {proposal.id}", f"Branchwork-Session: {session_id}"]
+    return "\n".join(lines) + "\n"

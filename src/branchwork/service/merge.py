@@ -30,7 +30,7 @@ from branchwork.service import pool
 from branchwork.service.base import Services
 from branchwork.service.chat import turn_lease
 from branchwork.service.checks import run_checks
-from branchwork.service.describe import commit_message
+from branchwork.service.describe import commit_message, trailers
 from branchwork.service.policy import gate
 from branchwork.service.proposals import (
     ProposalScope,
@@ -161,7 +161,11 @@ def _build(pscope: ProposalScope, strategy: MergeStrategy) -> str:
         message = commit_message(proposal, session_id, approvers, merge=True)
         return merges.merge_commit(repo, proposal.target_commit, preview, proposal.head, message)
     replayed = merges.rebase_commits(
-        repo, proposal.target_commit, proposal.base_commit, proposal.head
+        repo,
+        proposal.target_commit,
+        proposal.base_commit,
+        proposal.head,
+        trailers(proposal, session_id, approvers),
     )
     if replayed.tip is None:
         where = f"replaying checkpoint {(replayed.conflicting_commit or '')[:10]}: "
