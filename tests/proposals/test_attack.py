@@ -167,3 +167,16 @@ def test_a_rebase_onto_a_moved_main_names_the_proposal_so_a_stopped_merge_is_com
     git(checkout, "merge", "-q", "--ff-only", landed)
     assert ws.proposal(2).proposal.status == "merged"
     assert ws.session(other.id).status == "merged"
+
+
+def test_a_proposal_cannot_target_another_sessions_branch(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    other = make_session("other")
+    before = tip(checkout, other.branch)
+    session = make_session("sneaky", {"app.py": NEW_APP})
+    # unprotected, it would need no approval, and move the other session's branch and files
+    # under it, without its turn lease and without a word in its history
+    with pytest.raises(InvalidInput, match=f"{other.branch} is the branch of session"):
+        ws.propose(session, target=other.branch)
+    assert tip(checkout, other.branch) == before and ws.proposals() == []

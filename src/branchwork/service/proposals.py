@@ -209,7 +209,7 @@ def publish(pscope: ProposalScope, host: str | None) -> Proposal:
 def open_new(scope: SessionScope, *, title: str | None, target: str | None) -> Proposal:
     """Open a proposal of the session's branch into `target` (default: main)."""
     repo, session = Path(scope.project.path), scope.session
-    target = _check_target(repo, scope.project, session, target)
+    target = _check_target(scope, target)
     head = gitops.resolve_commit(repo, session.branch)
     target_tip = gitops.resolve_commit(repo, target)
     if merges.is_ancestor(repo, head, target_tip):
@@ -262,12 +262,31 @@ def _record_opened(scope: SessionScope, proposal: Proposal) -> None:
         scope.record(Note(level="warning", text=text))
 
 
-def _check_target(repo: Path, project: Project, session: Session, target: str | None) -> str:
+def _check_target(scope: SessionScope, target: str | None) -> str:
+    """The target: an existing branch, and no session's (merging there would move another
+    session's branch, and its files, under it: without its turn lease, and unrecorded in its
+    history)."""
+    project, session = scope.project, scope.session
+    repo = Path(project.path)
     chosen = (target or project.main_branch).strip()
     if chosen == session.branch:
         raise InvalidInput("a session cannot propose into its own branch; name another target")
     if not gitops.branch_exists(repo, chosen):
         raise InvalidInput(f"{chosen!r} is not a branch of {repo}; give an existing branch")
+    owner = next(
+        (
+            s
+            for s in scope.services.store.find_sessions(chosen)
+            if s.branch == chosen and s.project_id == project.id
+        ),
+        None,
+    )
+    if owner is not None:
+        raise InvalidInput(
+            f"{chosen} is the branch of session {owner.short_id}; propose into "
+            f"{project.main_branch} or a shared branch (to bring this work into that session, "
+            f"ask its agent to merge {session.branch})"
+        )
     return chosen
 
 
