@@ -180,3 +180,19 @@ def test_a_proposal_cannot_target_another_sessions_branch(
     with pytest.raises(InvalidInput, match=f"{other.branch} is the branch of session"):
         ws.propose(session, target=other.branch)
     assert tip(checkout, other.branch) == before and ws.proposals() == []
+
+
+def test_a_branch_that_could_not_be_deleted_is_not_reported_deleted(
+    ws: Workspace, make_session: SessionMaker, checkout: Path, tmp_path: Path
+) -> None:
+    ws.set_policy(required_approvals=0, delete_branch=True)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.archive_session(session)
+    # the person looks at the branch in a worktree of their own: git refuses to delete it
+    git(checkout, "worktree", "add", "--quiet", str(tmp_path / "look"), session.branch)
+    ws.propose(session)
+    outcome = ws.merge(1)
+    assert git(checkout, "branch", "--list", session.branch).strip()
+    assert not outcome.branch_deleted
+    (merged,) = ws.events(session, kinds=["merged"])
+    assert merged.payload.branch_deleted is False  # type: ignore[union-attr]

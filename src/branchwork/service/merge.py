@@ -245,8 +245,8 @@ def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOu
             checkout = merges.advance_branch(repo, proposal.target, plan.target_tip, plan.commit)
             kept = retire_worktree(pscope, plan.head)
             deleted = pscope.policy.delete_branch and not kept
-            if deleted:
-                gitops.delete_branch(repo, session.branch)
+            if deleted:  # git refuses while the branch is checked out somewhere
+                deleted = gitops.delete_branch(repo, session.branch)
         merged = Merged(
             proposal_id=proposal.id,
             strategy=plan.strategy,
