@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from branchwork import Conflict, InvalidInput, Workspace
+from branchwork import Conflict, GitError, InvalidInput, NotFound, Workspace
+from branchwork.gitops import run_git as git_run
 from tests.conftest import bw, git
 from tests.proposals.conftest import APP, SessionMaker, commit_on_main, main_log, tip
 
@@ -196,3 +197,14 @@ def test_a_branch_that_could_not_be_deleted_is_not_reported_deleted(
     assert not outcome.branch_deleted
     (merged,) = ws.events(session, kinds=["merged"])
     assert merged.payload.branch_deleted is False  # type: ignore[union-attr]
+
+
+def test_a_repository_moved_away_is_named_not_taken_for_a_missing_git(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    ws.propose(make_session("greeting", {"app.py": NEW_APP}))
+    checkout.rename(checkout.with_name("moved"))
+    with pytest.raises(NotFound, match=r"no longer at .*project remove"):
+        ws.proposals()
+    with pytest.raises(GitError, match="does not exist any more"):
+        git_run(["status"], checkout)

@@ -53,7 +53,7 @@ from branchwork.service.base import Services
 from branchwork.service.describe import describe
 from branchwork.service.policy import MergeGate, gate
 from branchwork.service.resolve import forget_current
-from branchwork.service.scope import SessionScope, open_scope, take_checkpoint
+from branchwork.service.scope import SessionScope, open_scope, repo_path, take_checkpoint
 from branchwork.store.proposals import ProposalStore
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class ProposalScope:
 
     @property
     def repo(self) -> Path:
-        return Path(self.scope.project.path)
+        return repo_path(self.scope.project)  # a repository moved away says so
 
     @property
     def policy(self) -> ApprovalPolicy:
