@@ -208,3 +208,14 @@ def test_a_repository_moved_away_is_named_not_taken_for_a_missing_git(
         ws.proposals()
     with pytest.raises(GitError, match="does not exist any more"):
         git_run(["status"], checkout)
+
+
+def test_no_checks_and_a_check_together_are_refused_not_taken_for_no_checks(
+    checkout: Path,
+) -> None:
+    bw("project", "add", ".", cwd=checkout)
+    bw("policy", "--check", "true", cwd=checkout)
+    refused = bw("policy", "--no-checks", "--check", "make test", cwd=checkout, check=False)
+    assert refused.returncode == 2 and "contradict" in refused.stderr
+    shown = json.loads(bw("policy", "--json", cwd=checkout).stdout)
+    assert shown["required_checks"] == ["true"]
