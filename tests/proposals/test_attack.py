@@ -219,3 +219,19 @@ def test_no_checks_and_a_check_together_are_refused_not_taken_for_no_checks(
     assert refused.returncode == 2 and "contradict" in refused.stderr
     shown = json.loads(bw("policy", "--json", cwd=checkout).stdout)
     assert shown["required_checks"] == ["true"]
+
+
+@pytest.mark.parametrize("path", ["notes/a b.md", "notes/tab\there.md", "notes/café.md"])
+def test_comments_follow_their_line_in_files_whose_names_git_quotes_or_pads(
+    ws: Workspace, make_session: SessionMaker, path: str
+) -> None:
+    session = make_session("notes", {path: "one\ntwo\nthree\n"})
+    ws.propose(session)
+    ws.comment(1, path, 2, "why two?", reviewer="alice")
+    ws.comment(1, path, 3, "and three?", reviewer="alice")
+    ws.write_file(session, path, "zero\none\ntwo\nTHREE\n")
+    moved, changed = ws.proposal(1).comments
+    assert (moved.current_line, moved.outdated) == (3, False)
+    assert changed.outdated
+    (shown,) = ws.review(1).files
+    assert shown.path == path and all(hunk.origins for hunk in shown.hunks)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -403,16 +404,26 @@ def hunks(root: Path, old: str, new: str, paths: Sequence[str] = ()) -> dict[str
         if line.startswith("diff --git "):
             current = None
         elif line.startswith("+++ "):
-            name = line[4:]
+            name = diff_name(line[4:])
             current = found.setdefault(name[2:] if name.startswith("b/") else name, [])
         elif line.startswith("--- ") and current is None:
-            name = line[4:]
+            name = diff_name(line[4:])
             if name != "/dev/null":  # a deletion has no "+++ b/…": keep it under its old name
                 current = found.setdefault(name[2:] if name.startswith("a/") else name, [])
         elif current is not None and (match := _HUNK_HEADER.match(line)):
             a, b, c, d = match.groups()
             current.append(Hunk(int(a), _count(b), int(c), _count(d)))
     return found
+
+
+def diff_name(text: str) -> str:
+    """A file name as a patch's `---`/`+++` line has it: git pads a name holding a space with a
+    tab, and quotes one holding a tab, a newline, a quote or a backslash (C escapes, octal for
+    bytes when `core.quotePath` is on)."""
+    if not text.startswith('"'):
+        return text.removesuffix("\t")
+    raw = codecs.escape_decode(text.rstrip("\t")[1:-1].encode("utf-8"))[0]
+    return bytes(raw).decode("utf-8", errors="replace")
 
 
 def follow_line(hunks: Sequence[Hunk], line: int) -> int | None:
