@@ -158,3 +158,20 @@ def test_gc_says_where_a_finished_sessions_uncommitted_files_went(
     assert git(repo, "show", f"{ref}:after.txt") == "written after the merge\n"
     note = ws.events(session, kinds=["note"])[-1].payload.model_dump()["text"]
     assert ref in note and "comes back by itself" not in note
+
+
+def test_du_does_not_follow_a_worktree_replaced_by_a_symlink(
+    ws: Workspace, repo_factory: RepoFactory, tmp_path: Path
+) -> None:
+    project = ws.add_project(repo_factory(FILES))
+    session = ws.new_session(project)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "big.bin").write_bytes(b"x" * 2_000_000)
+    worktree = Path(session.worktree)
+    git(Path(project.path), "worktree", "remove", "--force", str(worktree))
+    worktree.symlink_to(elsewhere)  # a link to `/` would have du walk the whole disk
+    (usage,) = ws.disk_usage(project).projects
+    (measured,) = usage.sessions
+    assert measured.bytes < 100_000
+    assert ws.gc(idle="0m").actions == [] and (elsewhere / "big.bin").exists()

@@ -130,8 +130,11 @@ def parse_idle(text: str) -> timedelta:
 
 
 def tree_bytes(path: Path) -> int:
-    """Disk blocks used under `path` (symlinks not followed; files vanishing meanwhile are
+    """Disk blocks used under `path` (symlinks not followed, `path` itself included: a worktree
+    replaced by a link to `/` is not a walk of the disk; files vanishing meanwhile are
     skipped)."""
+    if path.is_symlink():
+        return 0
     total = 0
     stack = [str(path)]
     while stack:
