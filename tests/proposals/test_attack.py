@@ -4,6 +4,7 @@ escapes in titles, a proposal with nothing left to merge. Real repositories and 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,21 @@ def test_comments_follow_their_line_in_files_whose_names_git_quotes_or_pads(
     assert changed.outdated
     (shown,) = ws.review(1).files
     assert shown.path == path and all(hunk.origins for hunk in shown.hunks)
+
+
+def test_a_merge_keeps_the_worktree_a_process_works_in(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    ws.set_policy(required_approvals=0)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.propose(session)
+    shell = subprocess.Popen(["sleep", "60"], cwd=session.worktree)  # a person's shell there
+    try:
+        outcome = ws.merge(1)
+        assert outcome.proposal.status == "merged" and outcome.worktree_kept
+        assert Path(session.worktree).is_dir()
+        note = ws.events(session, kinds=["note"])[-1].payload.model_dump()["text"]
+        assert f"process {shell.pid}" in note
+    finally:
+        shell.kill()
+        shell.wait()

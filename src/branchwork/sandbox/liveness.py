@@ -42,3 +42,11 @@ def process_cwds() -> list[tuple[int, Path]]:
         except OSError:
             continue  # gone, a zombie, or not ours to read
     return found
+
+
+def processes_in(directory: Path, cwds: list[tuple[int, Path]] | None = None) -> list[int]:
+    """The processes (other than this one) whose current directory is `directory` or below it;
+    `cwds` as `process_cwds` gives them (read now when not given)."""
+    inside = directory.resolve()
+    found = process_cwds() if cwds is None else cwds
+    return [pid for pid, cwd in found if cwd.is_relative_to(inside)]

@@ -32,7 +32,7 @@ from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import Note, utc_now
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
-from branchwork.sandbox.liveness import process_cwds, this_host
+from branchwork.sandbox.liveness import process_cwds, processes_in, this_host
 from branchwork.service import pool, views
 from branchwork.service.base import Services
 from branchwork.service.scope import (
@@ -283,7 +283,7 @@ def _busy(scope: SessionScope, cwds: list[tuple[int, Path]]) -> str | None:
     worktree = scope.worktree.resolve()
     if Path.cwd().resolve().is_relative_to(worktree):
         return "it is the current directory"
-    inside = [pid for pid, cwd in cwds if cwd.is_relative_to(worktree)]
+    inside = processes_in(worktree, cwds)
     if inside:
         return f"process {inside[0]} works in it"
     return None

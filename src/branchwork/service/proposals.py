@@ -49,6 +49,7 @@ from branchwork.domain.proposals import (
     status_of,
 )
 from branchwork.gitops import merges
+from branchwork.sandbox.liveness import processes_in
 from branchwork.service.base import Services
 from branchwork.service.describe import describe
 from branchwork.service.policy import MergeGate, gate
@@ -397,6 +398,14 @@ def retire_worktree(pscope: ProposalScope, head: str) -> bool:
     worktree = scope.worktree
     if not worktree.exists():
         return False
+    inside = processes_in(worktree)
+    if inside:  # a person's shell, an editor, a terminal: the directory is not pulled away
+        text = (
+            f"process {inside[0]} works in the worktree {worktree}; it is kept with its branch "
+            "(remove it with `git worktree remove` once done)"
+        )
+        scope.record(Note(level="warning", text=text))
+        return True
     current = gitops.snapshot_tree(worktree, scope.project.config.copy_files)
     if current != merges.tree_of(pscope.repo, head):
         text = (
