@@ -4,7 +4,10 @@ escapes in titles, a proposal with nothing left to merge. Real repositories and 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from tests.conftest import bw, git
 from tests.proposals.conftest import APP, SessionMaker, commit_on_main, main_log, tip
 
 NEW_APP = APP.replace('"hello"', '"howdy"')
+ROOT = Path(__file__).resolve().parents[2]
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
 
 
@@ -254,3 +258,22 @@ def test_a_merge_keeps_the_worktree_a_process_works_in(
     finally:
         shell.kill()
         shell.wait()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_a_user_unknown_to_the_system_is_asked_for_a_name_not_shown_a_traceback() -> None:
+    # a container's random uid has no passwd entry, and no USER or LOGNAME is set
+    code = (
+        "from branchwork import InvalidInput\n"
+        "from branchwork.service.proposals import reviewer_name\n"
+        "try:\n    reviewer_name(None)\nexcept InvalidInput as exc:\n    print(exc.message)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
+    as_nobody = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups"]
+    ran = subprocess.run(
+        [*as_nobody, sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "--by NAME" in ran.stdout

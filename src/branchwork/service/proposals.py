@@ -146,10 +146,21 @@ def proposal_lock(services: Services, proposal_id: str) -> Iterator[None]:
 
 def reviewer_name(given: str | None) -> str:
     """Who reviews: the name given, else the login name of this process's user."""
-    name = (given or "").strip() or getpass.getuser()
+    name = (given or "").strip() or _login_name()
     if len(name) > MAX_REVIEWER or has_controls(name):
         raise InvalidInput(f"reviewer name {name[:40]!r}… is not usable; give a short name")
     return name
+
+
+def _login_name() -> str:
+    """This process's user's login name; a user the system does not know (a container's
+    random uid, no USER or LOGNAME) must name themselves."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise InvalidInput(
+            "cannot tell who you are (no login name for this user); give one with --by NAME"
+        ) from None
 
 
 # -- opening ------------------------------------------------------------------------------------
