@@ -14,7 +14,7 @@ import pytest
 
 from branchwork import InvalidInput, Workspace
 from branchwork.store import Store
-from tests.conftest import RepoFactory, bw, git
+from tests.conftest import RepoFactory, bw, git, make_repo
 from tests.lifecycle.conftest import FILES, wait_for_refiller
 
 
@@ -175,3 +175,19 @@ def test_du_does_not_follow_a_worktree_replaced_by_a_symlink(
     (measured,) = usage.sessions
     assert measured.bytes < 100_000
     assert ws.gc(idle="0m").actions == [] and (elsewhere / "big.bin").exists()
+
+
+@pytest.mark.parametrize("where", ["nested", "vendor/lib"])
+def test_gc_keeps_a_worktree_holding_a_git_repository_of_its_own(
+    ws: Workspace, repo_factory: RepoFactory, where: str
+) -> None:
+    project = ws.add_project(repo_factory(FILES))
+    session = ws.new_session(project, title="patches a dependency")
+    # a clone made in the session (to patch a dependency): the parked commit would hold it as
+    # a bare gitlink, and its history and files would go with the directory
+    nested = make_repo(Path(session.worktree) / where, {"lib.py": "precious = 1\n"})
+    (nested / "wip.py").write_text("not committed anywhere\n")
+    report = ws.gc(idle="0m")
+    assert report.actions == []
+    assert any(f"{where} is a git repository" in reason for reason in report.skipped)
+    assert (nested / "wip.py").exists() and git(nested, "log", "--format=%s") == "initial\n"

@@ -286,7 +286,22 @@ def _busy(scope: SessionScope, cwds: list[tuple[int, Path]]) -> str | None:
     inside = processes_in(worktree, cwds)
     if inside:
         return f"process {inside[0]} works in it"
-    return None
+    return _nested_repository(scope)
+
+
+def _nested_repository(scope: SessionScope) -> str | None:
+    """A git repository inside the worktree (a clone made there, a submodule) would lose its
+    history and files with the directory: the parked commit holds it as a bare gitlink."""
+    try:
+        nested = gitops.nested_repositories(scope.worktree)
+    except BranchworkError:
+        return None  # the eviction says what is wrong with the worktree
+    if not nested:
+        return None
+    return (
+        f"{nested[0]} is a git repository of its own (its history would not be kept); move "
+        "it out of the worktree, and gc can evict it"
+    )
 
 
 @contextlib.contextmanager
