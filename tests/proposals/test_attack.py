@@ -14,7 +14,7 @@ import pytest
 
 from branchwork import Conflict, GitError, InvalidInput, NotFound, Workspace
 from branchwork.gitops import run_git as git_run
-from tests.conftest import bw, git
+from tests.conftest import bw, git, make_repo
 from tests.proposals.conftest import APP, SessionMaker, commit_on_main, main_log, tip
 
 NEW_APP = APP.replace('"hello"', '"howdy"')
@@ -277,3 +277,17 @@ def test_a_user_unknown_to_the_system_is_asked_for_a_name_not_shown_a_traceback(
     )
     assert ran.returncode == 0, ran.stderr
     assert "--by NAME" in ran.stdout
+
+
+def test_a_merge_keeps_a_worktree_holding_a_git_repository_of_its_own(
+    ws: Workspace, make_session: SessionMaker
+) -> None:
+    ws.set_policy(required_approvals=0)
+    session = make_session("greeting", {"app.py": NEW_APP})
+    nested = make_repo(Path(session.worktree) / "vendor" / "lib", {"lib.py": "precious = 1\n"})
+    (nested / "wip.py").write_text("not committed anywhere\n")
+    ws.propose(session)
+    outcome = ws.merge(1)
+    assert outcome.worktree_kept and (nested / "wip.py").exists()
+    note = ws.events(session, kinds=["note"])[-1].payload.model_dump()["text"]
+    assert "vendor/lib is a git repository" in note

@@ -409,11 +409,11 @@ def retire_worktree(pscope: ProposalScope, head: str) -> bool:
     worktree = scope.worktree
     if not worktree.exists():
         return False
-    inside = processes_in(worktree)
-    if inside:  # a person's shell, an editor, a terminal: the directory is not pulled away
+    keep = _keep_reason(worktree)
+    if keep:
         text = (
-            f"process {inside[0]} works in the worktree {worktree}; it is kept with its branch "
-            "(remove it with `git worktree remove` once done)"
+            f"{keep}: the worktree {worktree} is kept with its branch (remove it with `git "
+            "worktree remove` once done)"
         )
         scope.record(Note(level="warning", text=text))
         return True
@@ -427,6 +427,17 @@ def retire_worktree(pscope: ProposalScope, head: str) -> bool:
         return True
     gitops.remove_worktree(pscope.repo, worktree)
     return False
+
+
+def _keep_reason(worktree: Path) -> str:
+    """Why a merged session's worktree must stay: a process works in it (a person's shell, an
+    editor), or it holds a git repository of its own (a clone, a submodule: the branch has
+    only a gitlink of it); empty when it may go."""
+    inside = processes_in(worktree)
+    if inside:
+        return f"process {inside[0]} works in it"
+    nested = gitops.nested_repositories(worktree)
+    return f"{nested[0]} is a git repository of its own" if nested else ""
 
 
 def _branch_head(pscope: ProposalScope) -> str:
