@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from branchwork import InvalidInput, Workspace
+from branchwork import Conflict, InvalidInput, Workspace
 from branchwork.store import Store
 from tests.conftest import RepoFactory, bw, git, make_repo
 from tests.lifecycle.conftest import FILES, wait_for_refiller
@@ -191,3 +191,22 @@ def test_gc_keeps_a_worktree_holding_a_git_repository_of_its_own(
     assert report.actions == []
     assert any(f"{where} is a git repository" in reason for reason in report.skipped)
     assert (nested / "wip.py").exists() and git(nested, "log", "--format=%s") == "initial\n"
+
+
+def test_archive_and_promote_refuse_to_drop_a_git_repository_of_its_own(
+    ws: Workspace, repo_factory: RepoFactory
+) -> None:
+    project = ws.add_project(repo_factory(FILES))
+    session = ws.new_session(project, title="patches a dependency")
+    nested = make_repo(Path(session.worktree) / "vendor" / "lib", {"lib.py": "precious = 1\n"})
+    with pytest.raises(Conflict, match=r"vendor/lib in session .* git repository of its own"):
+        ws.archive_session(session)
+    assert ws.session(session.id).status == "active" and (nested / "lib.py").exists()
+    task = ws.new_task("t", project=project)
+    first = ws.start_task(task, project=project)
+    second = ws.start_task(task, project=project)
+    make_repo(Path(ws.session(second.session_id).worktree) / "clone", {"a.py": "a = 1\n"})
+    with pytest.raises(Conflict, match="clone in session"):
+        ws.promote(first)
+    assert [f.trial.status for f in ws.task_details(task).trials] == ["running", "running"]
+    assert ws.session(second.session_id).status == "active"
