@@ -286,7 +286,7 @@ def _busy(scope: SessionScope, cwds: list[tuple[int, Path]]) -> str | None:
     inside = processes_in(worktree, cwds)
     if inside:
         return f"process {inside[0]} works in it"
-    return _nested_repository(scope)
+    return None
 
 
 def _nested_repository(scope: SessionScope) -> str | None:
@@ -369,13 +369,16 @@ def _session_action(
     scope = open_scope(services, session, worktree=False)
     with _turn_lease(scope, dry_run) as free:
         busy = _busy(scope, cwds) if free else "a turn is running"
+        action, reason = "remove", f"the session is {session.status}"
+        if busy is None and session.status == "active":  # no git status under a turn
+            action, reason = "evict", _idle_reason(scope, idle) or ""
+            if not reason:
+                return None
+        busy = busy or _nested_repository(scope)  # only for a worktree that would go
         if busy is not None:
             skipped.append(f"{session.short_id}: {busy}")
             return None
-        if session.status != "active":
-            return _act(scope, "remove", f"the session is {session.status}", dry_run)
-        reason = _idle_reason(scope, idle)
-        return None if reason is None else _act(scope, "evict", reason, dry_run)
+        return _act(scope, action, reason, dry_run)
 
 
 def _act(scope: SessionScope, action: str, reason: str, dry_run: bool) -> GcAction:
