@@ -291,3 +291,17 @@ def test_a_merge_keeps_a_worktree_holding_a_git_repository_of_its_own(
     assert outcome.worktree_kept and (nested / "wip.py").exists()
     note = ws.events(session, kinds=["note"])[-1].payload.model_dump()["text"]
     assert "vendor/lib is a git repository" in note
+
+
+def test_a_session_reset_to_main_is_not_taken_for_merged_when_main_moves(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    session = make_session("greeting", {"app.py": NEW_APP})
+    ws.propose(session)
+    # the agent (or a person) throws the work away: the branch is back at main's tip
+    git(Path(session.worktree), "reset", "-q", "--hard", "main")
+    assert ws.proposal(1).proposal.head == tip(checkout)  # the proposal followed
+    commit_on_main(checkout, "README.md", "# demo, moved on\n")
+    details = ws.proposal(1)
+    assert details.proposal.status == "open"  # nothing of it is in main: not merged
+    assert ws.session(session.id).status == "active" and Path(session.worktree).is_dir()

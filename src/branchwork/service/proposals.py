@@ -375,6 +375,8 @@ def _landed(pscope: ProposalScope, target_tip: str) -> str | None:
     )
     if found:
         return found[0]
+    if merges.is_ancestor(repo, proposal.head, proposal.target_commit):
+        return None  # it had nothing the target lacked (a branch reset to it): nothing landed
     return target_tip if merges.is_ancestor(repo, proposal.head, target_tip) else None
 
 
