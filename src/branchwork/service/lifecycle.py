@@ -304,15 +304,17 @@ def _nested_repository(scope: SessionScope) -> str | None:
     )
 
 
+def _turn_free(scope: SessionScope) -> bool:
+    """No turn holds the session's lease now (a look only: see `_turn_lease`)."""
+    lease = scope.services.store.get_lease(scope.session.id)
+    return lease is None or lease["expires_at"] <= utc_now()
+
+
 @contextlib.contextmanager
-def _turn_lease(scope: SessionScope, dry_run: bool) -> Iterator[bool]:
+def _turn_lease(scope: SessionScope) -> Iterator[bool]:
     """Hold the session's turn lease while its worktree goes (True), so that no turn and no
-    merge starts in it meanwhile; False when one holds it. A dry run only looks."""
+    merge starts in it meanwhile; False when one took it since gc looked."""
     store, session_id = scope.services.store, scope.session.id
-    if dry_run:
-        lease = store.get_lease(session_id)
-        yield lease is None or lease["expires_at"] <= utc_now()
-        return
     holder = new_id()
     taken = store.acquire_lease(
         session_id, holder, pid=os.getpid(), host=this_host(), ttl=EVICTION_LEASE
@@ -367,21 +369,35 @@ def _session_action(
     if not path.is_dir() or not path.resolve().is_relative_to(services.home.resolve()):
         return None  # nothing on disk, or not ours to remove
     scope = open_scope(services, session, worktree=False)
-    with _turn_lease(scope, dry_run) as free:
-        busy = _busy(scope, cwds) if free else "a turn is running"
-        action, reason = "remove", f"the session is {session.status}"
-        if busy is None and session.status == "active":  # no git status under a turn
-            action, reason = "evict", _idle_reason(scope, idle) or ""
-            if not reason:
-                return None
-        busy = busy or _nested_repository(scope)  # only for a worktree that would go
-        if busy is not None:
-            skipped.append(f"{session.short_id}: {busy}")
+    busy = _busy(scope, cwds) if _turn_free(scope) else "a turn is running"
+    action, reason = "remove", f"the session is {session.status}"
+    if busy is None and session.status == "active":  # no git status under a turn
+        action, reason = "evict", _idle_reason(scope, idle) or ""
+        if not reason:
             return None
-        return _act(scope, action, reason, dry_run)
+    busy = busy or _nested_repository(scope)  # only for a worktree that would go
+    if busy is not None:
+        skipped.append(f"{session.short_id}: {busy}")
+        return None
+    if dry_run:
+        return _act(scope, action, reason, dry_run=True)
+    return _under_lease(scope, action, reason, found)
 
 
-def _act(scope: SessionScope, action: str, reason: str, dry_run: bool) -> GcAction:
+def _under_lease(
+    scope: SessionScope, action: str, reason: str, found: tuple[list[str], list[tuple[int, Path]]]
+) -> GcAction | None:
+    """Take the lease (held only while an idle worktree goes), look again, then act."""
+    skipped, cwds = found
+    with _turn_lease(scope) as free:
+        busy = _busy(scope, cwds) if free else "a turn started"
+        if busy is not None:
+            skipped.append(f"{scope.session.short_id}: {busy}")
+            return None
+        return _act(scope, action, reason, dry_run=False)
+
+
+def _act(scope: SessionScope, action: str, reason: str, *, dry_run: bool) -> GcAction:
     path = scope.worktree
     size = tree_bytes(path) if dry_run else _apply(scope, reason)
     return GcAction(action, str(path), size, reason, scope.session.id)
