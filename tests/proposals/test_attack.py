@@ -305,3 +305,15 @@ def test_a_session_reset_to_main_is_not_taken_for_merged_when_main_moves(
     details = ws.proposal(1)
     assert details.proposal.status == "open"  # nothing of it is in main: not merged
     assert ws.session(session.id).status == "active" and Path(session.worktree).is_dir()
+
+
+def test_the_log_shows_conflicting_paths_without_their_escape_sequences(
+    ws: Workspace, make_session: SessionMaker, checkout: Path
+) -> None:
+    name = "odd\x1b[2Jname.txt"
+    session = make_session("odd", {name: "session\n"})
+    ws.propose(session)
+    commit_on_main(checkout, name, "main\n")  # the same new file, other content: a conflict
+    assert ws.proposal(1).proposal.conflicts == [name]  # `proposal_updated` names it
+    shown = bw("log", session.short_id, cwd=checkout).stdout
+    assert "conflicts in odd[2Jname.txt" in shown and "\x1b" not in shown

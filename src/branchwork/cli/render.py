@@ -296,7 +296,7 @@ _SUMMARIES: dict[str, Callable[[Any], str]] = {
     "proposal_updated": lambda p: (
         f"head {p.head[:10]}"
         + (f", {p.stale_approvals} approval(s) stale" if p.stale_approvals else "")
-        + (f", conflicts in {', '.join(p.conflicts)}" if p.conflicts else "")
+        + (f", conflicts in {safe(', '.join(p.conflicts))}" if p.conflicts else "")
     ),
     "review": lambda p: (
         f"{safe(p.reviewer)}: {p.verdict.replace('_', ' ')}"
