@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from rich.markup import escape
-
 import branchwork as bw
 from branchwork.cli._common import EXIT_INFRA, debug_enabled, exit_code_for
 from branchwork.cli.app import app
-from branchwork.cli.render import err_console
+from branchwork.cli.render import err_console, safe
 
 
 def _split_debug(argv: list[str]) -> tuple[bool, list[str]]:
@@ -27,12 +25,12 @@ def main() -> None:
     except bw.BranchworkError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/] {escape(exc.message)}")
+        err_console.print(f"[red]error:[/] {safe(exc.message)}")
         raise SystemExit(exit_code_for(exc)) from None
     except OSError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/] {escape(str(exc))} (rerun with --debug for details)")
+        err_console.print(f"[red]error:[/] {safe(str(exc))} (rerun with --debug for details)")
         raise SystemExit(EXIT_INFRA) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from branchwork.cli import render
 from branchwork.cli._common import JsonOpt, ProjectOpt, workspace
@@ -57,6 +56,6 @@ def pool_cmd(
         return
     for slot in slots:
         setup = f"  setup {slot.setup.status}" if slot.setup else ""
-        render.console.print(f"{slot.commit[:10]}  {escape(slot.path)}{setup}")
+        render.console.print(f"{slot.commit[:10]}  {render.safe(slot.path)}{setup}")
     if not slots:
         render.console.print("the pool is empty")

@@ -247,6 +247,8 @@ def policy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the project's approval policy, or change it with the options."""
+    if no_checks and check:  # which one was meant? Dropping the checks would relax the gate
+        raise bw.InvalidInput("--no-checks and --check contradict each other; give one of them")
     checks = [] if no_checks else check
     changes = (approvals, checks, strategy, protect, delete_branch, auto_propose)
     with workspace() as ws:

@@ -296,7 +296,7 @@ _SUMMARIES: dict[str, Callable[[Any], str]] = {
     "proposal_updated": lambda p: (
         f"head {p.head[:10]}"
         + (f", {p.stale_approvals} approval(s) stale" if p.stale_approvals else "")
-        + (f", conflicts in {', '.join(p.conflicts)}" if p.conflicts else "")
+        + (f", conflicts in {safe(', '.join(p.conflicts))}" if p.conflicts else "")
     ),
     "review": lambda p: (
         f"{safe(p.reviewer)}: {p.verdict.replace('_', ' ')}"
@@ -328,6 +328,7 @@ def print_diff(text: str) -> None:
     if not text.strip():
         console.print("[dim](no changes)[/]")
         return
+    text = _CONTROLS.sub("", text)  # a file's escape sequences are not the terminal's
     if len(text) > PLAIN_DIFF_BYTES:
         print_lines([text.rstrip("\n")], live=False)
         return
@@ -484,7 +485,7 @@ class LiveTurn:
 def more(hint: str) -> None:
     """Say that a result was capped, and how to see the rest (on stderr: stdout stays data)."""
     if hint:
-        err_console.print(f"[yellow]{escape(hint)}[/]")
+        err_console.print(f"[yellow]{safe(hint)}[/]")
 
 
 def warnings(events: Iterable[Event]) -> None:
@@ -492,7 +493,7 @@ def warnings(events: Iterable[Event]) -> None:
     for event in events:
         data = event.payload.model_dump()
         if event.kind == "note" and data.get("level") == "warning":
-            err_console.print(f"[yellow]warning:[/] {escape(str(data['text']))}")
+            err_console.print(f"[yellow]warning:[/] {safe(str(data['text']))}")
 
 
 def size(n: int) -> str:
@@ -512,12 +513,10 @@ def disk_table(usage: DiskUsage) -> Table:
     for project in usage.projects:
         quota = f"quota {size(project.quota_bytes)}" if project.quota_bytes else ""
         over = "[red]over quota[/]" if project.over_quota else quota
-        table.add_row(
-            f"[bold]{escape(project.project)}[/]", "", "", size(project.total_bytes), over
-        )
+        table.add_row(f"[bold]{safe(project.project)}[/]", "", "", size(project.total_bytes), over)
         for session in project.sessions:
             note = "evicted (restored on use)" if session.evicted else ""
-            label = f"{session.short_id} {escape(session.title)}"
+            label = f"{session.short_id} {safe(session.title)}"
             table.add_row("", label, session.status, size(session.bytes), note)
         if project.pool_bytes:
             table.add_row("", "(pool)", "", size(project.pool_bytes), "")
@@ -530,12 +529,12 @@ def gc_summary(report: GcReport) -> str:
     verb = "would free" if report.dry_run else "freed"
     lines = [f"{'[dry run] ' if report.dry_run else ''}{verb} {size(report.freed_bytes)}"]
     for action in report.actions:
-        where, why = escape(action.path), escape(action.reason)
+        where, why = safe(action.path), safe(action.reason)
         lines.append(f"  {action.action:6} {size(action.bytes):>9}  {where}  ({why})")
     done = "to collect" if report.dry_run else "collected"
     lines.append(
         f"  index: {report.views_forgotten} unused view(s), "
         f"{report.contents_collected} unused content(s) {done}"
     )
-    lines.extend(f"  kept {escape(reason)}" for reason in report.skipped)
+    lines.extend(f"  kept {safe(reason)}" for reason in report.skipped)
     return "\n".join(lines)

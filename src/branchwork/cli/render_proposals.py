@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from rich.table import Table
 
-from branchwork.cli.render import console, print_diff
+from branchwork.cli.render import console, print_diff, safe
 
 if TYPE_CHECKING:
     from branchwork import (
@@ -119,14 +118,14 @@ def _status(status: str) -> str:
 def proposal_opened(proposal: Proposal) -> str:
     lines = [
         f"proposal [bold]#{proposal.number}[/] {_status(proposal.status)}: "
-        f"{escape(proposal.title)} → {escape(proposal.target)} (head {proposal.head[:10]})"
+        f"{safe(proposal.title)} → {safe(proposal.target)} (head {proposal.head[:10]})"
     ]
     if proposal.conflicts:
         lines.append(
-            f"[red]conflicts with {proposal.target} in[/] {escape(', '.join(proposal.conflicts))}"
+            f"[red]conflicts with {proposal.target} in[/] {safe(', '.join(proposal.conflicts))}"
         )
     if proposal.remote_url:
-        lines.append(f"pull request: {escape(proposal.remote_url)}")
+        lines.append(f"pull request: {safe(proposal.remote_url)}")
     lines.append(f"[dim]next: branchwork review {proposal.number}[/]")
     return "\n".join(lines)
 
@@ -139,8 +138,8 @@ def proposals_table(found: list[Proposal]) -> Table:
         table.add_row(
             str(p.number),
             _status(p.status),
-            escape(p.title),
-            escape(p.target),
+            safe(p.title),
+            safe(p.target),
             p.head[:10],
             p.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
         )
@@ -150,7 +149,7 @@ def proposals_table(found: list[Proposal]) -> Table:
 def status_line(details: ProposalDetails) -> str:
     p, gate = details.proposal, details.gate
     lacks = "; ".join(gate.reasons)
-    after = f" — still needs: {escape(lacks)}" if lacks else " — ready to merge"
+    after = f" — still needs: {safe(lacks)}" if lacks else " — ready to merge"
     if p.finished:
         after = ""
     return f"proposal #{p.number} {_status(p.status)}{after}"
@@ -158,20 +157,20 @@ def status_line(details: ProposalDetails) -> str:
 
 def print_details(details: ProposalDetails) -> None:
     p = details.proposal
-    console.print(f"[bold]#{p.number} {escape(p.title)}[/]  {_status(p.status)}")
+    console.print(f"[bold]#{p.number} {safe(p.title)}[/]  {_status(p.status)}")
     console.print(
-        f"session {details.session.short_id} ({escape(details.session.branch)}) → "
-        f"{escape(p.target)}; head {p.head[:10]}, base {p.base_commit[:10]}"
+        f"session {details.session.short_id} ({safe(details.session.branch)}) → "
+        f"{safe(p.target)}; head {p.head[:10]}, base {p.base_commit[:10]}"
     )
     console.print(status_line(details))
     if p.remote_url:
-        console.print(f"pull request: {escape(p.remote_url)}")
+        console.print(f"pull request: {safe(p.remote_url)}")
     console.print()
-    console.print(escape(p.description))
+    console.print(safe(p.description))
     for review in details.reviews:
-        note = f": {escape(review.message)}" if review.message else ""
+        note = f": {safe(review.message)}" if review.message else ""
         stale = " [dim](older head)[/]" if review.head != p.head else ""
-        console.print(f"• {escape(review.reviewer)} {_status(review.verdict)}{stale}{note}")
+        console.print(f"• {safe(review.reviewer)} {_status(review.verdict)}{stale}{note}")
     for comment in details.comments:
         console.print(comment_line(comment))
     for check in details.checks:
@@ -181,26 +180,26 @@ def print_details(details: ProposalDetails) -> None:
 def comment_line(comment: ReviewComment) -> str:
     state = " [dim](outdated)[/]" if comment.outdated else ""
     return (
-        f"💬 {escape(comment.reviewer)} on [cyan]{escape(comment.path)}[/]:"
-        f"{comment.current_line}{state}: {escape(comment.text)}"
+        f"💬 {safe(comment.reviewer)} on [cyan]{safe(comment.path)}[/]:"
+        f"{comment.current_line}{state}: {safe(comment.text)}"
     )
 
 
 def check_line(check: CheckRun) -> str:
     verdict = "[green]passed[/]" if check.passed else f"[red]failed[/] (exit {check.exit_code})"
-    return f"check {verdict} `{escape(check.check)}` on {check.head[:10]} ({check.purpose})"
+    return f"check {verdict} `{safe(check.check)}` on {check.head[:10]} ({check.purpose})"
 
 
 def print_review(view: ReviewView) -> None:
     print_details(view.details)
     for file in view.files:
-        console.print(f"\n[bold cyan]{escape(file.path)}[/]")
+        console.print(f"\n[bold cyan]{safe(file.path)}[/]")
         for hunk in file.hunks:
             print_diff(f"{hunk.header}\n{hunk.text}\n")
             for origin in hunk.origins:
-                calls = f" — {escape(', '.join(origin.tool_calls))}" if origin.tool_calls else ""
+                calls = f" — {safe(', '.join(origin.tool_calls))}" if origin.tool_calls else ""
                 console.print(
-                    f"  [dim]↳ {escape(origin.what)}{calls} (checkpoint {origin.commit[:10]}, "
+                    f"  [dim]↳ {safe(origin.what)}{calls} (checkpoint {origin.commit[:10]}, "
                     f"event {origin.seq})[/]"
                 )
         for comment in file.comments:
@@ -210,13 +209,13 @@ def print_review(view: ReviewView) -> None:
 def merged_line(outcome: MergeOutcome) -> str:
     p = outcome.proposal
     parts = [
-        f"merged #{p.number} into {escape(outcome.target)} by {outcome.strategy} as "
+        f"merged #{p.number} into {safe(outcome.target)} by {outcome.strategy} as "
         f"{outcome.commit[:10]}"
     ]
     if outcome.checks:
         parts.append(f"{len(outcome.checks)} check(s) passed")
     if outcome.checkout_updated:
-        parts.append(f"{escape(outcome.checkout_updated)} fast-forwarded")
+        parts.append(f"{safe(outcome.checkout_updated)} fast-forwarded")
     parts.append("branch deleted" if outcome.branch_deleted else "branch kept")
     if outcome.worktree_kept:
         parts.append("[yellow]the session's worktree was kept: it changed meanwhile[/]")
@@ -235,18 +234,18 @@ def print_radar(report: RadarReport) -> None:
         )
         colour = {"conflict": "red", "definition": "yellow", "file": "cyan"}[overlap.level]
         where = ", ".join(overlap.definitions or overlap.files)
-        console.print(f"[{colour}]{overlap.level}[/] {first} × {second}: {escape(where)}")
+        console.print(f"[{colour}]{overlap.level}[/] {first} × {second}: {safe(where)}")
         for spot in overlap.conflicts:
             lines = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spot.lines)
             console.print(
-                f"    {escape(spot.path)} lines {lines}" if lines else f"    {escape(spot.path)}"
+                f"    {safe(spot.path)} lines {lines}" if lines else f"    {safe(spot.path)}"
             )
     if not report.overlaps and not report.with_main:
         console.print("[green]no overlaps[/]: the live sessions touch different files")
     console.print("\n[bold]suggested merge order[/]")
     for n, step in enumerate(report.order, 1):
         console.print(
-            f"{n}. {step.session.short_id} {escape(step.session.title)} — {escape(step.reason)}"
+            f"{n}. {step.session.short_id} {safe(step.session.title)} — {safe(step.reason)}"
         )
 
 
@@ -256,9 +255,9 @@ def policy_text(policy: ApprovalPolicy, main_branch: str) -> str:
     return "\n".join(
         [
             f"required approvals: {policy.required_approvals}",
-            f"required checks: {escape(checks)}",
+            f"required checks: {safe(checks)}",
             f"merge strategy: {policy.merge_strategy}",
-            f"protected branches: {escape(protected)}",
+            f"protected branches: {safe(protected)}",
             f"after a merge: branch {'deleted' if policy.delete_branch else 'kept'}",
             f"auto-propose: {'on' if policy.auto_propose else 'off'}",
         ]

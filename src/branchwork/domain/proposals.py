@@ -9,6 +9,7 @@ changes stands until that reviewer reviews again, whatever the head.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,28 @@ ProposalStatus = Literal["open", "approved", "changes_requested", "merged", "clo
 Verdict = Literal["approved", "changes_requested", "commented"]
 MERGE_STRATEGIES: tuple[MergeStrategy, ...] = ("merge", "squash", "rebase")
 FINISHED: frozenset[str] = frozenset({"merged", "closed"})
+MAX_TITLE = 200
+
+# Control characters other than tab and newline: in a title, a message or a name they would
+# reach terminals (escape sequences) and commit messages (a CR hides what precedes it).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def without_controls(text: str) -> str:
+    """`text` with its control characters dropped (tab and newline kept)."""
+    return _CONTROLS.sub("", text)
+
+
+def has_controls(text: str) -> bool:
+    """Whether `text` holds a control character, tab and newline included (a name must not)."""
+    return any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def one_line(text: str) -> str:
+    """A title: one line (line breaks and runs of spaces become one space), no control
+    characters, at most `MAX_TITLE` characters. A title is a commit's subject: a line break in
+    it would start the commit's body, where it could pose as a trailer."""
+    return " ".join(without_controls(text).split())[:MAX_TITLE].strip()
 
 
 class ApprovalPolicy(BaseModel):

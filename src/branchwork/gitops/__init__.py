@@ -24,7 +24,13 @@ from branchwork.gitops.repo import (
     repo_lock,
     resolve_commit,
 )
-from branchwork.gitops.status import PathChange, file_state, matching, worktree_changes
+from branchwork.gitops.status import (
+    PathChange,
+    file_state,
+    matching,
+    nested_repositories,
+    worktree_changes,
+)
 from branchwork.gitops.worktree import (
     CommitInfo,
     add_detached_worktree,
@@ -91,6 +97,7 @@ __all__ = [
     "matching",
     "merge_base",
     "move_to",
+    "nested_repositories",
     "numstat",
     "reattach",
     "recover_locks",

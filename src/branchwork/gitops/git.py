@@ -111,10 +111,7 @@ def run_git_bytes(
             check=False,
         )
     except FileNotFoundError as exc:
-        raise GitError(
-            "git is not installed or not on PATH; install git (apt-get install git) and retry",
-            command=["git", *args],
-        ) from exc
+        raise _not_started(args, cwd) from exc
     if proc.returncode != 0:
         stderr = proc.stderr.decode("utf-8", errors="replace").strip()
         _refuse_dubious(stderr)
@@ -138,11 +135,23 @@ def run_git_status(
             check=False,
         )
     except FileNotFoundError as exc:
-        raise GitError(
-            "git is not installed or not on PATH; install git (apt-get install git) and retry",
-            command=["git", *args],
-        ) from exc
+        raise _not_started(args, cwd) from exc
     return proc.returncode, _text(proc.stdout), _text(proc.stderr).strip()
+
+
+def _not_started(args: Sequence[str], cwd: Path | str) -> GitError:
+    """Why git could not be started: its directory is gone (a repository moved or deleted
+    since it was registered), or git itself is missing."""
+    if not Path(cwd).is_dir():
+        return GitError(
+            f"{cwd} does not exist any more (moved or deleted?); put it back, or tell "
+            "Branchwork where it went (remove the project and add it again)",
+            command=["git", *args],
+        )
+    return GitError(
+        "git is not installed or not on PATH; install git (apt-get install git) and retry",
+        command=["git", *args],
+    )
 
 
 def _text(data: bytes) -> str:
@@ -161,10 +170,7 @@ def popen_git(args: Sequence[str], cwd: Path | str = ".") -> subprocess.Popen[by
             stderr=subprocess.DEVNULL,
         )
     except FileNotFoundError as exc:
-        raise GitError(
-            "git is not installed or not on PATH; install git (apt-get install git) and retry",
-            command=["git", *args],
-        ) from exc
+        raise _not_started(args, cwd) from exc
 
 
 def run_git_to(args: Sequence[str], sink: IO[bytes], cwd: Path | str = ".") -> int:

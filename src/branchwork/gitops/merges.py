@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -215,13 +216,16 @@ class Replayed:
     conflicts: list[ConflictFile] = field(default_factory=list)
 
 
-def rebase_commits(root: Path, target_tip: str, base: str, head: str) -> Replayed:
+def rebase_commits(
+    root: Path, target_tip: str, base: str, head: str, trailers: str = ""
+) -> Replayed:
     """The commits of `base..head` replayed on the target's tip, by plumbing only.
 
     Each commit C is replayed as the merge of the target with C (their merge base is the
     branch's base), so the k-th new commit holds the target plus the branch's state at its
     k-th commit; a commit that changes nothing once replayed is dropped, as `git rebase`
-    drops it. When the target has not moved, the branch's own commits are the result."""
+    drops it. When the target has not moved, the branch's own commits are the result.
+    `trailers` end the last replayed commit's message (a new commit names what it lands)."""
     if is_ancestor(root, target_tip, head):
         return Replayed(tip=head)
     tip, last_tree = target_tip, tree_of(root, target_tip)
@@ -234,6 +238,10 @@ def rebase_commits(root: Path, target_tip: str, base: str, head: str) -> Replaye
         message, author = _message_and_author(root, commit)
         tip = commit_tree(root, preview.tree, [tip], message, author=author)
         last_tree = preview.tree
+    if tip != target_tip and trailers:
+        message, author = _message_and_author(root, tip)
+        parent = parents(root, tip)
+        tip = commit_tree(root, last_tree, parent, f"{message}\n{trailers}", author=author)
     return Replayed(tip=tip)
 
 
@@ -329,12 +337,18 @@ def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
     return code == 0
 
 
-def commits_naming(root: Path, text: str, old: str, new: str) -> list[str]:
-    """The commits of `old..new` whose message contains `text` (exactly), newest first."""
-    out = run_git(
-        ["log", "--format=%H", "--fixed-strings", f"--grep={text}", f"{old}..{new}"], root
-    )
-    return out.split()
+def commits_with_trailer(root: Path, key: str, value: str, old: str, new: str) -> list[str]:
+    """The commits of `old..new` carrying the trailer `key: value`, newest first. Only git's
+    trailer block (the message's last paragraph) counts: the same words in a subject or a
+    body, which a title or a description can hold, do not."""
+    fmt = f"--format=%H %(trailers:key={key},valueonly,separator=%x1f)"
+    args = ["log", fmt, "--fixed-strings", f"--grep={key}: {value}", f"{old}..{new}"]
+    found = []
+    for line in run_git(args, root).splitlines():
+        commit, _, values = line.partition(" ")
+        if value in (v.strip() for v in values.split("\x1f")):
+            found.append(commit)
+    return found
 
 
 def parents(root: Path, commit: str) -> list[str]:
@@ -390,16 +404,26 @@ def hunks(root: Path, old: str, new: str, paths: Sequence[str] = ()) -> dict[str
         if line.startswith("diff --git "):
             current = None
         elif line.startswith("+++ "):
-            name = line[4:]
+            name = diff_name(line[4:])
             current = found.setdefault(name[2:] if name.startswith("b/") else name, [])
         elif line.startswith("--- ") and current is None:
-            name = line[4:]
+            name = diff_name(line[4:])
             if name != "/dev/null":  # a deletion has no "+++ b/…": keep it under its old name
                 current = found.setdefault(name[2:] if name.startswith("a/") else name, [])
         elif current is not None and (match := _HUNK_HEADER.match(line)):
             a, b, c, d = match.groups()
             current.append(Hunk(int(a), _count(b), int(c), _count(d)))
     return found
+
+
+def diff_name(text: str) -> str:
+    """A file name as a patch's `---`/`+++` line has it: git pads a name holding a space with a
+    tab, and quotes one holding a tab, a newline, a quote or a backslash (C escapes, octal for
+    bytes when `core.quotePath` is on)."""
+    if not text.startswith('"'):
+        return text.removesuffix("\t")
+    raw = codecs.escape_decode(text.rstrip("\t")[1:-1].encode("utf-8"))[0]
+    return bytes(raw).decode("utf-8", errors="replace")
 
 
 def follow_line(hunks: Sequence[Hunk], line: int) -> int | None:

@@ -155,3 +155,27 @@ def matching(worktree: Path, patterns: Sequence[str], paths: Sequence[str]) -> s
         for path in worktree.glob(pattern)
     }
     return matches.intersection(paths)
+
+
+def nested_repositories(worktree: Path) -> list[str]:
+    """The git repositories inside the worktree other than its own: clones made in it (not
+    ignored) and checked-out submodules. A copy of the worktree's files (a checkpoint, a parked
+    commit) holds each as a bare gitlink: their histories and files are not in it."""
+    staged = run_git(["ls-files", "--stage", "-z"], worktree).split("\0")
+    found = [e.split("\t", 1)[1] for e in staged if e.startswith("160000 ") and "\t" in e]
+    found = [p for p in found if os.path.lexists(worktree / p / ".git")]
+    others = ["ls-files", "--others", "--exclude-standard", "--directory", "-z"]
+    for entry in run_git(others, worktree).split("\0"):
+        if entry.endswith("/"):
+            found.extend(_repositories_under(worktree, entry.rstrip("/")))
+    return found
+
+
+def _repositories_under(worktree: Path, top: str) -> list[str]:
+    """The directories at or below `top` that hold a `.git` (not looked into further)."""
+    found = []
+    for here, dirs, files in os.walk(worktree / top):
+        if ".git" in dirs or ".git" in files:
+            found.append(Path(here).relative_to(worktree).as_posix())
+            dirs.clear()
+    return found

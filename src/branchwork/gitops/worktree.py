@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchwork.domain.errors import Conflict, GitError, InvalidInput, InvalidPath
-from branchwork.gitops.git import GitLocked, git_says, run_git, run_git_to
+from branchwork.gitops.git import GitLocked, git_says, run_git, run_git_status, run_git_to
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,10 @@ def restore_worktree(root: Path, path: Path, branch: str) -> None:
     run_git(["worktree", "add", "--quiet", str(path), branch], root)
 
 
-def delete_branch(root: Path, branch: str) -> None:
-    run_git(["branch", "-D", branch], root, check=False)
+def delete_branch(root: Path, branch: str) -> bool:
+    """Delete `branch`; False when git refused (checked out somewhere, or gone already)."""
+    code, _, _ = run_git_status(["branch", "-D", branch], root)
+    return code == 0
 
 
 def head_commit(worktree: Path) -> str:

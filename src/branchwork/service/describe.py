@@ -18,7 +18,7 @@ from branchwork.domain.errors import Cancelled, ProviderError
 from branchwork.domain.events import AgentMessage, ModelCall, Note, UserMessage
 from branchwork.domain.messages import ModelRequest, UserTurn
 from branchwork.domain.models import Session
-from branchwork.domain.proposals import Proposal
+from branchwork.domain.proposals import Proposal, one_line, without_controls
 from branchwork.gitops import merges
 from branchwork.providers import complete, resolve_model
 from branchwork.providers.prices import load_prices
@@ -154,8 +154,19 @@ def commit_message(
 ) -> str:
     """The message of the squash (or merge) commit: the title, the description, and trailers
     naming the approvers, the proposal and the session."""
-    subject = f"Merge proposal #{proposal.number}: {proposal.title}" if merge else proposal.title
-    trailers = [f"Reviewed-by: {name}" for name in approvers]
-    trailers += [f"Branchwork-Proposal: {proposal.id}", f"Branchwork-Session: {session_id}"]
-    body = proposal.description.strip()
-    return f"{subject}\n\n" + (f"{body}\n\n" if body else "") + "\n".join(trailers) + "\n"
+    title = one_line(proposal.title)  # as stored by an older version, it may not be
+    subject = f"Merge proposal #{proposal.number}: {title}" if merge else title
+    body = without_controls(proposal.description).strip()
+    return (
+        f"{subject}\n\n"
+        + (f"{body}\n\n" if body else "")
+        + trailers(proposal, session_id, approvers)
+    )
+
+
+def trailers(proposal: Proposal, session_id: str, approvers: list[str]) -> str:
+    """The trailer block of a merged commit: the approvers, the proposal and the session (a
+    merge that stopped after moving the target is recognised by it)."""
+    lines = [f"Reviewed-by: {one_line(name)}" for name in approvers]
+    lines += [f"Branchwork-Proposal: {proposal.id}", f"Branchwork-Session: {session_id}"]
+    return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ Rules (docs/lifecycle.md says why):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,7 +30,9 @@ from pathlib import Path
 from branchwork import gitops
 from branchwork.domain.errors import BranchworkError, InvalidInput
 from branchwork.domain.events import Note, utc_now
+from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
+from branchwork.sandbox.liveness import process_cwds, processes_in, this_host
 from branchwork.service import mirror, pool, views
 from branchwork.service.base import Services
 from branchwork.service.scope import (
@@ -43,6 +46,7 @@ from branchwork.service.scope import (
 )
 
 DEFAULT_IDLE = "7d"
+EVICTION_LEASE = timedelta(minutes=10)  # held only while a worktree goes; released after
 USAGE_FRESH_S = 600.0  # a cached disk measure this recent is used for the quota check
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -117,12 +121,20 @@ def parse_idle(text: str) -> timedelta:
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw]?)\s*", text)
     if found is None:
         raise InvalidInput(f"idle time {text!r} is not understood; give e.g. 7d, 12h or 30m")
-    return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2) or "d"])
+    try:
+        return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2) or "d"])
+    except OverflowError:  # more days than a timedelta holds (or than a float)
+        raise InvalidInput(
+            f"idle time {text[:40]!r} is longer than anything can be idle; give e.g. 7d or 52w"
+        ) from None
 
 
 def tree_bytes(path: Path) -> int:
-    """Disk blocks used under `path` (symlinks not followed; files vanishing meanwhile are
+    """Disk blocks used under `path` (symlinks not followed, `path` itself included: a worktree
+    replaced by a link to `/` is not a walk of the disk; files vanishing meanwhile are
     skipped)."""
+    if path.is_symlink():
+        return 0
     total = 0
     stack = [str(path)]
     while stack:
@@ -220,14 +232,27 @@ def evict(scope: SessionScope, reason: str) -> int:
     with gitops.repo_lock(services.lock_dir, repo):
         gitops.remove_worktree(repo, scope.worktree)
     services.store.set_state(parked_key(session.id), json.dumps({"at": time.time(), "why": reason}))
-    kept = " and its uncommitted changes" if pending else ""
-    text = (
-        f"worktree evicted by gc ({reason}): the branch{kept} and the history are kept, and "
-        "the worktree comes back by itself when the session is next used (files git ignores, "
-        "such as build outputs, are not kept)"
-    )
-    scope.record(Note(text=text))
+    scope.record(Note(text=_eviction_note(scope, reason, ref if pending else None)))
     return size  # its index overlay is collected with the index (no kept view)
+
+
+def _eviction_note(scope: SessionScope, reason: str, parked: str | None) -> str:
+    """What the history says of an eviction: an active session's worktree comes back by
+    itself; a finished one's does not, so where its uncommitted files went is spelled out."""
+    if scope.session.status == "active":
+        kept = " and its uncommitted changes" if parked else ""
+        return (
+            f"worktree evicted by gc ({reason}): the branch{kept} and the history are kept, "
+            "and the worktree comes back by itself when the session is next used (files git "
+            "ignores, such as build outputs, are not kept)"
+        )
+    files = (
+        f" Its uncommitted files are kept under {parked} (`git checkout {parked} -- .` in a "
+        f"checkout of {scope.session.branch} brings them back)."
+        if parked
+        else ""
+    )
+    return f"worktree removed by gc ({reason}); the branch and the history are kept.{files}"
 
 
 def _idle_reason(scope: SessionScope, idle: timedelta) -> str | None:
@@ -251,16 +276,55 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _busy(scope: SessionScope) -> str | None:
-    store = scope.services.store
-    lease = store.get_lease(scope.session.id)
-    if lease is not None and lease["expires_at"] > utc_now():
-        return "a turn is running"
+def _busy(scope: SessionScope, cwds: list[tuple[int, Path]]) -> str | None:
+    """Why the worktree must stay now: a command runs in it, or a process (a person's shell,
+    an editor, a terminal) has its current directory in it."""
     if running_commands(scope):
         return "a command is running"
-    if Path.cwd().resolve().is_relative_to(scope.worktree.resolve()):
+    worktree = scope.worktree.resolve()
+    if Path.cwd().resolve().is_relative_to(worktree):
         return "it is the current directory"
+    inside = processes_in(worktree, cwds)
+    if inside:
+        return f"process {inside[0]} works in it"
     return None
+
+
+def _nested_repository(scope: SessionScope) -> str | None:
+    """A git repository inside the worktree (a clone made there, a submodule) would lose its
+    history and files with the directory: the parked commit holds it as a bare gitlink."""
+    try:
+        nested = gitops.nested_repositories(scope.worktree)
+    except BranchworkError:
+        return None  # the eviction says what is wrong with the worktree
+    if not nested:
+        return None
+    return (
+        f"{nested[0]} is a git repository of its own (its history would not be kept); move "
+        "it out of the worktree, and gc can evict it"
+    )
+
+
+def _turn_free(scope: SessionScope) -> bool:
+    """No turn holds the session's lease now (a look only: see `_turn_lease`)."""
+    lease = scope.services.store.get_lease(scope.session.id)
+    return lease is None or lease["expires_at"] <= utc_now()
+
+
+@contextlib.contextmanager
+def _turn_lease(scope: SessionScope) -> Iterator[bool]:
+    """Hold the session's turn lease while its worktree goes (True), so that no turn and no
+    merge starts in it meanwhile; False when one took it since gc looked."""
+    store, session_id = scope.services.store, scope.session.id
+    holder = new_id()
+    taken = store.acquire_lease(
+        session_id, holder, pid=os.getpid(), host=this_host(), ttl=EVICTION_LEASE
+    )
+    try:
+        yield taken is None
+    finally:
+        if taken is None:
+            store.release_lease(session_id, holder)
 
 
 # -- gc -------------------------------------------------------------------------------------
@@ -277,9 +341,10 @@ def collect(
     chosen = [project] if project is not None else services.store.list_projects()
     actions: list[GcAction] = []
     skipped: list[str] = []
+    cwds = process_cwds()  # once: every worktree is looked at with the same
     for each in chosen:
         for session in services.store.list_sessions(each.id, include_archived=True):
-            found = _session_action(services, session, idle, dry_run, skipped)
+            found = _session_action(services, session, idle, dry_run, (skipped, cwds))
             if found is not None:
                 actions.append(found)
         actions.extend(_pool_actions(services, each, dry_run))
@@ -291,24 +356,52 @@ def collect(
 
 
 def _session_action(
-    services: Services, session: Session, idle: timedelta, dry_run: bool, skipped: list[str]
+    services: Services,
+    session: Session,
+    idle: timedelta,
+    dry_run: bool,
+    found: tuple[list[str], list[tuple[int, Path]]],
 ) -> GcAction | None:
+    """Evict the worktree of an idle active session, remove that of a finished one; neither
+    while it is in use (`found`: the reasons for keeping worktrees, the processes' current
+    directories)."""
+    skipped, cwds = found
     path = Path(session.worktree)
     if not path.is_dir() or not path.resolve().is_relative_to(services.home.resolve()):
         return None  # nothing on disk, or not ours to remove
     scope = open_scope(services, session, worktree=False)
-    if session.status == "active":
-        busy = _busy(scope)
-        reason = _idle_reason(scope, idle) if busy is None else None
-        if busy is not None:
-            skipped.append(f"{session.short_id}: {busy}")
-        if reason is None:
+    busy = _busy(scope, cwds) if _turn_free(scope) else "a turn is running"
+    action, reason = "remove", f"the session is {session.status}"
+    if busy is None and session.status == "active":  # no git status under a turn
+        action, reason = "evict", _idle_reason(scope, idle) or ""
+        if not reason:
             return None
-        action = "evict"
-    else:
-        action, reason = "remove", f"the session is {session.status}"
+    busy = busy or _nested_repository(scope)  # only for a worktree that would go
+    if busy is not None:
+        skipped.append(f"{session.short_id}: {busy}")
+        return None
+    if dry_run:
+        return _act(scope, action, reason, dry_run=True)
+    return _under_lease(scope, action, reason, found)
+
+
+def _under_lease(
+    scope: SessionScope, action: str, reason: str, found: tuple[list[str], list[tuple[int, Path]]]
+) -> GcAction | None:
+    """Take the lease (held only while an idle worktree goes), look again, then act."""
+    skipped, cwds = found
+    with _turn_lease(scope) as free:
+        busy = _busy(scope, cwds) if free else "a turn started"
+        if busy is not None:
+            skipped.append(f"{scope.session.short_id}: {busy}")
+            return None
+        return _act(scope, action, reason, dry_run=False)
+
+
+def _act(scope: SessionScope, action: str, reason: str, *, dry_run: bool) -> GcAction:
+    path = scope.worktree
     size = tree_bytes(path) if dry_run else _apply(scope, reason)
-    return GcAction(action, str(path), size, reason, session.id)
+    return GcAction(action, str(path), size, reason, scope.session.id)
 
 
 def _apply(scope: SessionScope, reason: str) -> int:

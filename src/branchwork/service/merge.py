@@ -26,16 +26,18 @@ from branchwork.domain.errors import Conflict, InvalidInput, PolicyRefused
 from branchwork.domain.events import CheckRun, Merged
 from branchwork.domain.proposals import MERGE_STRATEGIES, MergeStrategy, Proposal, standing
 from branchwork.gitops import merges
+from branchwork.service import pool
 from branchwork.service.base import Services
 from branchwork.service.chat import turn_lease
 from branchwork.service.checks import run_checks
-from branchwork.service.describe import commit_message
+from branchwork.service.describe import commit_message, trailers
 from branchwork.service.policy import gate
 from branchwork.service.proposals import (
     ProposalScope,
     open_proposal_scope,
     proposal_lock,
     refuse_finished,
+    refuse_lost_target,
     retire_worktree,
     sync,
 )
@@ -117,6 +119,7 @@ def _prepared(pscope: ProposalScope) -> ProposalScope:
 
 def _plan(pscope: ProposalScope, strategy: MergeStrategy) -> _Plan:
     proposal = refuse_finished(pscope.proposal)
+    refuse_lost_target(pscope)
     project = pscope.scope.project
     reviews = pscope.store.reviews(proposal.id)
     found = gate(project, proposal, standing(reviews, proposal.head), [])
@@ -151,18 +154,35 @@ def _build(pscope: ProposalScope, strategy: MergeStrategy) -> str:
     approvers = sorted(standing(pscope.store.reviews(proposal.id), proposal.head).approvers)
     session_id = pscope.scope.session.id
     if strategy == "squash":
+        _refuse_empty(pscope, preview.tree == merges.tree_of(repo, proposal.target_commit))
         message = commit_message(proposal, session_id, approvers)
         return merges.squash_commit(repo, proposal.target_commit, preview, message)
     if strategy == "merge":
         message = commit_message(proposal, session_id, approvers, merge=True)
         return merges.merge_commit(repo, proposal.target_commit, preview, proposal.head, message)
     replayed = merges.rebase_commits(
-        repo, proposal.target_commit, proposal.base_commit, proposal.head
+        repo,
+        proposal.target_commit,
+        proposal.base_commit,
+        proposal.head,
+        trailers(proposal, session_id, approvers),
     )
     if replayed.tip is None:
         where = f"replaying checkpoint {(replayed.conflicting_commit or '')[:10]}: "
         raise Conflict(where + conflict_report(proposal, replayed.conflicts))
+    _refuse_empty(pscope, replayed.tip == proposal.target_commit)
     return replayed.tip
+
+
+def _refuse_empty(pscope: ProposalScope, empty: bool) -> None:
+    """A squash or a rebase that would add nothing (the target has every change already, as
+    when two sessions made the same change) is refused rather than landing an empty commit."""
+    if empty:
+        proposal = pscope.proposal
+        raise Conflict(
+            f"{proposal.target} has every change of proposal #{proposal.number} already; "
+            f"nothing to merge. Close it (`close {proposal.number}`)"
+        )
 
 
 def conflict_report(proposal: Proposal, conflicts: list[merges.ConflictFile]) -> str:
@@ -188,6 +208,7 @@ def check(services: Services, proposal: Proposal) -> list[CheckRun]:
     purpose `proposal`), without merging; a failure is a result, not an error."""
     pscope = open_proposal_scope(services, proposal)
     pscope = pscope.with_proposal(refuse_finished(sync(pscope)))
+    refuse_lost_target(pscope)
     if not pscope.policy.required_checks:
         raise InvalidInput(
             "the project's policy has no required checks; add some (`policy --check CMD`)"
@@ -224,8 +245,8 @@ def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOu
             checkout = merges.advance_branch(repo, proposal.target, plan.target_tip, plan.commit)
             kept = retire_worktree(pscope, plan.head)
             deleted = pscope.policy.delete_branch and not kept
-            if deleted:
-                gitops.delete_branch(repo, session.branch)
+            if deleted:  # git refuses while the branch is checked out somewhere
+                deleted = gitops.delete_branch(repo, session.branch)
         merged = Merged(
             proposal_id=proposal.id,
             strategy=plan.strategy,
@@ -236,6 +257,8 @@ def _land(pscope: ProposalScope, plan: _Plan, checks: list[CheckRun]) -> MergeOu
         services.recorder.set_status(session, "merged", merged)
         forget_current(services, session)
         done = pscope.store.update(proposal.id, status="merged", merged_commit=plan.commit)
+    if proposal.target == pscope.scope.project.main_branch:
+        pool.request_refill(services, pscope.scope.project)  # its worktrees hold the old main
     return MergeOutcome(
         proposal=done,
         strategy=plan.strategy,

@@ -104,7 +104,9 @@ def slots(services: Services, project: Project) -> list[PoolSlot]:
 
 
 def _save(services: Services, project: Project, ready: list[PoolSlot]) -> None:
-    services.store.set_state(_key(project), json.dumps([asdict(s) for s in ready]) or None)
+    services.store.set_state(
+        _key(project), json.dumps([asdict(s) for s in ready]) if ready else None
+    )
 
 
 @contextlib.contextmanager
@@ -240,7 +242,11 @@ def _make_ready(
         return
     setup = _run_setup(services, project, path) if project.config.pool_setup else None
     with _listing(services, project) as ready:
-        ready.append(PoolSlot(path=str(path), commit=tip, setup=setup))
+        if services.store.find_project(project.id) is not None:
+            ready.append(PoolSlot(path=str(path), commit=tip, setup=setup))
+            return
+    # the project was removed meanwhile (its pool drained): nobody would ever remove this one
+    _discard(repo, path)
 
 
 def _run_setup(services: Services, project: Project, path: Path) -> SetupRun | None:
@@ -293,7 +299,9 @@ def remove_slots(services: Services, project: Project, paths: set[str]) -> None:
 
 
 def drain(services: Services, project: Project) -> int:
-    """Remove every pooled worktree of the project (gc, project removal); how many."""
+    """Remove every pooled worktree of the project (gc, project removal); how many. A
+    refiller still at work lists nothing once its project is gone (see `_make_ready`): remove
+    the project from the store first, then drain its pool."""
     with _listing(services, project) as ready:
         taken = list(ready)
         ready.clear()

@@ -46,6 +46,11 @@ def add_project(services: Services, source: str, name: str | None = None) -> Pro
     if gitops.is_url(source):
         return _add_cloned(services, source, name)
     info = gitops.inspect_repo(Path(source).expanduser().resolve())
+    if info.root.is_relative_to(services.home.resolve()):
+        raise InvalidInput(
+            f"{info.root} is inside Branchwork's data directory ({services.home}), where "
+            "worktrees come and go; give the path of your own checkout"
+        )
     return _register(services, info, name or info.root.name, origin=None)
 
 
@@ -134,8 +139,8 @@ def remove_project(services: Services, project: Project, *, force: bool) -> None
             trials.stop_trial(services, trial, kill=True)
     for session in active:
         drop_worktree(open_scope(services, session, worktree=False))
-    pool.drain(services, project)
     services.store.remove_project(project.id)
+    pool.drain(services, project)  # after: a refiller at work then adds no worktree
     services.secrets.drop(project.id)
     if project.origin and Path(project.path).is_relative_to(services.home):
         shutil.rmtree(project.path, ignore_errors=True)

@@ -95,4 +95,13 @@ def _discard(services: Services, trial: Trial, winner: Trial) -> Trial:
     if session.status == "active":
         sessions.archive_session(services, session)
     detail = f"trial {winner.number} was promoted"
+    _close_proposal(services, session.id, detail)
     return trials.set_status(services, trial, "discarded", detail, unless=()) or trial
+
+
+def _close_proposal(services: Services, session_id: str, reason: str) -> None:
+    """A discarded trial's open proposal is closed: left open, it could still be approved and
+    merged, alongside the promoted trial's, into main."""
+    found = services.store.proposals.open_for_session(session_id)
+    if found is not None:
+        proposals.close(proposals.open_proposal_scope(services, found), f"discarded: {reason}")

@@ -43,15 +43,18 @@ from branchwork.domain.proposals import (
     ProposalReview,
     ReviewComment,
     Verdict,
+    has_controls,
+    one_line,
     standing,
     status_of,
 )
 from branchwork.gitops import merges
+from branchwork.sandbox.liveness import processes_in
 from branchwork.service.base import Services
 from branchwork.service.describe import describe
 from branchwork.service.policy import MergeGate, gate
 from branchwork.service.resolve import forget_current
-from branchwork.service.scope import SessionScope, open_scope, take_checkpoint
+from branchwork.service.scope import SessionScope, open_scope, repo_path, take_checkpoint
 from branchwork.store.proposals import ProposalStore
 
 if TYPE_CHECKING:
@@ -81,7 +84,7 @@ class ProposalScope:
 
     @property
     def repo(self) -> Path:
-        return Path(self.scope.project.path)
+        return repo_path(self.scope.project)  # a repository moved away says so
 
     @property
     def policy(self) -> ApprovalPolicy:
@@ -143,10 +146,21 @@ def proposal_lock(services: Services, proposal_id: str) -> Iterator[None]:
 
 def reviewer_name(given: str | None) -> str:
     """Who reviews: the name given, else the login name of this process's user."""
-    name = (given or "").strip() or getpass.getuser()
-    if len(name) > MAX_REVIEWER or "\n" in name:
+    name = (given or "").strip() or _login_name()
+    if len(name) > MAX_REVIEWER or has_controls(name):
         raise InvalidInput(f"reviewer name {name[:40]!r}… is not usable; give a short name")
     return name
+
+
+def _login_name() -> str:
+    """This process's user's login name; a user the system does not know (a container's
+    random uid, no USER or LOGNAME) must name themselves."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise InvalidInput(
+            "cannot tell who you are (no login name for this user); give one with --by NAME"
+        ) from None
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -207,7 +221,7 @@ def publish(pscope: ProposalScope, host: str | None) -> Proposal:
 def open_new(scope: SessionScope, *, title: str | None, target: str | None) -> Proposal:
     """Open a proposal of the session's branch into `target` (default: main)."""
     repo, session = Path(scope.project.path), scope.session
-    target = _check_target(repo, scope.project, session, target)
+    target = _check_target(scope, target)
     head = gitops.resolve_commit(repo, session.branch)
     target_tip = gitops.resolve_commit(repo, target)
     if merges.is_ancestor(repo, head, target_tip):
@@ -218,7 +232,7 @@ def open_new(scope: SessionScope, *, title: str | None, target: str | None) -> P
     base = gitops.merge_base(repo, head, target_tip)
     conflicts = merges.preview_merge(repo, target, session.branch).conflicts
     proposal_id = new_id()
-    chosen_title = scope.redactor.redact((title or "").strip() or _default_title(scope))
+    chosen_title = scope.redactor.redact(one_line(title or "") or _default_title(scope))
     description = describe(scope, proposal_id, base, head)
     now = utc_now()
     draft = Proposal(
@@ -260,23 +274,43 @@ def _record_opened(scope: SessionScope, proposal: Proposal) -> None:
         scope.record(Note(level="warning", text=text))
 
 
-def _check_target(repo: Path, project: Project, session: Session, target: str | None) -> str:
+def _check_target(scope: SessionScope, target: str | None) -> str:
+    """The target: an existing branch, and no session's (merging there would move another
+    session's branch, and its files, under it: without its turn lease, and unrecorded in its
+    history)."""
+    project, session = scope.project, scope.session
+    repo = Path(project.path)
     chosen = (target or project.main_branch).strip()
     if chosen == session.branch:
         raise InvalidInput("a session cannot propose into its own branch; name another target")
     if not gitops.branch_exists(repo, chosen):
         raise InvalidInput(f"{chosen!r} is not a branch of {repo}; give an existing branch")
+    owner = next(
+        (
+            s
+            for s in scope.services.store.find_sessions(chosen)
+            if s.branch == chosen and s.project_id == project.id
+        ),
+        None,
+    )
+    if owner is not None:
+        raise InvalidInput(
+            f"{chosen} is the branch of session {owner.short_id}; propose into "
+            f"{project.main_branch} or a shared branch (to bring this work into that session, "
+            f"ask its agent to merge {session.branch})"
+        )
     return chosen
 
 
 def _default_title(scope: SessionScope) -> str:
-    title = scope.session.title.strip()
+    title = one_line(scope.session.title)
     if title and title not in ("untitled", "chat"):
         return title
     for event in scope.services.store.iter_events(scope.session.id, kinds=["user_message"]):
         text = getattr(event.payload, "text", "").strip()
-        if text:
-            return text.splitlines()[0][:72]
+        line = one_line(text.splitlines()[0])[:72] if text else ""
+        if line:
+            return line
     return f"Changes of session {scope.session.short_id}"
 
 
@@ -295,6 +329,8 @@ def _sync(pscope: ProposalScope) -> Proposal:
     proposal, repo = pscope.proposal, pscope.repo
     if proposal.finished:
         return proposal
+    if not gitops.branch_exists(repo, proposal.target):
+        return proposal  # shown as it was; a merge says what to do (`refuse_lost_target`)
     session = pscope.scope.session
     head = _branch_head(pscope)
     target_tip = gitops.resolve_commit(repo, proposal.target)
@@ -334,11 +370,13 @@ def _landed(pscope: ProposalScope, target_tip: str) -> str | None:
     proposal, repo = pscope.proposal, pscope.repo
     if target_tip == proposal.target_commit:
         return None
-    found = merges.commits_naming(
-        repo, f"Branchwork-Proposal: {proposal.id}", proposal.target_commit, target_tip
+    found = merges.commits_with_trailer(
+        repo, "Branchwork-Proposal", proposal.id, proposal.target_commit, target_tip
     )
     if found:
         return found[0]
+    if merges.is_ancestor(repo, proposal.head, proposal.target_commit):
+        return None  # it had nothing the target lacked (a branch reset to it): nothing landed
     return target_tip if merges.is_ancestor(repo, proposal.head, target_tip) else None
 
 
@@ -373,6 +411,14 @@ def retire_worktree(pscope: ProposalScope, head: str) -> bool:
     worktree = scope.worktree
     if not worktree.exists():
         return False
+    keep = _keep_reason(worktree)
+    if keep:
+        text = (
+            f"{keep}: the worktree {worktree} is kept with its branch (remove it with `git "
+            "worktree remove` once done)"
+        )
+        scope.record(Note(level="warning", text=text))
+        return True
     current = gitops.snapshot_tree(worktree, scope.project.config.copy_files)
     if current != merges.tree_of(pscope.repo, head):
         text = (
@@ -383,6 +429,17 @@ def retire_worktree(pscope: ProposalScope, head: str) -> bool:
         return True
     gitops.remove_worktree(pscope.repo, worktree)
     return False
+
+
+def _keep_reason(worktree: Path) -> str:
+    """Why a merged session's worktree must stay: a process works in it (a person's shell, an
+    editor), or it holds a git repository of its own (a clone, a submodule: the branch has
+    only a gitlink of it); empty when it may go."""
+    inside = processes_in(worktree)
+    if inside:
+        return f"process {inside[0]} works in it"
+    nested = gitops.nested_repositories(worktree)
+    return f"{nested[0]} is a git repository of its own" if nested else ""
 
 
 def _branch_head(pscope: ProposalScope) -> str:
@@ -523,6 +580,17 @@ def _restate(pscope: ProposalScope) -> Proposal:
     if status == proposal.status:
         return proposal
     return pscope.store.update(proposal.id, status=status)
+
+
+def refuse_lost_target(pscope: ProposalScope) -> None:
+    """`Conflict` when the proposal's target branch was deleted since it was opened."""
+    proposal = pscope.proposal
+    if not gitops.branch_exists(pscope.repo, proposal.target):
+        raise Conflict(
+            f"{proposal.target} is no longer a branch of {pscope.repo}; recreate it (`git "
+            f"branch {proposal.target} {proposal.target_commit[:10]}`) or close the proposal "
+            f"(`close {proposal.number}`)"
+        )
 
 
 def refuse_finished(proposal: Proposal) -> Proposal:

@@ -253,8 +253,9 @@ def _parse_diff(text: str) -> list[tuple[str, str, list[tuple[str, list[str]]]]]
             hunks[-1][1].append(line)
         else:
             header.append(line)
-            if line.startswith("+++ b/"):
-                path = line[6:]
+            name = merges.diff_name(line[4:]) if line.startswith("+++ ") else ""
+            if name.startswith("b/"):
+                path = name[2:]
     if header:
         files.append((path, "\n".join(header), hunks))
     return files

@@ -249,6 +249,12 @@ def refuse_if_busy(scope: SessionScope) -> None:
             f"`{running[0]}` is still running in session {short}; stop it (Ctrl-C where it "
             "runs) or wait for it, then archive (or force the archive)"
         )
+    nested = gitops.nested_repositories(scope.worktree) if scope.worktree.is_dir() else []
+    if nested:  # the checkpoint would hold a bare gitlink: its history and files would go
+        raise Conflict(
+            f"{nested[0]} in session {short} is a git repository of its own; its history and "
+            "files would go with the worktree. Move it out, then archive (or force the archive)"
+        )
 
 
 def restore_session(services: Services, session: Session) -> Session:
