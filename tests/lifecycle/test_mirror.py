@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from branchwork import Workspace
+from branchwork import Project, Workspace
 from tests.conftest import RepoFactory, git
 from tests.lifecycle.conftest import FILES, wait_for_refiller
 
@@ -14,6 +14,12 @@ NO_LITERAL = r"^\s*\w+\s*=\s*\d{4,}$"  # neither a literal nor a class to expand
 
 def _mirror(ws: Workspace, name: str) -> Path:
     return ws.settings.home / "worktrees" / name / ".pool" / ".mirror"
+
+
+def _refilled(ws: Workspace, project: Project) -> None:
+    """The pool refilled now, or by the background refiller already at it."""
+    ws.refill_pool(project)
+    wait_for_refiller(ws, project)
 
 
 def _paths(ws: Workspace, project: str) -> set[str]:
@@ -26,7 +32,7 @@ def test_the_mirror_holds_mains_tip_and_is_read_only_while_it_does(
 ) -> None:
     repo = repo_factory({**FILES, "shop/limits.py": "MAX = 12345\n"})
     project = pooled.add_project(repo)
-    pooled.refill_pool(project)
+    _refilled(pooled, project)
     mirror = _mirror(pooled, project.name)
     assert git(mirror, "rev-parse", "HEAD").strip() == git(repo, "rev-parse", "main").strip()
     assert git(mirror, "status", "--porcelain") == ""
@@ -40,7 +46,7 @@ def test_the_mirror_holds_mains_tip_and_is_read_only_while_it_does(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "more")
     assert _paths(pooled, project.name) == {"shop/limits.py", "shop/more.py"}
-    pooled.refill_pool(project)  # moved to the new tip (forced: the changed line goes too)
+    _refilled(pooled, project)  # moved to the new tip (forced: the changed line goes too)
     assert git(mirror, "rev-parse", "HEAD").strip() == git(repo, "rev-parse", "main").strip()
     assert _paths(pooled, project.name) == {"shop/limits.py", "shop/more.py"}
 
@@ -50,8 +56,7 @@ def test_du_counts_the_mirror_and_it_goes_with_the_pool(
 ) -> None:
     repo = repo_factory(FILES)
     project = pooled.add_project(repo)
-    wait_for_refiller(pooled, project)
-    pooled.refill_pool(project)
+    _refilled(pooled, project)
     mirror = _mirror(pooled, project.name)
     assert mirror.is_dir()
     with_mirror = pooled.disk_usage(project).projects[0].pool_bytes

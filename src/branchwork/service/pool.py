@@ -222,8 +222,8 @@ def _fill_once(services: Services, project: Project) -> None:
         _make_ready(services, project, repo, path, tip, fresh=True)
     if size:
         mirror.refresh(services, project, repo, tip)
-    else:
-        mirror.remove(services, project)
+    if not size or services.store.find_project(project.id) is None:
+        mirror.remove(services, project)  # no pool, or the project went meanwhile (`drain`)
 
 
 def _make_ready(
