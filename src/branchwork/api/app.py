@@ -16,7 +16,7 @@ from fastapi import FastAPI
 import branchwork as bw
 from branchwork.api import problems, projects, proposals, sessions, tasks, terminal, users
 from branchwork.api.context import ServerContext
-from branchwork.api.limits import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
+from branchwork.api.limits import DEFAULT_BURST, DEFAULT_RATE, BodyLimit, RateLimiter
 from branchwork.api.streams import Bus
 from branchwork.web import routes as web_routes
 
@@ -58,6 +58,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = server
+    app.add_middleware(BodyLimit)
     problems.install(app)
     for module in (users, projects, sessions, terminal, tasks, proposals):
         app.include_router(module.router)

@@ -4,6 +4,9 @@ Decision: 50 requests/s sustained with bursts of 100, per token. A person in the
 makes a few requests a second at most (a session switch is ~6); a script that reads in a loop
 is slowed, not refused outright. A stream (SSE, terminal) counts once, when it opens. The
 buckets live in the server's memory: several servers would each allow that much.
+
+Request bodies are capped too (`BodyLimit`, 64 MiB: a file of 10 MB written over the API, JSON
+escaped, fits).
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from __future__ import annotations
 import threading
 import time
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 import branchwork as bw
+from branchwork.api.problems import problem
 
 DEFAULT_RATE = 50.0
 DEFAULT_BURST = 100.0
@@ -49,3 +57,50 @@ class RateLimiter:
         for key, (_, when) in list(self._buckets.items()):
             if now - when > _FORGET_AFTER_S:
                 del self._buckets[key]
+
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"the request's body is over {limit // (1024 * 1024)} MiB; send less (a large file "
+            "is better copied into the worktree with a command)",
+        )
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is refused (413) as soon as it is
+    announced or, sent in chunks, as soon as it goes over: FastAPI reads a body whole, before
+    the token is checked, so without it any client could make the server hold any amount."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            error = BodyTooLarge(self.limit)
+            response = problem(413, "body-too-large", str(error.detail), Request(scope))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge(self.limit)
+            return message
+
+        return counted

@@ -11,7 +11,7 @@ import branchwork as bw
 from branchwork.api import streams
 from branchwork.api.auth import Admin, Person, ProjectMember, ProjectViewer
 from branchwork.api.context import ServerContext, context
-from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut
+from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut, project_out
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 Server = Annotated[ServerContext, Depends(context)]
@@ -20,18 +20,18 @@ Server = Annotated[ServerContext, Depends(context)]
 @router.get("")
 def list_projects(principal: Person, server: Server) -> list[bw.Project]:
     """The projects you hold a role in."""
-    return [p for p in server.ws.projects() if principal.role_in(p.id) is not None]
+    return [project_out(p) for p in server.ws.projects() if principal.role_in(p.id) is not None]
 
 
 @router.post("", status_code=201)
 def add_project(body: ProjectIn, _: Admin, server: Server) -> bw.Project:
     """Register a repository (admins)."""
-    return server.ws.add_project(body.source, name=body.name)
+    return project_out(server.ws.add_project(body.source, name=body.name))
 
 
 @router.get("/{project}")
 def show_project(project: ProjectViewer) -> bw.Project:
-    return project
+    return project_out(project)
 
 
 @router.get("/{project}/sessions")

@@ -5,6 +5,7 @@ export, share links."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -32,12 +33,17 @@ from branchwork.api.schemas import (
     TicketOut,
     TokenOut,
     WriteOut,
+    project_out,
 )
 from branchwork.api.task_schemas import ForkIn
 
 router = APIRouter(prefix="/api/sessions/{session_id}", tags=["sessions"])
 Server = Annotated[ServerContext, Depends(context)]
 Kinds = Annotated[list[str] | None, Query(alias="kind", description="Only these kinds.")]
+# A seq the store can compare with: SQLite's integers end at 2**63 - 1 (a larger `after` was
+# a 500, and reset a stream's connection once its headers were sent).
+After = Annotated[int, Query(ge=0, le=2**63 - 1)]
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only: `str.isdigit` accepts "²", `int` not
 
 
 def _dump(value: Any) -> dict[str, Any] | None:
@@ -52,7 +58,7 @@ def show(session: SessionViewer, server: Server) -> SessionDetailsOut:
     summary = streams.summary_json(ws.session_summary(details.session))
     return SessionDetailsOut(
         session=SessionOut.model_validate(summary),
-        project=details.project,
+        project=project_out(details.project),
         state=details.state,
         answerable_approvals=[r.request_id for r in ws.waiting_approvals(session)],
     )
@@ -172,7 +178,7 @@ def revert(session: SessionMember, body: RevertIn, server: Server) -> dict[str, 
 def events(
     session: SessionViewer,
     server: Server,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     kinds: Kinds = None,
 ) -> EventsPage:
@@ -188,15 +194,15 @@ def events(
 async def stream(
     session: SessionViewer,
     server: Server,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: After = 0,
     kinds: Kinds = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: the events after `after` (or after `Last-Event-ID`), then each new
     one (`event: event`, `id: seq`), and the model's answer as it is written (`event: live`)."""
     start = after
-    if last_event_id and last_event_id.strip().isdigit():
-        start = int(last_event_id.strip())
+    if last_event_id and _SEQ.fullmatch(last_event_id.strip()):
+        start = int(last_event_id.strip())  # anything else is not an id this server sent
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
     events = streams.session_events(server.ws, server.bus, session.id, start, kinds)

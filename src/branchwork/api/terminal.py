@@ -100,7 +100,7 @@ def _apply(opened: bw.Terminal, message: str) -> None:
     if not isinstance(data, dict):
         return
     if data.get("type") == "input" and isinstance(data.get("data"), str):
-        opened.write(data["data"].encode())
+        opened.write(data["data"].encode("utf-8", "replace"))  # "\ud800" is valid JSON
     elif data.get("type") == "resize":
         with contextlib.suppress(TypeError, ValueError):
             opened.resize(int(data["rows"]), int(data["cols"]))

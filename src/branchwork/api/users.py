@@ -40,7 +40,10 @@ def me(principal: CurrentPrincipal) -> Me:
 @router.post("/login")
 def login(body: LoginIn, request: Request, response: Response, server: Server) -> Me:
     """Exchange a one-time login token for the browser's session cookie (7 days)."""
+    # Per client address, and all addresses together: behind a proxy (and from loopback, which
+    # uvicorn trusts) the address is what X-Forwarded-For says, a new one per attempt.
     server.limiter.take(f"login:{request.client.host if request.client else '?'}")
+    server.limiter.take("login:*")
     issued = server.ws.exchange_login(body.token)
     response.set_cookie(
         COOKIE,
@@ -48,15 +51,19 @@ def login(body: LoginIn, request: Request, response: Response, server: Server) -
         max_age=7 * 24 * 3600,
         httponly=True,
         samesite="strict",
-        secure=server.secure_cookies,
+        # TLS ends at a proxy in front (X-Forwarded-Proto tells uvicorn), or nowhere.
+        secure=server.secure_cookies or request.url.scheme == "https",
     )
     return me_of(server.ws.authenticate(issued.secret))
 
 
 @router.post("/logout", status_code=204)
 def logout(principal: CurrentPrincipal, response: Response, server: Server) -> None:
-    """Revoke the token this request used (the browser's cookie, or a bearer token)."""
-    server.ws.revoke_token(principal, principal.token_id)
+    """Revoke the token this request used (the browser's cookie, or a bearer token). A share
+    link is not revoked: everyone it was sent to uses it, and only its maker may end it
+    (`DELETE /api/tokens/{id}`)."""
+    if principal.session_id is None:
+        server.ws.revoke_token(principal, principal.token_id)
     response.delete_cookie(COOKIE)
 
 

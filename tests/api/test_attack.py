@@ -1,0 +1,201 @@
+"""The API attacked: what an attacker or a demanding user sent a real server, and what broke
+before it was fixed (docs/server.md, "Attack review"). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from websockets.sync.client import connect
+
+from tests.api.conftest import Server
+from tests.conftest import BIN, make_repo
+
+
+def _status_of_stream(client: httpx.Client, path: str, **kwargs: object) -> int:
+    """The status a stream answers with (it is closed at once when it opened)."""
+    with client.stream("GET", path, timeout=5, **kwargs) as response:  # type: ignore[arg-type]
+        if response.status_code != 200:
+            response.read()
+        return response.status_code
+
+
+def test_seqs_out_of_range_are_refused_not_a_bug(server: Server) -> None:
+    """`after=2**63` was a 500 (and reset a stream's connection); a Last-Event-ID of digits
+    Python reads but `int` does not (`²`) was a 500."""
+    server.project("seqs")
+    session = server.session("seqs")
+    with server.client(server.user("viewer", "seqs")) as client:
+        events = f"/api/sessions/{session.id}/events"
+        for after in (2**63, 10**30):
+            response = client.get(events, params={"after": after})
+            assert response.status_code == 422, response.text
+        assert _status_of_stream(client, f"{events}/stream", params={"after": 2**63}) == 422
+        for garbage in (b"\xb2", b"-5", b"9" * 40, b"1e3"):
+            headers = {"Last-Event-ID": garbage}
+            assert _status_of_stream(client, f"{events}/stream", headers=headers) == 200
+
+
+def test_a_share_link_is_not_revoked_by_whoever_logs_out_of_it(server: Server) -> None:
+    """Anyone with the link pressing "Log out" revoked it for everyone it was sent to."""
+    server.project("sharelogout")
+    session = server.session("sharelogout")
+    with server.client(server.user("member", "sharelogout")) as maker:
+        link = maker.post(f"/api/sessions/{session.id}/share").json()
+    with server.client(link["token"]) as reader:
+        assert reader.post("/api/logout").status_code == 204
+    with server.client(link["token"]) as other_reader:
+        assert other_reader.get(f"/api/sessions/{session.id}").status_code == 200
+
+
+def test_a_share_link_dies_with_its_makers_access(server: Server) -> None:
+    """A member who lost their role could still read the session through the share links they
+    had made (for 30 days)."""
+    server.project("shareloss")
+    session = server.session("shareloss")
+    token = server.user("member", "shareloss")
+    with server.client(token) as maker:
+        name = maker.get("/api/me").json()["name"]
+        link = maker.post(f"/api/sessions/{session.id}/share").json()
+    server.cli("user", "grant", name, "--project", "shareloss", "--remove")
+    with server.client(link["token"]) as reader:
+        deadline = time.monotonic() + 5  # what a server checked is kept for 2 s
+        while reader.get("/api/me").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reader.get(f"/api/sessions/{session.id}").status_code in (401, 404)
+
+
+def _terminal(server: Server, session_id: str, token: str) -> Iterator[str]:
+    url = server.url.replace("http", "ws", 1) + f"/api/sessions/{session_id}/terminal"
+    return connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10)
+
+
+def _read_until(socket: object, text: str, seconds: float = 10) -> str:
+    seen = ""
+    deadline = time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        try:
+            seen += socket.recv(timeout=0.3)  # type: ignore[attr-defined]
+        except TimeoutError:
+            continue
+    return seen
+
+
+def test_a_terminal_survives_input_that_is_not_unicode(server: Server) -> None:
+    """A lone surrogate (`"\\ud800"` is valid JSON) ended the terminal with an error."""
+    server.project("termsurrogate")
+    session = server.session("termsurrogate")
+    with _terminal(server, session.id, server.user("member", "termsurrogate")) as socket:
+        socket.send('{"type": "input", "data": "\\ud800"}')  # type: ignore[attr-defined]
+        socket.send(json.dumps({"type": "input", "data": "\x15echo alive-$((6*7))\r"}))  # type: ignore[attr-defined]
+        assert "alive-42" in _read_until(socket, "alive-42")
+
+
+def _log_in(server: Server, headers: dict[str, str]) -> httpx.Response:
+    name = f"cookie{time.monotonic_ns()}"
+    server.cli("user", "add", name, "--role", "viewer")
+    link = server.cli("user", "login", name, "--json")
+    token = json.loads(link)["token"]
+    with server.client() as anonymous:
+        return anonymous.post("/api/login", json={"token": token}, headers=headers)
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(server: Server) -> None:
+    """Behind a proxy that terminates TLS (it says so with X-Forwarded-Proto), the cookie was
+    sent without `Secure`, so a browser would send it over plain HTTP too."""
+    behind_tls = _log_in(server, {"X-Forwarded-Proto": "https"})
+    assert behind_tls.status_code == 200, behind_tls.text
+    cookie = behind_tls.headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    plain = _log_in(server, {})
+    assert "secure" not in plain.headers["set-cookie"].lower()  # else the login would not stick
+
+
+def test_login_attempts_cannot_dodge_their_limit_with_forwarded_for(server: Server) -> None:
+    """Login attempts were limited per client address, which X-Forwarded-For sets (uvicorn
+    trusts it from loopback): a new address per attempt was never limited."""
+    with server.client() as anonymous:
+        codes = {
+            anonymous.post(
+                "/api/login",
+                json={"token": "bwl_guess"},
+                headers={"X-Forwarded-For": f"10.1.{i // 250}.{i % 250}"},
+            ).status_code
+            for i in range(400)
+        }
+    assert 429 in codes
+
+
+def test_a_huge_body_is_refused_before_it_is_read(server: Server) -> None:
+    """Any client, without a token, could make the server hold a body of any size in memory
+    (FastAPI reads it before it checks the token)."""
+    session = server.session(server.project("hugebody").name)
+    path = f"/api/sessions/{session.id}/messages"
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(80):
+            yield b" " * (1 << 20)
+
+    with server.client() as anonymous:
+        streamed = anonymous.post(
+            path, content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413, streamed.text
+        assert "MiB" in streamed.json()["detail"]
+    assert _raw_status(server, path, content_length=1 << 40) == 413  # said, not sent
+    with server.client(server.admin_token) as admin:  # a big file still fits
+        content = "x" * (5 << 20)
+        response = admin.put(f"/api/sessions/{session.id}/files/big.txt", json={"content": content})
+        assert response.status_code == 200, response.text
+
+
+def _raw_status(server: Server, path: str, *, content_length: int) -> int:
+    """The status the server answers a POST with that declares a body it never sends."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {content_length}\r\n\r\n".encode()
+        )
+        return int(conn.recv(4096).split(b" ", 2)[1])
+
+
+def test_a_project_url_never_shows_its_credentials(server: Server, tmp_path: Path) -> None:
+    """A project cloned from `https://user:TOKEN@host/repo.git` showed the URL, token and all,
+    to every viewer and to share links."""
+    repo = make_repo(tmp_path / "upstream", {"README.md": "# upstream\n"})
+    home = tmp_path / "gituser"
+    home.mkdir()
+    url = "https://ann:ghp_s3cretT0ken@git.example.invalid/team/creds.git"
+    (home / ".gitconfig").write_text(f'[url "{repo}"]\n\tinsteadOf = {url}\n')
+    env = {**server.env, "HOME": str(home)}
+    done = subprocess.run(
+        [str(BIN / "branchwork"), "project", "add", url, "--name", "creds"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    session = server.session("creds")
+    viewer = server.user("viewer", "creds")
+    with server.client(viewer) as client:
+        link = client.post(f"/api/sessions/{session.id}/share").json()
+        shown = [
+            client.get("/api/projects").text,
+            client.get("/api/projects/creds").text,
+            client.get(f"/api/sessions/{session.id}").text,
+        ]
+    with server.client(link["token"]) as reader:
+        shown.append(reader.get(f"/api/sessions/{session.id}").text)
+    for text in shown:
+        assert "ghp_s3cretT0ken" not in text and "ann:" not in text
+        assert "git.example.invalid/team/creds.git" in text
+    assert os.environ.get("HOME") != str(home)
