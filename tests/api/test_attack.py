@@ -7,11 +7,14 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.api.conftest import Server
@@ -199,3 +202,57 @@ def test_a_project_url_never_shows_its_credentials(server: Server, tmp_path: Pat
         assert "ghp_s3cretT0ken" not in text and "ann:" not in text
         assert "git.example.invalid/team/creds.git" in text
     assert os.environ.get("HOME") != str(home)
+
+
+def test_revoking_a_share_link_ends_the_stream_it_opened(server: Server) -> None:
+    """A share link's open stream kept sending the session's new events after the link was
+    revoked (and a role taken away did not end a member's)."""
+    server.project("sharestream")
+    session = server.session("sharestream")
+    with server.client(server.user("member", "sharestream")) as maker:
+        link = maker.post(f"/api/sessions/{session.id}/share").json()
+
+        def revoke_then_work() -> None:
+            time.sleep(1.0)
+            assert maker.delete(f"/api/tokens/{link['id']}").status_code == 204
+            time.sleep(1.5)
+            maker.post(f"/api/sessions/{session.id}/commands", json={"command": "echo after"})
+
+        worker = threading.Thread(target=revoke_then_work)
+        with server.client(link["token"]) as reader:
+            path = f"/api/sessions/{session.id}/events/stream"
+            with reader.stream("GET", path, timeout=20) as response:
+                assert response.status_code == 200
+                worker.start()
+                lines, ended = _lines_for(response, seconds=12)
+        worker.join()
+    assert ended, "the stream of a revoked link went on"
+    assert not any("command_started" in line for line in lines)
+
+
+def _lines_for(response: httpx.Response, seconds: float) -> tuple[list[str], bool]:
+    """The lines a stream sends within `seconds` (pings included), and whether it ended."""
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    for line in response.iter_lines():
+        lines.append(line)
+        if time.monotonic() > deadline:
+            return lines, False
+    return lines, True
+
+
+def test_a_role_taken_away_closes_an_open_terminal(server: Server) -> None:
+    """A terminal stayed open (a shell in the session, for as long as the tab lived) after its
+    user's role or token was taken away."""
+    server.project("termrevoke")
+    session = server.session("termrevoke")
+    token = server.user("member", "termrevoke")
+    with server.client(token) as client:
+        name = client.get("/api/me").json()["name"]
+    with _terminal(server, session.id, token) as socket:
+        socket.send(json.dumps({"type": "input", "data": "echo open-$((1+1))\r"}))  # type: ignore[attr-defined]
+        assert "open-2" in _read_until(socket, "open-2")
+        server.cli("user", "grant", name, "--project", "termrevoke", "--remove")
+        with pytest.raises(ConnectionClosed) as closed:
+            _read_until(socket, "never printed", seconds=15)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 import branchwork as bw
 from branchwork.api.context import ServerContext, context
@@ -22,7 +23,7 @@ COOKIE = "bw_session"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _token_of(request: Request) -> tuple[str | None, bool]:
+def _token_of(request: HTTPConnection) -> tuple[str | None, bool]:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -57,6 +58,31 @@ def authenticate(
 
 
 CurrentPrincipal = Annotated[bw.Principal, Depends(authenticate)]
+
+
+def still_allowed(
+    connection: HTTPConnection,
+    server: ServerContext,
+    project_id: str,
+    role: bw.Role,
+    session_id: str | None = None,
+) -> Callable[[], bool]:
+    """A check a long-lived connection (a stream, the terminal) makes again while it lasts:
+    whether its token still works and still holds `role`, so that revoking a token or a role
+    ends what it opened, not just its next request. (It reads the store: call it off the event
+    loop, at most every second or so.)"""
+    token, _ = _token_of(connection)
+
+    def allowed() -> bool:
+        if token is None:
+            return False
+        try:
+            principal = server.ws.authenticate(token)
+        except bw.Unauthenticated:
+            return False
+        return principal.may(project_id, role, session_id=session_id)
+
+    return allowed
 
 
 def not_a_share_link(principal: CurrentPrincipal) -> bw.Principal:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Admin, Person, ProjectMember, ProjectViewer
+from branchwork.api.auth import Admin, Person, ProjectMember, ProjectViewer, still_allowed
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut, project_out
 
@@ -57,10 +57,13 @@ def new_session(project: ProjectMember, body: SessionIn, server: Server) -> bw.S
 
 
 @router.get("/{project}/stream", response_class=EventSourceResponse)
-async def project_stream(project: ProjectViewer, server: Server) -> EventSourceResponse:
+async def project_stream(
+    project: ProjectViewer, server: Server, request: Request
+) -> EventSourceResponse:
     """Server-Sent Events: `snapshot` (every session), then `session` for each session whose
     log or status changes (its activity, pending approvals, last turn's status)."""
-    events = streams.project_sessions(server.ws, server.bus, project.id)
+    gate = streams.Gate(still_allowed(request, server, project.id, "viewer"))
+    events = streams.project_sessions(server.ws, server.bus, project.id, gate)
     return EventSourceResponse(events, ping=15)
 
 

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Person, SessionMember, SessionViewer
+from branchwork.api.auth import Person, SessionMember, SessionViewer, still_allowed
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import (
     AnswerIn,
@@ -194,6 +194,7 @@ def events(
 async def stream(
     session: SessionViewer,
     server: Server,
+    request: Request,
     after: After = 0,
     kinds: Kinds = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -205,7 +206,8 @@ async def stream(
         start = int(last_event_id.strip())  # anything else is not an id this server sent
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
-    events = streams.session_events(server.ws, server.bus, session.id, start, kinds)
+    gate = streams.Gate(still_allowed(request, server, session.project_id, "viewer", session.id))
+    events = streams.session_events(server.ws, server.bus, session.id, start, kinds, gate)
     return EventSourceResponse(events, ping=15)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +22,7 @@ from branchwork.api import auth
 from branchwork.api.context import ServerContext
 
 router = APIRouter(tags=["terminal"])
+RECHECK_S = 1.0  # how often an open terminal checks that its token may still use it
 
 
 @router.websocket("/api/sessions/{session_id}/terminal")
@@ -32,13 +35,14 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
     except bw.BranchworkError as exc:
         await websocket.close(code=4403, reason=exc.message[:120])
         return
+    allowed = auth.still_allowed(websocket, server, session.project_id, "member", session.id)
     await websocket.accept()
     rows, cols = _size(websocket)
     opened = await run_in_threadpool(
         server.ws.open_terminal, session, user=principal.name, rows=rows, cols=cols
     )
     try:
-        await _pump(websocket, opened)
+        await _pump(websocket, opened, allowed)
     finally:
         await run_in_threadpool(opened.close)
 
@@ -66,9 +70,10 @@ def _size(websocket: WebSocket) -> tuple[int, int]:
         return 24, 80
 
 
-async def _pump(websocket: WebSocket, opened: bw.Terminal) -> None:
-    """Shell output to the socket, socket input to the shell, until either ends."""
-    reader = asyncio.create_task(_to_socket(websocket, opened))
+async def _pump(websocket: WebSocket, opened: bw.Terminal, allowed: Callable[[], bool]) -> None:
+    """Shell output to the socket, socket input to the shell, until either ends (or the token
+    that opened it is revoked, or loses its role)."""
+    reader = asyncio.create_task(_to_socket(websocket, opened, allowed))
     try:
         while not reader.done():
             try:
@@ -82,8 +87,16 @@ async def _pump(websocket: WebSocket, opened: bw.Terminal) -> None:
             await reader
 
 
-async def _to_socket(websocket: WebSocket, opened: bw.Terminal) -> None:
+async def _to_socket(
+    websocket: WebSocket, opened: bw.Terminal, allowed: Callable[[], bool]
+) -> None:
+    checked = time.monotonic()
     while True:
+        if time.monotonic() - checked > RECHECK_S:
+            checked = time.monotonic()
+            if not await run_in_threadpool(allowed):
+                await websocket.close(code=4401, reason="access revoked")
+                return
         text = await run_in_threadpool(opened.read, 0.25)
         if text is None:
             await websocket.close(code=1000, reason="the shell exited")
