@@ -70,9 +70,10 @@ function failed(error) {
 }
 
 /* A Server-Sent Events reader over fetch: calls on(type, data, id) for each message and
- * reconnects (with Last-Event-ID) when the connection drops, until stop() is called. */
-function openStream(path, on) {
-  const controller = { stopped: false, lastId: null, abort: null };
+ * reconnects (with Last-Event-ID) when the connection drops, until stop() is called. Starts
+ * after `lastId` when given; `lastId` of what it returns says where to resume. */
+function openStream(path, on, lastId = null) {
+  const controller = { stopped: false, lastId, abort: null };
   const connect = async () => {
     while (!controller.stopped) {
       const abort = new AbortController();
@@ -97,7 +98,10 @@ function openStream(path, on) {
     }
   };
   connect();
-  return { stop() { controller.stopped = true; if (controller.abort) controller.abort.abort(); } };
+  return {
+    stop() { controller.stopped = true; if (controller.abort) controller.abort.abort(); },
+    get lastId() { return controller.lastId; },
+  };
 }
 
 async function readEvents(reader, on) {
@@ -299,12 +303,25 @@ async function showSession(id) {
     state.views.set(details.session.id, view);
     $("#main").append(view.root);
   }
+  state.views.delete(view.id);  // the Map's order is the order last shown
+  state.views.set(view.id, view);
   for (const other of state.views.values()) other.root.hidden = other !== view;
+  keepStreamsLive();
   $("#welcome") && ($("#welcome").hidden = true);
   state.current = view;
   const summary = state.sessions.get(view.id);
   if (summary) summary.done = false;
   renderSessionList();
+}
+
+/* A browser opens at most 6 connections to one server (HTTP/1.1) and a stream holds one: only
+ * the sessions shown last keep theirs (the project's stream holds another, and requests need
+ * the rest). A paused view resumes after the last event it has when it is shown again. */
+const LIVE_VIEWS = 3;
+
+function keepStreamsLive() {
+  const views = [...state.views.values()];
+  views.forEach((view, i) => (i < views.length - LIVE_VIEWS ? view.pause() : view.resume()));
 }
 
 const KIND_GROUPS = {
@@ -331,7 +348,22 @@ class SessionView {
     this.root.dataset.session = this.id;
     this.fill(details);
     this.wire();
-    this.stream = openStream(`/api/sessions/${this.id}/events/stream`, (type, data) => this.onMessage(type, data));
+    this.stream = null;
+    this.lastId = null;
+    this.resume();
+  }
+
+  resume() {
+    if (this.stream) return;
+    const path = `/api/sessions/${this.id}/events/stream`;
+    this.stream = openStream(path, (type, data) => this.onMessage(type, data), this.lastId);
+  }
+
+  pause() {
+    if (!this.stream) return;
+    this.lastId = this.stream.lastId;
+    this.stream.stop();
+    this.stream = null;
   }
 
   q(sel) { return this.root.querySelector(sel); }
