@@ -10,13 +10,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from branchwork.api.limits import MAX_STREAMS_PER_TOKEN, MAX_TERMINALS_PER_USER
 from tests.api.conftest import Server
 from tests.conftest import BIN, make_repo
 
@@ -256,3 +258,40 @@ def test_a_role_taken_away_closes_an_open_terminal(server: Server) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             _read_until(socket, "never printed", seconds=15)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_a_token_cannot_open_streams_without_end(server: Server) -> None:
+    """One token could hold any number of event streams open (each counted once by the rate
+    limit), each with its memory and socket for as long as it lasted."""
+    server.project("manystreams")
+    session = server.session("manystreams")
+    path = f"/api/sessions/{session.id}/events/stream"
+    with server.client(server.user("viewer", "manystreams")) as client, ExitStack() as stack:
+        for _ in range(MAX_STREAMS_PER_TOKEN):
+            opened = stack.enter_context(client.stream("GET", path, timeout=10))
+            assert opened.status_code == 200
+        with client.stream("GET", path, timeout=10) as refused:
+            assert refused.status_code == 429
+            assert "close one" in json.loads(refused.read())["detail"]
+    with server.client(server.user("viewer", "manystreams")) as other:  # another token may
+        assert _status_of_stream(other, path) == 200
+
+
+def test_a_user_cannot_start_shells_without_end(server: Server) -> None:
+    """Every terminal is a shell process: a member could start any number of them."""
+    server.project("manyshells")
+    session = server.session("manyshells")
+    token = server.user("member", "manyshells")
+    with ExitStack() as stack:
+        for _ in range(MAX_TERMINALS_PER_USER):
+            stack.enter_context(_terminal(server, session.id, token))
+        with pytest.raises(InvalidStatus):
+            _terminal(server, session.id, token)
+    deadline = time.monotonic() + 10  # closed ones are counted out
+    while time.monotonic() < deadline:
+        try:
+            with _terminal(server, session.id, token):
+                return
+        except InvalidStatus:
+            time.sleep(0.3)
+    raise AssertionError("a terminal could not be opened after the others closed")

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 import branchwork as bw
 from branchwork.api.context import ServerContext, context
+from branchwork.api.limits import MAX_STREAMS_PER_TOKEN
 
 COOKIE = "bw_session"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -58,6 +59,13 @@ def authenticate(
 
 
 CurrentPrincipal = Annotated[bw.Principal, Depends(authenticate)]
+
+
+def hold_stream(principal: bw.Principal, server: ServerContext) -> Callable[[], None]:
+    """Count one more event stream of the principal's token (429 over the cap); returns the
+    function that lets it go."""
+    key = f"streams:{principal.token_id}"
+    return server.holds.take(key, MAX_STREAMS_PER_TOKEN, "event streams of this token")
 
 
 def still_allowed(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -104,3 +105,48 @@ class BodyLimit:
             return message
 
         return counted
+
+
+MAX_STREAMS_PER_TOKEN = 32
+MAX_TERMINALS_PER_USER = 8
+
+
+class Holds:
+    """Long-lived connections open per key (a token's event streams, a user's terminals), each
+    kind capped: a stream holds memory and a socket, a terminal a shell process, for as long
+    as it lasts, which the rate limit (counting each once, when it opens) does not bound."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def take(self, key: str, limit: int, what: str) -> Callable[[], None]:
+        """Hold one more for `key`, or `RateLimited` when `limit` are held; returns the
+        function that lets it go (once, however often it is called)."""
+        with self._lock:
+            held = self._counts.get(key, 0)
+            if held >= limit:
+                raise bw.RateLimited(
+                    f"{held} {what} are open already (at most {limit} at once); close one, "
+                    "then retry",
+                    retry_after=5.0,
+                )
+            self._counts[key] = held + 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                left = self._counts.get(key, 1) - 1
+                if left > 0:
+                    self._counts[key] = left
+                else:
+                    self._counts.pop(key, None)
+
+        return release
+
+    def held(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)

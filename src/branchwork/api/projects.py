@@ -9,7 +9,14 @@ from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Admin, Person, ProjectMember, ProjectViewer, still_allowed
+from branchwork.api.auth import (
+    Admin,
+    Person,
+    ProjectMember,
+    ProjectViewer,
+    hold_stream,
+    still_allowed,
+)
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut, project_out
 
@@ -58,13 +65,15 @@ def new_session(project: ProjectMember, body: SessionIn, server: Server) -> bw.S
 
 @router.get("/{project}/stream", response_class=EventSourceResponse)
 async def project_stream(
-    project: ProjectViewer, server: Server, request: Request
+    project: ProjectViewer, principal: Person, server: Server, request: Request
 ) -> EventSourceResponse:
     """Server-Sent Events: `snapshot` (every session), then `session` for each session whose
     log or status changes (its activity, pending approvals, last turn's status)."""
-    gate = streams.Gate(still_allowed(request, server, project.id, "viewer"))
+    gate = streams.Gate(
+        still_allowed(request, server, project.id, "viewer"), hold_stream(principal, server)
+    )
     events = streams.project_sessions(server.ws, server.bus, project.id, gate)
-    return EventSourceResponse(events, ping=15)
+    return streams.response(events, gate)
 
 
 @router.get("/{project}/search")

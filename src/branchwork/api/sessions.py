@@ -14,7 +14,14 @@ from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Person, SessionMember, SessionViewer, still_allowed
+from branchwork.api.auth import (
+    CurrentPrincipal,
+    Person,
+    SessionMember,
+    SessionViewer,
+    hold_stream,
+    still_allowed,
+)
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import (
     AnswerIn,
@@ -193,6 +200,7 @@ def events(
 @router.get("/events/stream", response_class=EventSourceResponse)
 async def stream(
     session: SessionViewer,
+    principal: CurrentPrincipal,
     server: Server,
     request: Request,
     after: After = 0,
@@ -206,9 +214,10 @@ async def stream(
         start = int(last_event_id.strip())  # anything else is not an id this server sent
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
-    gate = streams.Gate(still_allowed(request, server, session.project_id, "viewer", session.id))
+    allowed = still_allowed(request, server, session.project_id, "viewer", session.id)
+    gate = streams.Gate(allowed, hold_stream(principal, server))
     events = streams.session_events(server.ws, server.bus, session.id, start, kinds, gate)
-    return EventSourceResponse(events, ping=15)
+    return streams.response(events, gate)
 
 
 @router.get("/search")

@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 import branchwork as bw
@@ -50,9 +51,10 @@ class Gate:
     asked again at most every `RECHECK_S`). A revoked share link or a role taken away ends the
     streams it opened, not only its next request."""
 
-    def __init__(self, allowed: Callable[[], bool]) -> None:
+    def __init__(self, allowed: Callable[[], bool], release: Callable[[], None]) -> None:
         self._allowed = allowed
         self._when = time.monotonic()  # the route has just checked
+        self.release = release  # what the stream holds (`limits.Holds`), let go when it ends
 
     async def open(self) -> bool:
         now = time.monotonic()
@@ -66,6 +68,12 @@ async def _sleep_until(signal: asyncio.Event) -> None:
     """Wait for `signal`, or `IDLE_WAKE_S` (so that an idle stream checks its gate too)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(signal.wait(), IDLE_WAKE_S)
+
+
+def response(events: AsyncIterator[ServerSentEvent], gate: Gate) -> EventSourceResponse:
+    """The stream of `events` as SSE. What it holds is let go when the stream ends, and also
+    after the response (a client gone before the stream began never runs its `finally`)."""
+    return EventSourceResponse(events, ping=15, background=BackgroundTask(gate.release))
 
 
 class Feed:
@@ -212,6 +220,7 @@ async def session_events(
                 await _sleep_until(sub.signal)
     finally:
         bus.unsubscribe(sub)
+        gate.release()
 
 
 def _live(update: bw.LiveUpdate) -> ServerSentEvent:
@@ -264,3 +273,4 @@ async def project_sessions(
                 yield ServerSentEvent(data=json.dumps(item), event="session")
     finally:
         bus.unsubscribe(sub)
+        gate.release()

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 import branchwork as bw
 from branchwork.api import auth
 from branchwork.api.context import ServerContext
+from branchwork.api.limits import MAX_TERMINALS_PER_USER
 
 router = APIRouter(tags=["terminal"])
 RECHECK_S = 1.0  # how often an open terminal checks that its token may still use it
@@ -36,7 +37,26 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(code=4403, reason=exc.message[:120])
         return
     allowed = auth.still_allowed(websocket, server, session.project_id, "member", session.id)
-    await websocket.accept()
+    key = f"terminals:{principal.user_id}"
+    try:
+        release = server.holds.take(key, MAX_TERMINALS_PER_USER, f"terminals of {principal.name}")
+    except bw.RateLimited as exc:
+        await websocket.close(code=4429, reason=exc.message[:120])
+        return
+    try:
+        await websocket.accept()
+        await _run(websocket, server, session, principal, allowed)
+    finally:
+        release()
+
+
+async def _run(
+    websocket: WebSocket,
+    server: ServerContext,
+    session: bw.Session,
+    principal: bw.Principal,
+    allowed: Callable[[], bool],
+) -> None:
     rows, cols = _size(websocket)
     opened = await run_in_threadpool(
         server.ws.open_terminal, session, user=principal.name, rows=rows, cols=cols
