@@ -295,3 +295,15 @@ def test_a_user_cannot_start_shells_without_end(server: Server) -> None:
         except InvalidStatus:
             time.sleep(0.3)
     raise AssertionError("a terminal could not be opened after the others closed")
+
+
+def test_wrong_tokens_are_rate_limited_per_address(server: Server) -> None:
+    """Requests with wrong tokens were never limited (the limit is per token, and they have
+    none): each cost a read of the store, as many as a client could send."""
+    with server.client("bwu_wrong") as wrong:
+        codes = [wrong.get("/api/me").status_code for _ in range(300)]
+    assert set(codes) == {401, 429}
+    assert codes[:50] == [401] * 50  # a few mistakes are just mistakes
+    time.sleep(2.5)  # the bucket fills again
+    with server.client(server.admin_token) as admin:
+        assert admin.get("/api/me").status_code == 200

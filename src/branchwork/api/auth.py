@@ -10,6 +10,7 @@ ids of other projects' sessions are not confirmed to exist.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Annotated
 
@@ -52,10 +53,26 @@ def authenticate(
         )
     if by_cookie and request.method in _UNSAFE and not _same_origin(request):
         raise bw.Forbidden("a request with the browser's cookie must come from this server's pages")
-    principal = server.ws.authenticate(token)
+    principal = principal_of_token(request, server, token)
     server.limiter.take(principal.token_id)
     request.state.principal = principal
     return principal
+
+
+def principal_of_token(
+    connection: HTTPConnection, server: ServerContext, token: str
+) -> bw.Principal:
+    """Who `token` acts as. Wrong tokens are rate limited per client address (each costs a
+    read of the store): over the limit, that address is refused before any read."""
+    address = f"unknown-tokens:{connection.client.host if connection.client else '?'}"
+    what = "requests with unknown tokens from this address"
+    server.limiter.take(address, spend=False, what=what)
+    try:
+        return server.ws.authenticate(token)
+    except bw.Unauthenticated:
+        with contextlib.suppress(bw.RateLimited):
+            server.limiter.take(address, what=what)
+        raise
 
 
 CurrentPrincipal = Annotated[bw.Principal, Depends(authenticate)]

@@ -34,8 +34,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
 
-    def take(self, key: str) -> None:
-        """Count one request of `key`; `RateLimited` (with when to retry) when over."""
+    def take(self, key: str, *, spend: bool = True, what: str = "requests with this token") -> None:
+        """Count one request of `key` (with `spend=False`, only check that one more would
+        pass); `RateLimited` (with when to retry) when over."""
         if self.rate <= 0:
             return
         now = time.monotonic()
@@ -46,11 +47,11 @@ class RateLimiter:
                 self._buckets[key] = (tokens, now)
                 wait = (1 - tokens) / self.rate
                 raise bw.RateLimited(
-                    f"too many requests with this token (over {self.rate:.0f}/s); retry in "
-                    f"{wait:.1f} s, or spread the load over several tokens",
+                    f"too many {what} (over {self.rate:.0f}/s); retry in {wait:.1f} s",
                     retry_after=wait,
                 )
-            self._buckets[key] = (tokens - 1, now)
+            if spend:
+                self._buckets[key] = (tokens - 1, now)
             if len(self._buckets) > 10_000:
                 self._forget(now)
 

@@ -76,7 +76,7 @@ def _principal(websocket: WebSocket, server: ServerContext) -> bw.Principal:
     token = token or websocket.cookies.get(auth.COOKIE)
     if not token:
         raise bw.Unauthenticated("log in first")
-    principal = server.ws.authenticate(token)
+    principal = auth.principal_of_token(websocket, server, token)
     server.limiter.take(principal.token_id)
     return principal
 
