@@ -307,3 +307,19 @@ def test_wrong_tokens_are_rate_limited_per_address(server: Server) -> None:
     time.sleep(2.5)  # the bucket fills again
     with server.client(server.admin_token) as admin:
         assert admin.get("/api/me").status_code == 200
+
+
+def test_a_terminal_survives_a_resize_out_of_range(server: Server) -> None:
+    """`{"type": "resize", "rows": -1, "cols": 70000}` raised `struct.error` and ended the
+    terminal."""
+    server.project("termresize")
+    session = server.session("termresize")
+    with _terminal(server, session.id, server.user("member", "termresize")) as socket:
+        for rows, cols in ((-1, 70000), (10**9, 10**9), (0, 0)):
+            socket.send(json.dumps({"type": "resize", "rows": rows, "cols": cols}))  # type: ignore[attr-defined]
+        socket.send(
+            json.dumps(
+                {"type": "input", "data": "echo size-$(tput lines 2>/dev/null || stty size)\r"}
+            )
+        )  # type: ignore[attr-defined]
+        assert "size-" in _read_until(socket, "size-2")
