@@ -323,3 +323,20 @@ def test_a_terminal_survives_a_resize_out_of_range(server: Server) -> None:
             )
         )  # type: ignore[attr-defined]
         assert "size-" in _read_until(socket, "size-2")
+
+
+def test_a_terminal_survives_frames_it_does_not_expect(server: Server) -> None:
+    """A binary frame (or a message that is not the JSON the page sends) ended the terminal."""
+    server.project("termframes")
+    session = server.session("termframes")
+    with _terminal(server, session.id, server.user("member", "termframes")) as socket:
+        for odd in (
+            b"\x00\xff binary",
+            "not json",
+            "[1, 2]",
+            '{"type": "input", "data": 5}',
+            '{"type": "resize"}',
+        ):
+            socket.send(odd)  # type: ignore[attr-defined]
+        socket.send(json.dumps({"type": "input", "data": "echo still-$((5*5))\r"}))  # type: ignore[attr-defined]
+        assert "still-25" in _read_until(socket, "still-25")

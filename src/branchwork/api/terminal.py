@@ -97,10 +97,13 @@ async def _pump(websocket: WebSocket, opened: bw.Terminal, allowed: Callable[[],
     try:
         while not reader.done():
             try:
-                message = await websocket.receive_text()
+                message = await websocket.receive()
             except (WebSocketDisconnect, RuntimeError):
                 break
-            _apply(opened, message)
+            if message["type"] == "websocket.disconnect":
+                break
+            if isinstance(message.get("text"), str):  # binary frames: the page sends none
+                _apply(opened, message["text"])
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -135,5 +138,5 @@ def _apply(opened: bw.Terminal, message: str) -> None:
     if data.get("type") == "input" and isinstance(data.get("data"), str):
         opened.write(data["data"].encode("utf-8", "replace"))  # "\ud800" is valid JSON
     elif data.get("type") == "resize":
-        with contextlib.suppress(TypeError, ValueError):
+        with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):
             opened.resize(int(data["rows"]), int(data["cols"]))
