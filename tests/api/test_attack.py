@@ -340,3 +340,20 @@ def test_a_terminal_survives_frames_it_does_not_expect(server: Server) -> None:
             socket.send(odd)  # type: ignore[attr-defined]
         socket.send(json.dumps({"type": "input", "data": "echo still-$((5*5))\r"}))  # type: ignore[attr-defined]
         assert "still-25" in _read_until(socket, "still-25")
+
+
+def test_a_share_links_streams_are_counted_per_reader(server: Server) -> None:
+    """A share link is sent to many people: the cap on its streams is per client address, so
+    one reader cannot use up everyone's."""
+    server.project("sharecap")
+    session = server.session("sharecap")
+    with server.client(server.user("viewer", "sharecap")) as maker:
+        link = maker.post(f"/api/sessions/{session.id}/share").json()
+    path = f"/api/sessions/{session.id}/events/stream"
+    one, other = {"X-Forwarded-For": "10.9.0.1"}, {"X-Forwarded-For": "10.9.0.2"}
+    with server.client(link["token"]) as reader, ExitStack() as stack:
+        for _ in range(MAX_STREAMS_PER_TOKEN):
+            opened = stack.enter_context(reader.stream("GET", path, headers=one, timeout=10))
+            assert opened.status_code == 200
+        assert _status_of_stream(reader, path, headers=one) == 429
+        assert _status_of_stream(reader, path, headers=other) == 200

@@ -78,10 +78,15 @@ def principal_of_token(
 CurrentPrincipal = Annotated[bw.Principal, Depends(authenticate)]
 
 
-def hold_stream(principal: bw.Principal, server: ServerContext) -> Callable[[], None]:
+def hold_stream(
+    connection: HTTPConnection, principal: bw.Principal, server: ServerContext
+) -> Callable[[], None]:
     """Count one more event stream of the principal's token (429 over the cap); returns the
-    function that lets it go."""
+    function that lets it go. A share link is sent to many people: its streams are counted
+    per client address."""
     key = f"streams:{principal.token_id}"
+    if principal.session_id is not None and connection.client is not None:
+        key += f":{connection.client.host}"
     return server.holds.take(key, MAX_STREAMS_PER_TOKEN, "event streams of this token")
 
 

@@ -70,7 +70,8 @@ async def project_stream(
     """Server-Sent Events: `snapshot` (every session), then `session` for each session whose
     log or status changes (its activity, pending approvals, last turn's status)."""
     gate = streams.Gate(
-        still_allowed(request, server, project.id, "viewer"), hold_stream(principal, server)
+        still_allowed(request, server, project.id, "viewer"),
+        hold_stream(request, principal, server),
     )
     events = streams.project_sessions(server.ws, server.bus, project.id, gate)
     return streams.response(events, gate)

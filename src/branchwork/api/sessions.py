@@ -215,7 +215,7 @@ async def stream(
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
     allowed = still_allowed(request, server, session.project_id, "viewer", session.id)
-    gate = streams.Gate(allowed, hold_stream(principal, server))
+    gate = streams.Gate(allowed, hold_stream(request, principal, server))
     events = streams.session_events(server.ws, server.bus, session.id, start, kinds, gate)
     return streams.response(events, gate)
 
