@@ -147,7 +147,3 @@ class Holds:
                     self._counts.pop(key, None)
 
         return release
-
-    def held(self, key: str) -> int:
-        with self._lock:
-            return self._counts.get(key, 0)
