@@ -111,15 +111,27 @@ def _log_in(server: Server, headers: dict[str, str]) -> httpx.Response:
         return anonymous.post("/api/login", json={"token": token}, headers=headers)
 
 
-def test_the_cookie_is_secure_behind_a_tls_proxy(server: Server) -> None:
-    """Behind a proxy that terminates TLS (it says so with X-Forwarded-Proto), the cookie was
-    sent without `Secure`, so a browser would send it over plain HTTP too."""
-    behind_tls = _log_in(server, {"X-Forwarded-Proto": "https"})
-    assert behind_tls.status_code == 200, behind_tls.text
-    cookie = behind_tls.headers["set-cookie"].lower()
-    assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
-    plain = _log_in(server, {})
-    assert "secure" not in plain.headers["set-cookie"].lower()  # else the login would not stick
+def test_the_browser_token_is_no_cookie_that_other_ports_would_get(server: Server) -> None:
+    """The browser's token was a cookie, and cookies are not kept apart by port: a session's
+    dev server on 127.0.0.1:PORT, opened in the same browser, was sent the admin's token
+    (and behind a TLS proxy the cookie was not even `Secure`). It is now the login's answer,
+    kept by the page per origin and sent as a bearer header."""
+    logged = _log_in(server, {"X-Forwarded-Proto": "https"})
+    assert logged.status_code == 200, logged.text
+    token = logged.json()["token"]
+    assert token not in logged.headers.get("set-cookie", "")  # at most, an old one is cleared
+    with server.client(token) as browser:
+        assert browser.get("/api/me").json()["name"] == logged.json()["name"]
+    session = server.session(server.project("subprotocol").name)
+    server.cli(
+        "user", "grant", logged.json()["name"], "--role", "member", "--project", "subprotocol"
+    )
+    time.sleep(2.5)  # what the server checked is kept 2 s
+    url = server.url.replace("http", "ws", 1) + f"/api/sessions/{session.id}/terminal"
+    with connect(url, subprotocols=["bw.bearer", token], open_timeout=10) as socket:  # type: ignore[list-item]
+        assert socket.subprotocol == "bw.bearer"
+        socket.send(json.dumps({"type": "input", "data": "echo sub-$((2*3))\r"}))
+        assert "sub-6" in _read_until(socket, "sub-6")
 
 
 def test_login_attempts_cannot_dodge_their_limit_with_forwarded_for(server: Server) -> None:

@@ -30,3 +30,18 @@ def test_visiting_many_sessions_never_starves_the_browser_of_connections(
     expect(view.locator("h1.title")).to_have_text("view 0")
     expect(view).to_contain_text("back-12", timeout=10_000)
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_browser_keeps_its_token_from_other_ports(server: Server, browser: Browser) -> None:
+    """The login gave a cookie, which the browser also sends to every other port of the host
+    (a session's dev server on 127.0.0.1:PORT). Now the page keeps the token per origin."""
+    server.project("noports")
+    session = server.session("noports", "kept apart")
+    page = log_in(server, browser, "turing", "member", "noports")
+    assert [c for c in page.context.cookies() if c["name"] == "bw_session"] == []
+    page.goto(f"{server.url}/#/s/{session.id}")
+    expect(page.locator(".session:not([hidden]) h1.title")).to_have_text("kept apart")
+    page.click("#logout")
+    page.wait_for_url(f"{server.url}/")
+    expect(page.locator("#main")).to_contain_text("not logged in")
+    assert page.evaluate("localStorage.getItem('bw_token')") is None

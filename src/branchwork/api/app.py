@@ -34,12 +34,11 @@ def create_app(
     *,
     rate: float = DEFAULT_RATE,
     burst: float = DEFAULT_BURST,
-    secure_cookies: bool = False,
     close_workspace: bool = False,
 ) -> FastAPI:
     """The app serving `ws` (closed with the app when `close_workspace`)."""
     bus = Bus()
-    server = ServerContext(ws, RateLimiter(rate, burst), bus, secure_cookies)
+    server = ServerContext(ws, RateLimiter(rate, burst), bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,9 @@
 """Who a request acts as, and whether it may: FastAPI dependencies.
 
-A request authenticates with `Authorization: Bearer TOKEN` (scripts, share links) or with the
-`bw_session` cookie a browser gets from a login link (`HttpOnly`, `SameSite=Strict`; an unsafe
-method with the cookie must also come from this server's own origin). Then the token's rate
+A request authenticates with `Authorization: Bearer TOKEN` (scripts, share links, and the
+browser, which keeps the token a login link gives per origin), or with the `bw_session` cookie
+of earlier versions (an unsafe method with it must come from this server's own origin; no
+cookie is set any more: every port of the host would get it). Then the token's rate
 limit is counted, and the route's dependency checks the principal's role in the project of what
 it touches (`Principal.may`). What a principal may not read is reported as not found, so that
 ids of other projects' sessions are not confirmed to exist.
@@ -90,8 +91,13 @@ def hold_stream(
     return server.holds.take(key, MAX_STREAMS_PER_TOKEN, "event streams of this token")
 
 
+def token_of(connection: HTTPConnection) -> str | None:
+    """The token a request carries (bearer header, else the cookie of earlier versions)."""
+    return _token_of(connection)[0]
+
+
 def still_allowed(
-    connection: HTTPConnection,
+    token: str | None,
     server: ServerContext,
     project_id: str,
     role: bw.Role,
@@ -101,7 +107,6 @@ def still_allowed(
     whether its token still works and still holds `role`, so that revoking a token or a role
     ends what it opened, not just its next request. (It reads the store: call it off the event
     loop, at most every second or so.)"""
-    token, _ = _token_of(connection)
 
     def allowed() -> bool:
         if token is None:

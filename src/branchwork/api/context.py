@@ -17,7 +17,6 @@ class ServerContext:
     ws: bw.Workspace
     limiter: RateLimiter
     bus: Bus
-    secure_cookies: bool = False
     holds: Holds = field(default_factory=Holds)
 
 

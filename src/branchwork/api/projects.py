@@ -16,6 +16,7 @@ from branchwork.api.auth import (
     ProjectViewer,
     hold_stream,
     still_allowed,
+    token_of,
 )
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut, project_out
@@ -70,7 +71,7 @@ async def project_stream(
     """Server-Sent Events: `snapshot` (every session), then `session` for each session whose
     log or status changes (its activity, pending approvals, last turn's status)."""
     gate = streams.Gate(
-        still_allowed(request, server, project.id, "viewer"),
+        still_allowed(token_of(request), server, project.id, "viewer"),
         hold_stream(request, principal, server),
     )
     events = streams.project_sessions(server.ws, server.bus, project.id, gate)

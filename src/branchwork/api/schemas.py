@@ -78,6 +78,15 @@ class Me(BaseModel):
     session_id: str | None = Field(description="Set for a share link: its only session.")
 
 
+class LoginOut(Me):
+    token: str = Field(
+        description="The browser's token: the page keeps it (per origin) and sends it as a "
+        "bearer header. Not a cookie: cookies are shared by every port of a host, so a "
+        "session's dev server on 127.0.0.1:PORT would be sent it."
+    )
+    expires_at: str | None
+
+
 class TokenOut(BaseModel):
     id: str
     kind: str

@@ -21,6 +21,7 @@ from branchwork.api.auth import (
     SessionViewer,
     hold_stream,
     still_allowed,
+    token_of,
 )
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import (
@@ -214,7 +215,7 @@ async def stream(
         start = int(last_event_id.strip())  # anything else is not an id this server sent
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
-    allowed = still_allowed(request, server, session.project_id, "viewer", session.id)
+    allowed = still_allowed(token_of(request), server, session.project_id, "viewer", session.id)
     gate = streams.Gate(allowed, hold_stream(request, principal, server))
     events = streams.session_events(server.ws, server.bus, session.id, start, kinds, gate)
     return streams.response(events, gate)

@@ -24,19 +24,21 @@ from branchwork.api.limits import MAX_TERMINALS_PER_USER
 
 router = APIRouter(tags=["terminal"])
 RECHECK_S = 1.0  # how often an open terminal checks that its token may still use it
+PROTOCOL = "bw.bearer"  # the subprotocol whose companion is the browser's token
 
 
 @router.websocket("/api/sessions/{session_id}/terminal")
 async def terminal(websocket: WebSocket, session_id: str) -> None:
     server: ServerContext = websocket.app.state.server
     try:
-        principal = await run_in_threadpool(_principal, websocket, server)
+        token = _token(websocket)
+        principal = await run_in_threadpool(_principal, websocket, server, token)
         dependency = auth.session_with("member")
         session = await run_in_threadpool(dependency, session_id, principal, server)
     except bw.BranchworkError as exc:
         await websocket.close(code=4403, reason=exc.message[:120])
         return
-    allowed = auth.still_allowed(websocket, server, session.project_id, "member", session.id)
+    allowed = auth.still_allowed(token, server, session.project_id, "member", session.id)
     key = f"terminals:{principal.user_id}"
     try:
         release = server.holds.take(key, MAX_TERMINALS_PER_USER, f"terminals of {principal.name}")
@@ -44,7 +46,7 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(code=4429, reason=exc.message[:120])
         return
     try:
-        await websocket.accept()
+        await websocket.accept(subprotocol=PROTOCOL if _offered_token(websocket) else None)
         await _run(websocket, server, session, principal, allowed)
     finally:
         release()
@@ -67,18 +69,28 @@ async def _run(
         await run_in_threadpool(opened.close)
 
 
-def _principal(websocket: WebSocket, server: ServerContext) -> bw.Principal:
+def _token(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return token or _offered_token(websocket) or websocket.cookies.get(auth.COOKIE)
+
+
+def _principal(websocket: WebSocket, server: ServerContext, token: str | None) -> bw.Principal:
     origin = websocket.headers.get("origin")
     if origin is not None and origin.split("://", 1)[-1] != websocket.headers.get("host"):
         raise bw.Forbidden("a terminal may only be opened from this server's pages")
-    header = websocket.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or websocket.cookies.get(auth.COOKIE)
     if not token:
         raise bw.Unauthenticated("log in first")
     principal = auth.principal_of_token(websocket, server, token)
     server.limiter.take(principal.token_id)
     return principal
+
+
+def _offered_token(websocket: WebSocket) -> str | None:
+    """The token a browser sends as its second subprotocol (`new WebSocket(url, [PROTOCOL,
+    token])`): a page cannot set a WebSocket's headers."""
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    return offered[1] if len(offered) > 1 and offered[0] == PROTOCOL else None
 
 
 def _size(websocket: WebSocket) -> tuple[int, int]:

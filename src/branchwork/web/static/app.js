@@ -9,6 +9,7 @@
 
 const state = {
   shareToken: null,       // set on /share: every call sends it as a bearer token
+  token: null,            // the browser's token (kept per origin, never a cookie: see login)
   me: null,
   projects: [],
   project: null,          // the project whose sessions the sidebar shows
@@ -37,7 +38,8 @@ const el = (tag, attrs = {}, ...children) => {
 
 function headers(extra = {}) {
   const h = { ...extra };
-  if (state.shareToken) h.Authorization = `Bearer ${state.shareToken}`;
+  const token = state.shareToken || state.token;
+  if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
 
@@ -139,6 +141,8 @@ async function start() {
     state.shareToken = location.hash.slice(1) || sessionStorage.getItem("bw_share");
     if (state.shareToken) sessionStorage.setItem("bw_share", state.shareToken);
     history.replaceState(null, "", "/share");
+  } else {
+    state.token = localStorage.getItem("bw_token");
   }
   try {
     state.me = await api("GET", "/api/me");
@@ -164,11 +168,15 @@ async function start() {
   route();
 }
 
+/* The one-time token of the link is exchanged for the browser's token, kept in localStorage:
+ * per origin, so a session's dev server on another port of this host never sees it (a cookie
+ * would be sent to every port). */
 async function login() {
   const token = location.hash.slice(1);
   history.replaceState(null, "", "/login");
   try {
-    await api("POST", "/api/login", { token });
+    const logged = await api("POST", "/api/login", { token });
+    localStorage.setItem("bw_token", logged.token);
     location.replace("/");
   } catch (error) {
     $("#main").replaceChildren(el("div", { class: "empty error" }, error.message));
@@ -178,6 +186,7 @@ async function login() {
 async function logout() {
   try { await api("POST", "/api/logout"); } catch (error) { /* logged out anyway */ }
   sessionStorage.removeItem("bw_share");
+  if (!state.shareToken) localStorage.removeItem("bw_token");
   location.replace("/");
 }
 
@@ -559,7 +568,8 @@ class SessionView {
     term.open(host);
     fit.fit();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/api/sessions/${this.id}/terminal?rows=${term.rows}&cols=${term.cols}`);
+    const url = `${scheme}://${location.host}/api/sessions/${this.id}/terminal?rows=${term.rows}&cols=${term.cols}`;
+    const socket = new WebSocket(url, ["bw.bearer", state.token]);  // a page cannot set its headers
     socket.onmessage = (m) => term.write(m.data);
     socket.onclose = (m) => { term.write(`\r\n[closed${m.reason ? ": " + m.reason : ""}]\r\n`); this.socket = null; };
     term.onData((data) => socket.readyState === 1 && socket.send(JSON.stringify({ type: "input", data })));
