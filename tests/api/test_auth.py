@@ -111,17 +111,20 @@ def test_a_share_link_reads_its_one_session_and_nothing_else(server: Server) -> 
         _problem(client.get(f"/api/sessions/{shared.id}"), 401)
 
 
-def test_a_login_link_gives_a_cookie_once(server: Server) -> None:
+def test_a_login_link_gives_a_browser_token_once(server: Server) -> None:
     server.cli("user", "add", "browser-user", "--role", "viewer")
     link = server.cli("user", "login", "browser-user", "--url", server.url).strip()
     token = link.split("#", 1)[1]
     with server.client() as client:
         logged = client.post("/api/login", json={"token": token})
         assert logged.status_code == 200 and logged.json()["name"] == "browser-user"
-        assert "httponly" in logged.headers["set-cookie"].lower()
-        assert client.get("/api/me").json()["name"] == "browser-user"  # by the cookie
+        browser = logged.json()["token"]
+        assert browser.startswith("bwb_") and browser not in logged.headers.get("set-cookie", "")
+        mine = {"Authorization": f"Bearer {browser}"}
+        assert client.get("/api/me", headers=mine).json()["name"] == "browser-user"
+        client.cookies.set("bw_session", browser)  # the cookie of an earlier version …
         cross_site = client.post("/api/logout", headers={"Origin": "http://evil.example"})
-        _problem(cross_site, 403)
+        _problem(cross_site, 403)  # … is refused from another site
     with server.client() as again:
         _problem(again.post("/api/login", json={"token": token}), 401)
         _problem(again.get("/api/me", headers={"Authorization": f"Bearer {token}"}), 401)

@@ -38,7 +38,9 @@ def test_serve_local_prints_a_login_link_that_works_once(tmp_path: Path) -> None
         _wait_until_up(server)
         token = link.group(1).split("#", 1)[1]
         with httpx.Client(base_url=server.url) as browser:
-            assert browser.post("/api/login", json={"token": token}).json()["admin"] is True
+            logged = browser.post("/api/login", json={"token": token}).json()
+            assert logged["admin"] is True
+            browser.headers["Authorization"] = f"Bearer {logged['token']}"  # as the page does
             sessions = browser.get("/api/projects/existing/sessions").json()
             assert [s["title"] for s in sessions] == ["older"]
             started = time.monotonic()

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 import branchwork as bw
 from branchwork.api import problems, projects, proposals, sessions, tasks, terminal, users
 from branchwork.api.context import ServerContext
-from branchwork.api.limits import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
+from branchwork.api.limits import DEFAULT_BURST, DEFAULT_RATE, BodyLimit, RateLimiter
 from branchwork.api.streams import Bus
 from branchwork.web import routes as web_routes
 
@@ -34,12 +34,11 @@ def create_app(
     *,
     rate: float = DEFAULT_RATE,
     burst: float = DEFAULT_BURST,
-    secure_cookies: bool = False,
     close_workspace: bool = False,
 ) -> FastAPI:
     """The app serving `ws` (closed with the app when `close_workspace`)."""
     bus = Bus()
-    server = ServerContext(ws, RateLimiter(rate, burst), bus, secure_cookies)
+    server = ServerContext(ws, RateLimiter(rate, burst), bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +57,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = server
+    app.add_middleware(BodyLimit)
     problems.install(app)
     for module in (users, projects, sessions, terminal, tasks, proposals):
         app.include_router(module.router)

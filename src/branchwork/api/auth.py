@@ -1,8 +1,9 @@
 """Who a request acts as, and whether it may: FastAPI dependencies.
 
-A request authenticates with `Authorization: Bearer TOKEN` (scripts, share links) or with the
-`bw_session` cookie a browser gets from a login link (`HttpOnly`, `SameSite=Strict`; an unsafe
-method with the cookie must also come from this server's own origin). Then the token's rate
+A request authenticates with `Authorization: Bearer TOKEN` (scripts, share links, and the
+browser, which keeps the token a login link gives per origin), or with the `bw_session` cookie
+of earlier versions (an unsafe method with it must come from this server's own origin; no
+cookie is set any more: every port of the host would get it). Then the token's rate
 limit is counted, and the route's dependency checks the principal's role in the project of what
 it touches (`Principal.may`). What a principal may not read is reported as not found, so that
 ids of other projects' sessions are not confirmed to exist.
@@ -10,19 +11,22 @@ ids of other projects' sessions are not confirmed to exist.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 import branchwork as bw
 from branchwork.api.context import ServerContext, context
+from branchwork.api.limits import MAX_STREAMS_PER_TOKEN
 
 COOKIE = "bw_session"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _token_of(request: Request) -> tuple[str | None, bool]:
+def _token_of(request: HTTPConnection) -> tuple[str | None, bool]:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -50,13 +54,70 @@ def authenticate(
         )
     if by_cookie and request.method in _UNSAFE and not _same_origin(request):
         raise bw.Forbidden("a request with the browser's cookie must come from this server's pages")
-    principal = server.ws.authenticate(token)
+    principal = principal_of_token(request, server, token)
     server.limiter.take(principal.token_id)
     request.state.principal = principal
     return principal
 
 
+def principal_of_token(
+    connection: HTTPConnection, server: ServerContext, token: str
+) -> bw.Principal:
+    """Who `token` acts as. Wrong tokens are rate limited per client address (each costs a
+    read of the store): over the limit, that address is refused before any read."""
+    address = f"unknown-tokens:{connection.client.host if connection.client else '?'}"
+    what = "requests with unknown tokens from this address"
+    server.limiter.take(address, spend=False, what=what)
+    try:
+        return server.ws.authenticate(token)
+    except bw.Unauthenticated:
+        with contextlib.suppress(bw.RateLimited):
+            server.limiter.take(address, what=what)
+        raise
+
+
 CurrentPrincipal = Annotated[bw.Principal, Depends(authenticate)]
+
+
+def hold_stream(
+    connection: HTTPConnection, principal: bw.Principal, server: ServerContext
+) -> Callable[[], None]:
+    """Count one more event stream of the principal's token (429 over the cap); returns the
+    function that lets it go. A share link is sent to many people: its streams are counted
+    per client address."""
+    key = f"streams:{principal.token_id}"
+    if principal.session_id is not None and connection.client is not None:
+        key += f":{connection.client.host}"
+    return server.holds.take(key, MAX_STREAMS_PER_TOKEN, "event streams of this token")
+
+
+def token_of(connection: HTTPConnection) -> str | None:
+    """The token a request carries (bearer header, else the cookie of earlier versions)."""
+    return _token_of(connection)[0]
+
+
+def still_allowed(
+    token: str | None,
+    server: ServerContext,
+    project_id: str,
+    role: bw.Role,
+    session_id: str | None = None,
+) -> Callable[[], bool]:
+    """A check a long-lived connection (a stream, the terminal) makes again while it lasts:
+    whether its token still works and still holds `role`, so that revoking a token or a role
+    ends what it opened, not just its next request. (It reads the store: call it off the event
+    loop, at most every second or so.)"""
+
+    def allowed() -> bool:
+        if token is None:
+            return False
+        try:
+            principal = server.ws.authenticate(token)
+        except bw.Unauthenticated:
+            return False
+        return principal.may(project_id, role, session_id=session_id)
+
+    return allowed
 
 
 def not_a_share_link(principal: CurrentPrincipal) -> bw.Principal:

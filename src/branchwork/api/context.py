@@ -1,13 +1,14 @@
-"""What every request of one server shares: the workspace, the rate limiter, the stream bus."""
+"""What every request of one server shares: the workspace, the rate limiter, the stream bus,
+the count of streams and terminals open."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 import branchwork as bw
-from branchwork.api.limits import RateLimiter
+from branchwork.api.limits import Holds, RateLimiter
 from branchwork.api.streams import Bus
 
 
@@ -16,7 +17,7 @@ class ServerContext:
     ws: bw.Workspace
     limiter: RateLimiter
     bus: Bus
-    secure_cookies: bool = False
+    holds: Holds = field(default_factory=Holds)
 
 
 def context(request: Request) -> ServerContext:

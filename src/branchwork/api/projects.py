@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Admin, Person, ProjectMember, ProjectViewer
+from branchwork.api.auth import (
+    Admin,
+    Person,
+    ProjectMember,
+    ProjectViewer,
+    hold_stream,
+    still_allowed,
+    token_of,
+)
 from branchwork.api.context import ServerContext, context
-from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut
+from branchwork.api.schemas import ProjectIn, SessionIn, SessionOut, project_out
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 Server = Annotated[ServerContext, Depends(context)]
@@ -20,18 +28,18 @@ Server = Annotated[ServerContext, Depends(context)]
 @router.get("")
 def list_projects(principal: Person, server: Server) -> list[bw.Project]:
     """The projects you hold a role in."""
-    return [p for p in server.ws.projects() if principal.role_in(p.id) is not None]
+    return [project_out(p) for p in server.ws.projects() if principal.role_in(p.id) is not None]
 
 
 @router.post("", status_code=201)
 def add_project(body: ProjectIn, _: Admin, server: Server) -> bw.Project:
     """Register a repository (admins)."""
-    return server.ws.add_project(body.source, name=body.name)
+    return project_out(server.ws.add_project(body.source, name=body.name))
 
 
 @router.get("/{project}")
 def show_project(project: ProjectViewer) -> bw.Project:
-    return project
+    return project_out(project)
 
 
 @router.get("/{project}/sessions")
@@ -57,11 +65,17 @@ def new_session(project: ProjectMember, body: SessionIn, server: Server) -> bw.S
 
 
 @router.get("/{project}/stream", response_class=EventSourceResponse)
-async def project_stream(project: ProjectViewer, server: Server) -> EventSourceResponse:
+async def project_stream(
+    project: ProjectViewer, principal: Person, server: Server, request: Request
+) -> EventSourceResponse:
     """Server-Sent Events: `snapshot` (every session), then `session` for each session whose
     log or status changes (its activity, pending approvals, last turn's status)."""
-    events = streams.project_sessions(server.ws, server.bus, project.id)
-    return EventSourceResponse(events, ping=15)
+    gate = streams.Gate(
+        still_allowed(token_of(request), server, project.id, "viewer"),
+        hold_stream(request, principal, server),
+    )
+    events = streams.project_sessions(server.ws, server.bus, project.id, gate)
+    return streams.response(events, gate)
 
 
 @router.get("/{project}/search")

@@ -4,6 +4,7 @@ events) are returned as they are; these are the shapes only the API has."""
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +78,15 @@ class Me(BaseModel):
     session_id: str | None = Field(description="Set for a share link: its only session.")
 
 
+class LoginOut(Me):
+    token: str = Field(
+        description="The browser's token: the page keeps it (per origin) and sends it as a "
+        "bearer header. Not a cookie: cookies are shared by every port of a host, so a "
+        "session's dev server on 127.0.0.1:PORT would be sent it."
+    )
+    expires_at: str | None
+
+
 class TokenOut(BaseModel):
     id: str
     kind: str
@@ -105,6 +115,20 @@ class SessionOut(BaseModel):
     last_turn_status: str | None
     pending_approvals: int
     last_seq: int
+
+
+def project_out(project: bw.Project) -> bw.Project:
+    """The project as the API shows it: the URL it was cloned from without the user name and
+    password or token it may carry (`https://ann:TOKEN@host/repo.git`), which are the server's
+    credentials, not its readers'."""
+    if not project.origin or "@" not in project.origin:
+        return project
+    parts = urlsplit(project.origin)
+    if not parts.scheme or "@" not in parts.netloc:
+        return project  # `git@host:repo` (scp-like): a user name for ssh, no secret
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return project.model_copy(update={"origin": shown})
 
 
 class SessionDetailsOut(BaseModel):

@@ -5,6 +5,7 @@ export, share links."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -13,7 +14,15 @@ from sse_starlette import EventSourceResponse
 
 import branchwork as bw
 from branchwork.api import streams
-from branchwork.api.auth import Person, SessionMember, SessionViewer
+from branchwork.api.auth import (
+    CurrentPrincipal,
+    Person,
+    SessionMember,
+    SessionViewer,
+    hold_stream,
+    still_allowed,
+    token_of,
+)
 from branchwork.api.context import ServerContext, context
 from branchwork.api.schemas import (
     AnswerIn,
@@ -32,12 +41,17 @@ from branchwork.api.schemas import (
     TicketOut,
     TokenOut,
     WriteOut,
+    project_out,
 )
 from branchwork.api.task_schemas import ForkIn
 
 router = APIRouter(prefix="/api/sessions/{session_id}", tags=["sessions"])
 Server = Annotated[ServerContext, Depends(context)]
 Kinds = Annotated[list[str] | None, Query(alias="kind", description="Only these kinds.")]
+# A seq the store can compare with: SQLite's integers end at 2**63 - 1 (a larger `after` was
+# a 500, and reset a stream's connection once its headers were sent).
+After = Annotated[int, Query(ge=0, le=2**63 - 1)]
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only: `str.isdigit` accepts "²", `int` not
 
 
 def _dump(value: Any) -> dict[str, Any] | None:
@@ -52,7 +66,7 @@ def show(session: SessionViewer, server: Server) -> SessionDetailsOut:
     summary = streams.summary_json(ws.session_summary(details.session))
     return SessionDetailsOut(
         session=SessionOut.model_validate(summary),
-        project=details.project,
+        project=project_out(details.project),
         state=details.state,
         answerable_approvals=[r.request_id for r in ws.waiting_approvals(session)],
     )
@@ -172,7 +186,7 @@ def revert(session: SessionMember, body: RevertIn, server: Server) -> dict[str, 
 def events(
     session: SessionViewer,
     server: Server,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     kinds: Kinds = None,
 ) -> EventsPage:
@@ -187,20 +201,24 @@ def events(
 @router.get("/events/stream", response_class=EventSourceResponse)
 async def stream(
     session: SessionViewer,
+    principal: CurrentPrincipal,
     server: Server,
-    after: Annotated[int, Query(ge=0)] = 0,
+    request: Request,
+    after: After = 0,
     kinds: Kinds = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: the events after `after` (or after `Last-Event-ID`), then each new
     one (`event: event`, `id: seq`), and the model's answer as it is written (`event: live`)."""
     start = after
-    if last_event_id and last_event_id.strip().isdigit():
-        start = int(last_event_id.strip())
+    if last_event_id and _SEQ.fullmatch(last_event_id.strip()):
+        start = int(last_event_id.strip())  # anything else is not an id this server sent
     if kinds:
         server.ws.event_page(session, limit=1, kinds=kinds)  # unknown kinds: refused here
-    events = streams.session_events(server.ws, server.bus, session.id, start, kinds)
-    return EventSourceResponse(events, ping=15)
+    allowed = still_allowed(token_of(request), server, session.project_id, "viewer", session.id)
+    gate = streams.Gate(allowed, hold_stream(request, principal, server))
+    events = streams.session_events(server.ws, server.bus, session.id, start, kinds, gate)
+    return streams.response(events, gate)
 
 
 @router.get("/search")

@@ -14,13 +14,16 @@ follows as an event). Reconnecting with `Last-Event-ID: N` (browsers do it by th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 import branchwork as bw
@@ -28,6 +31,8 @@ import branchwork as bw
 PAGE = 500
 LIVE_BACKLOG = 2000  # live pieces kept for a slow client (older ones are dropped: not history)
 PROJECT_BATCH_S = 0.1
+RECHECK_S = 1.0  # a stream asks again whether its token may read, at most this often …
+IDLE_WAKE_S = 10.0  # … and at least this often, idle or not
 
 
 @dataclass(eq=False)
@@ -39,6 +44,36 @@ class Subscriber:
 
     def wake(self) -> None:
         self.signal.set()
+
+
+class Gate:
+    """Whether a stream may go on: its token still works and still holds its role (`allowed`,
+    asked again at most every `RECHECK_S`). A revoked share link or a role taken away ends the
+    streams it opened, not only its next request."""
+
+    def __init__(self, allowed: Callable[[], bool], release: Callable[[], None]) -> None:
+        self._allowed = allowed
+        self._when = time.monotonic()  # the route has just checked
+        self.release = release  # what the stream holds (`limits.Holds`), let go when it ends
+
+    async def open(self) -> bool:
+        now = time.monotonic()
+        if now - self._when < RECHECK_S:
+            return True
+        self._when = now
+        return await run_in_threadpool(self._allowed)
+
+
+async def _sleep_until(signal: asyncio.Event) -> None:
+    """Wait for `signal`, or `IDLE_WAKE_S` (so that an idle stream checks its gate too)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(signal.wait(), IDLE_WAKE_S)
+
+
+def response(events: AsyncIterator[ServerSentEvent], gate: Gate) -> EventSourceResponse:
+    """The stream of `events` as SSE. What it holds is let go when the stream ends, and also
+    after the response (a client gone before the stream began never runs its `finally`)."""
+    return EventSourceResponse(events, ping=15, background=BackgroundTask(gate.release))
 
 
 class Feed:
@@ -156,14 +191,19 @@ class Bus:
 
 
 async def session_events(
-    ws: bw.Workspace, bus: Bus, session_id: str, after: int, kinds: Sequence[str] | None
+    ws: bw.Workspace,
+    bus: Bus,
+    session_id: str,
+    after: int,
+    kinds: Sequence[str] | None,
+    gate: Gate,
 ) -> AsyncIterator[ServerSentEvent]:
     """The session's events after seq `after`, then each one as it is recorded, with live text
-    in between."""
+    in between; it ends when `gate` closes."""
     sub = bus.subscribe(session_id=session_id)
     last = after
     try:
-        while True:
+        while await gate.open():
             while sub.live:  # first: the pieces of a message come before the message
                 yield _live(sub.live.popleft())
             if sub.dirty:
@@ -177,9 +217,10 @@ async def session_events(
                     sub.dirty = True
             if not sub.dirty and not sub.live:
                 sub.signal.clear()
-                await sub.signal.wait()
+                await _sleep_until(sub.signal)
     finally:
         bus.unsubscribe(sub)
+        gate.release()
 
 
 def _live(update: bw.LiveUpdate) -> ServerSentEvent:
@@ -210,10 +251,10 @@ def _changed(ws: bw.Workspace, ids: list[str]) -> list[dict[str, Any]]:
 
 
 async def project_sessions(
-    ws: bw.Workspace, bus: Bus, project_id: str
+    ws: bw.Workspace, bus: Bus, project_id: str, gate: Gate
 ) -> AsyncIterator[ServerSentEvent]:
     """The project's sessions (`snapshot`), then each session whose log or status changed
-    (`session`), as the session list shows them."""
+    (`session`), as the session list shows them; it ends when `gate` closes."""
     sub = bus.subscribe(project_id=project_id)
     try:
         initial = await run_in_threadpool(_summaries, ws, project_id)
@@ -221,10 +262,15 @@ async def project_sessions(
         while True:
             if not sub.changed:
                 sub.signal.clear()
-                await sub.signal.wait()
+                await _sleep_until(sub.signal)
+            if not await gate.open():
+                return
+            if not sub.changed:
+                continue
             await asyncio.sleep(PROJECT_BATCH_S)  # one update for a burst of events
             ids, sub.changed = sorted(sub.changed), set()
             for item in await run_in_threadpool(_changed, ws, ids):
                 yield ServerSentEvent(data=json.dumps(item), event="session")
     finally:
         bus.unsubscribe(sub)
+        gate.release()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 import branchwork as bw
 from branchwork.api.auth import COOKIE, Admin, CurrentPrincipal, Person
 from branchwork.api.context import ServerContext, context
-from branchwork.api.schemas import GrantIn, LoginIn, Me, TokenOut, UserIn, UserOut
+from branchwork.api.schemas import GrantIn, LoginIn, LoginOut, Me, TokenOut, UserIn, UserOut
 
 router = APIRouter(prefix="/api", tags=["users"])
 Server = Annotated[ServerContext, Depends(context)]
@@ -38,25 +38,28 @@ def me(principal: CurrentPrincipal) -> Me:
 
 
 @router.post("/login")
-def login(body: LoginIn, request: Request, response: Response, server: Server) -> Me:
-    """Exchange a one-time login token for the browser's session cookie (7 days)."""
+def login(body: LoginIn, request: Request, response: Response, server: Server) -> LoginOut:
+    """Exchange a one-time login token for the browser's token (7 days), which the page sends
+    as a bearer header. (It was a cookie: cookies are not kept apart by port, so a session's
+    dev server on another port of the same host would have received it.)"""
+    # Per client address, and all addresses together: behind a proxy (and from loopback, which
+    # uvicorn trusts) the address is what X-Forwarded-For says, a new one per attempt.
     server.limiter.take(f"login:{request.client.host if request.client else '?'}")
+    server.limiter.take("login:*")
     issued = server.ws.exchange_login(body.token)
-    response.set_cookie(
-        COOKIE,
-        issued.secret,
-        max_age=7 * 24 * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=server.secure_cookies,
-    )
-    return me_of(server.ws.authenticate(issued.secret))
+    response.delete_cookie(COOKIE)  # the cookie an earlier version set, sent to every port
+    expires = issued.expires_at.isoformat() if issued.expires_at else None
+    me = me_of(server.ws.authenticate(issued.secret))
+    return LoginOut(**me.model_dump(), token=issued.secret, expires_at=expires)
 
 
 @router.post("/logout", status_code=204)
 def logout(principal: CurrentPrincipal, response: Response, server: Server) -> None:
-    """Revoke the token this request used (the browser's cookie, or a bearer token)."""
-    server.ws.revoke_token(principal, principal.token_id)
+    """Revoke the token this request used (the browser's cookie, or a bearer token). A share
+    link is not revoked: everyone it was sent to uses it, and only its maker may end it
+    (`DELETE /api/tokens/{id}`)."""
+    if principal.session_id is None:
+        server.ws.revoke_token(principal, principal.token_id)
     response.delete_cookie(COOKIE)
 
 

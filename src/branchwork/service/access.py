@@ -153,12 +153,25 @@ class Access:
         user = self._users.find_user(row.user_id)
         if user is None:
             raise Unauthenticated("the token's user no longer exists; ask an admin for a token")
+        if row.kind == "share":
+            return self._share_principal(user, row)
+        return Principal(user_id=user.id, name=user.name, token_id=row.id, grants=user.grants)
+
+    def _share_principal(self, user: User, row: TokenRow) -> Principal:
+        """A share link reads no more than its maker may still read: a maker who lost their
+        role in the session's project (or the session itself) takes their links with them."""
+        maker = Principal(user_id=user.id, name=user.name, token_id=row.id, grants=user.grants)
+        try:
+            project_id = self._services.store.get_session(row.session_id or "").project_id
+        except NotFound:
+            project_id = None
+        if project_id is None or not maker.may(project_id, "viewer"):
+            raise Unauthenticated(
+                "this share link no longer works: whoever made it may no longer read the "
+                "session; ask someone who may for a new link"
+            )
         return Principal(
-            user_id=user.id,
-            name=user.name,
-            token_id=row.id,
-            grants={} if row.kind == "share" else user.grants,
-            session_id=row.session_id if row.kind == "share" else None,
+            user_id=user.id, name=user.name, token_id=row.id, session_id=row.session_id
         )
 
     def exchange_login(self, secret: str) -> IssuedToken:

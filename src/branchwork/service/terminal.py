@@ -61,8 +61,10 @@ class Terminal:
             os.write(self._fd, data)
 
     def resize(self, rows: int, cols: int) -> None:
+        """Tell the shell its new size (bounded as at `open_terminal`: a pseudo-terminal's
+        size is four unsigned shorts, so -1 or 70000 would be an error)."""
         with contextlib.suppress(OSError):
-            _set_size(self._fd, rows, cols)
+            _set_size(self._fd, *_bounded(rows, cols))
 
     def read(self, timeout: float = 0.5) -> str | None:
         """What the shell printed since the last read (redacted), "" when nothing came within
@@ -116,7 +118,11 @@ class Terminal:
 
 
 def open_terminal(scope: SessionScope, user: str, *, rows: int = 24, cols: int = 80) -> Terminal:
-    return Terminal(scope, user, max(2, min(rows, 500)), max(10, min(cols, 1000)))
+    return Terminal(scope, user, *_bounded(rows, cols))
+
+
+def _bounded(rows: int, cols: int) -> tuple[int, int]:
+    return max(2, min(rows, 500)), max(10, min(cols, 1000))
 
 
 def _shell() -> str:

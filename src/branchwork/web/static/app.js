@@ -9,6 +9,7 @@
 
 const state = {
   shareToken: null,       // set on /share: every call sends it as a bearer token
+  token: null,            // the browser's token (kept per origin, never a cookie: see login)
   me: null,
   projects: [],
   project: null,          // the project whose sessions the sidebar shows
@@ -37,7 +38,8 @@ const el = (tag, attrs = {}, ...children) => {
 
 function headers(extra = {}) {
   const h = { ...extra };
-  if (state.shareToken) h.Authorization = `Bearer ${state.shareToken}`;
+  const token = state.shareToken || state.token;
+  if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
 
@@ -70,9 +72,10 @@ function failed(error) {
 }
 
 /* A Server-Sent Events reader over fetch: calls on(type, data, id) for each message and
- * reconnects (with Last-Event-ID) when the connection drops, until stop() is called. */
-function openStream(path, on) {
-  const controller = { stopped: false, lastId: null, abort: null };
+ * reconnects (with Last-Event-ID) when the connection drops, until stop() is called. Starts
+ * after `lastId` when given; `lastId` of what it returns says where to resume. */
+function openStream(path, on, lastId = null) {
+  const controller = { stopped: false, lastId, abort: null };
   const connect = async () => {
     while (!controller.stopped) {
       const abort = new AbortController();
@@ -97,7 +100,10 @@ function openStream(path, on) {
     }
   };
   connect();
-  return { stop() { controller.stopped = true; if (controller.abort) controller.abort.abort(); } };
+  return {
+    stop() { controller.stopped = true; if (controller.abort) controller.abort.abort(); },
+    get lastId() { return controller.lastId; },
+  };
 }
 
 async function readEvents(reader, on) {
@@ -135,6 +141,8 @@ async function start() {
     state.shareToken = location.hash.slice(1) || sessionStorage.getItem("bw_share");
     if (state.shareToken) sessionStorage.setItem("bw_share", state.shareToken);
     history.replaceState(null, "", "/share");
+  } else {
+    state.token = localStorage.getItem("bw_token");
   }
   try {
     state.me = await api("GET", "/api/me");
@@ -160,11 +168,15 @@ async function start() {
   route();
 }
 
+/* The one-time token of the link is exchanged for the browser's token, kept in localStorage:
+ * per origin, so a session's dev server on another port of this host never sees it (a cookie
+ * would be sent to every port). */
 async function login() {
   const token = location.hash.slice(1);
   history.replaceState(null, "", "/login");
   try {
-    await api("POST", "/api/login", { token });
+    const logged = await api("POST", "/api/login", { token });
+    localStorage.setItem("bw_token", logged.token);
     location.replace("/");
   } catch (error) {
     $("#main").replaceChildren(el("div", { class: "empty error" }, error.message));
@@ -174,6 +186,7 @@ async function login() {
 async function logout() {
   try { await api("POST", "/api/logout"); } catch (error) { /* logged out anyway */ }
   sessionStorage.removeItem("bw_share");
+  if (!state.shareToken) localStorage.removeItem("bw_token");
   location.replace("/");
 }
 
@@ -299,12 +312,25 @@ async function showSession(id) {
     state.views.set(details.session.id, view);
     $("#main").append(view.root);
   }
+  state.views.delete(view.id);  // the Map's order is the order last shown
+  state.views.set(view.id, view);
   for (const other of state.views.values()) other.root.hidden = other !== view;
+  keepStreamsLive();
   $("#welcome") && ($("#welcome").hidden = true);
   state.current = view;
   const summary = state.sessions.get(view.id);
   if (summary) summary.done = false;
   renderSessionList();
+}
+
+/* A browser opens at most 6 connections to one server (HTTP/1.1) and a stream holds one: only
+ * the sessions shown last keep theirs (the project's stream holds another, and requests need
+ * the rest). A paused view resumes after the last event it has when it is shown again. */
+const LIVE_VIEWS = 3;
+
+function keepStreamsLive() {
+  const views = [...state.views.values()];
+  views.forEach((view, i) => (i < views.length - LIVE_VIEWS ? view.pause() : view.resume()));
 }
 
 const KIND_GROUPS = {
@@ -331,7 +357,22 @@ class SessionView {
     this.root.dataset.session = this.id;
     this.fill(details);
     this.wire();
-    this.stream = openStream(`/api/sessions/${this.id}/events/stream`, (type, data) => this.onMessage(type, data));
+    this.stream = null;
+    this.lastId = null;
+    this.resume();
+  }
+
+  resume() {
+    if (this.stream) return;
+    const path = `/api/sessions/${this.id}/events/stream`;
+    this.stream = openStream(path, (type, data) => this.onMessage(type, data), this.lastId);
+  }
+
+  pause() {
+    if (!this.stream) return;
+    this.lastId = this.stream.lastId;
+    this.stream.stop();
+    this.stream = null;
   }
 
   q(sel) { return this.root.querySelector(sel); }
@@ -527,7 +568,8 @@ class SessionView {
     term.open(host);
     fit.fit();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/api/sessions/${this.id}/terminal?rows=${term.rows}&cols=${term.cols}`);
+    const url = `${scheme}://${location.host}/api/sessions/${this.id}/terminal?rows=${term.rows}&cols=${term.cols}`;
+    const socket = new WebSocket(url, ["bw.bearer", state.token]);  // a page cannot set its headers
     socket.onmessage = (m) => term.write(m.data);
     socket.onclose = (m) => { term.write(`\r\n[closed${m.reason ? ": " + m.reason : ""}]\r\n`); this.socket = null; };
     term.onData((data) => socket.readyState === 1 && socket.send(JSON.stringify({ type: "input", data })));
