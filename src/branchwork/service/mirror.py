@@ -37,18 +37,26 @@ def _lock_file(services: Services, project: Project) -> Path:
     return path
 
 
+def _tree_file(services: Services, project: Project) -> Path:
+    return services.lock_dir / f"mirror-{project.id}.tree"
+
+
 def refresh(services: Services, project: Project, repo: Path, tip: str) -> None:
     """Have the mirror hold `tip` (checked out once, then moved: only changed files are
-    rewritten). Waits for the searches reading it; a failure leaves no half-moved mirror."""
+    rewritten), and note its tree for searches. Waits for the searches reading it; a failure
+    leaves no half-moved mirror."""
     path = mirror_path(services, project)
+    noted = _tree_file(services, project)
     with _lock_file(services, project).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        noted.unlink(missing_ok=True)  # while it moves, it holds no tree
         try:
             if not path.is_dir():
                 with gitops.repo_lock(services.lock_dir, repo):
                     gitops.add_detached_worktree(repo, path, tip)
             elif gitops.head_commit(path) != tip:
                 gitops.move_to(path, tip)
+            noted.write_text(gitops.run_git(["rev-parse", "HEAD^{tree}"], path).strip())
         except BranchworkError:
             _remove(repo, path)
 
@@ -67,13 +75,14 @@ def reading(services: Services, project: Project, tree: str) -> Iterator[Path | 
         except BlockingIOError:
             yield None  # being moved: do not wait for a checkout
             return
-        yield path if _holds(path, tree) else None
+        yield path if _holds(services, project, tree) else None
 
 
-def _holds(path: Path, tree: str) -> bool:
+def _holds(services: Services, project: Project, tree: str) -> bool:
+    """Whether the mirror holds `tree`, as noted when it was last moved (no subprocess)."""
     try:
-        return gitops.run_git(["rev-parse", "HEAD^{tree}"], path).strip() == tree
-    except BranchworkError:
+        return _tree_file(services, project).read_text().strip() == tree
+    except OSError:
         return False
 
 
@@ -84,6 +93,7 @@ def remove(services: Services, project: Project) -> bool:
         return False
     with _lock_file(services, project).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        _tree_file(services, project).unlink(missing_ok=True)
         _remove(repo_path(project), path)
     return True
 
