@@ -66,10 +66,14 @@ def reading(services: Services, project: Project, tree: str) -> Iterator[Path | 
     """The mirror's path while it holds `tree` and nobody moves it; None otherwise (busy, behind,
     absent): the caller greps the tree itself."""
     path = mirror_path(services, project)
-    if not path.is_dir():
+    try:
+        handle = _lock_file(services, project).open("a") if path.is_dir() else None
+    except OSError:  # a read-only data dir: the tree is grepped, the search still answers
+        handle = None
+    if handle is None:
         yield None
         return
-    with _lock_file(services, project).open("a") as handle:
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
