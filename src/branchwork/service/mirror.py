@@ -27,8 +27,13 @@ from branchwork.service.base import Services
 from branchwork.service.scope import repo_path
 
 
+def pool_dir(services: Services, project: Project) -> Path:
+    """Where the project's pooled worktrees live (`pool`), the mirror among them."""
+    return services.home / "worktrees" / project.name / ".pool"
+
+
 def mirror_path(services: Services, project: Project) -> Path:
-    return services.home / "worktrees" / project.name / ".pool" / ".mirror"
+    return pool_dir(services, project) / ".mirror"
 
 
 def _lock_file(services: Services, project: Project) -> Path:

@@ -40,6 +40,7 @@ from branchwork.sandbox import CommandSpec, choose_runner
 from branchwork.service import mirror
 from branchwork.service.base import Services
 from branchwork.service.commands import limits_of
+from branchwork.service.mirror import pool_dir
 from branchwork.service.recorder import MODEL_KEY_VARS
 from branchwork.service.resolve import get_project
 from branchwork.service.scope import output_dir, repo_path
@@ -83,10 +84,6 @@ class PoolSlot:
 
 
 # -- where the pool lives -------------------------------------------------------------------
-
-
-def pool_dir(services: Services, project: Project) -> Path:
-    return services.home / "worktrees" / project.name / ".pool"
 
 
 def _key(project: Project) -> str:

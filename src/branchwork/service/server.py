@@ -88,8 +88,10 @@ class ServerUseCases:
         return turns.network_model(self._services.settings, spec)
 
     def network_models(self, specs: Sequence[str]) -> list[str]:
-        """Each of `specs` checked by `network_model`."""
-        return [spec for spec in specs if self.network_model(spec) is not None]
+        """`specs` once each is checked by `network_model` (which raises; it never drops one)."""
+        for spec in specs:
+            self.network_model(spec)
+        return list(specs)
 
     def answer_approval(
         self, ref: Session | str | None, request_id: str, *, approved: bool, reason: str = ""
