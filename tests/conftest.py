@@ -47,10 +47,14 @@ def make_repo(root: Path, files: dict[str, str], *, branch: str = "main") -> Pat
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own data dir and no user configuration."""
+    """Each test gets its own data dir and no user configuration. Commands run in their own
+    process: tests reason about the process that holds a turn or gets killed. tests/test_warm.py
+    runs them in a warm process; `BRANCHWORK_TEST_WARM=1` runs every test's commands so."""
+    warm = os.environ.get("BRANCHWORK_TEST_WARM", "0")
     for key in list(os.environ):
         if key.startswith("BRANCHWORK_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("BRANCHWORK_WARM", warm)
     monkeypatch.setenv("BRANCHWORK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("BRANCHWORK_POOL", "false")  # no background refills; tests/lifecycle use it
     yield

@@ -1,37 +1,6 @@
-"""The `branchwork` command line (Typer + Rich): parse, call the Workspace, render."""
+"""The `branchwork` command line. `main` is the console script (`launch.py`): a warm process
+runs the command when one is up, else this process does (`entry.py`)."""
 
-from __future__ import annotations
+from branchwork.cli.launch import main
 
-import sys
-
-import branchwork as bw
-from branchwork.cli._common import EXIT_INFRA, debug_enabled, exit_code_for
-from branchwork.cli.app import app
-from branchwork.cli.render import err_console, safe
-
-
-def _split_debug(argv: list[str]) -> tuple[bool, list[str]]:
-    """`--debug` is ours only before a `--` (after it, it belongs to the command being run)."""
-    end = argv.index("--") if "--" in argv else len(argv)
-    ours = [a for a in argv[:end] if a != "--debug"]
-    return len(ours) != end or debug_enabled(), ours + argv[end:]
-
-
-def main() -> None:
-    """Entry point: errors become one red line and an exit code (tracebacks with --debug)."""
-    debug, args = _split_debug(sys.argv[1:])
-    try:
-        app(args=args, prog_name="branchwork")
-    except bw.BranchworkError as exc:
-        if debug:
-            raise
-        err_console.print(f"[red]error:[/] {safe(exc.message)}")
-        raise SystemExit(exit_code_for(exc)) from None
-    except OSError as exc:
-        if debug:
-            raise
-        err_console.print(f"[red]error:[/] {safe(str(exc))} (rerun with --debug for details)")
-        raise SystemExit(EXIT_INFRA) from None
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        raise SystemExit(130) from None
+__all__ = ["main"]

@@ -46,6 +46,16 @@ else:  # loaded on first use (pygments alone is ~10 ms of start-up)
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def open_consoles() -> None:
+    """Make the consoles again for this process's terminal and environment. A console reads
+    its colours and width when it is made; a warm child (`cli/warm.py`) takes its caller's
+    terminal and environment after the import made them."""
+    global console, err_console
+    console = Console(highlight=False)
+    err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 # Control characters (ESC …) in text from a repository, a model or a command would reach the
 # terminal as escape sequences: they are dropped from everything shown (tab and newline stay).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from branchwork.cli.render import console, print_diff, safe
+from branchwork.cli import render
+from branchwork.cli.render import print_diff, safe
 
 if TYPE_CHECKING:
     from branchwork import (
@@ -157,24 +158,24 @@ def status_line(details: ProposalDetails) -> str:
 
 def print_details(details: ProposalDetails) -> None:
     p = details.proposal
-    console.print(f"[bold]#{p.number} {safe(p.title)}[/]  {_status(p.status)}")
-    console.print(
+    render.console.print(f"[bold]#{p.number} {safe(p.title)}[/]  {_status(p.status)}")
+    render.console.print(
         f"session {details.session.short_id} ({safe(details.session.branch)}) → "
         f"{safe(p.target)}; head {p.head[:10]}, base {p.base_commit[:10]}"
     )
-    console.print(status_line(details))
+    render.console.print(status_line(details))
     if p.remote_url:
-        console.print(f"pull request: {safe(p.remote_url)}")
-    console.print()
-    console.print(safe(p.description))
+        render.console.print(f"pull request: {safe(p.remote_url)}")
+    render.console.print()
+    render.console.print(safe(p.description))
     for review in details.reviews:
         note = f": {safe(review.message)}" if review.message else ""
         stale = " [dim](older head)[/]" if review.head != p.head else ""
-        console.print(f"• {safe(review.reviewer)} {_status(review.verdict)}{stale}{note}")
+        render.console.print(f"• {safe(review.reviewer)} {_status(review.verdict)}{stale}{note}")
     for comment in details.comments:
-        console.print(comment_line(comment))
+        render.console.print(comment_line(comment))
     for check in details.checks:
-        console.print(check_line(check))
+        render.console.print(check_line(check))
 
 
 def comment_line(comment: ReviewComment) -> str:
@@ -193,17 +194,17 @@ def check_line(check: CheckRun) -> str:
 def print_review(view: ReviewView) -> None:
     print_details(view.details)
     for file in view.files:
-        console.print(f"\n[bold cyan]{safe(file.path)}[/]")
+        render.console.print(f"\n[bold cyan]{safe(file.path)}[/]")
         for hunk in file.hunks:
             print_diff(f"{hunk.header}\n{hunk.text}\n")
             for origin in hunk.origins:
                 calls = f" — {safe(', '.join(origin.tool_calls))}" if origin.tool_calls else ""
-                console.print(
+                render.console.print(
                     f"  [dim]↳ {safe(origin.what)}{calls} (checkpoint {origin.commit[:10]}, "
                     f"event {origin.seq})[/]"
                 )
         for comment in file.comments:
-            console.print(comment_line(comment))
+            render.console.print(comment_line(comment))
 
 
 def merged_line(outcome: MergeOutcome) -> str:
@@ -224,7 +225,7 @@ def merged_line(outcome: MergeOutcome) -> str:
 
 def print_radar(report: RadarReport) -> None:
     if not report.sessions:
-        console.print("no live session has changes")
+        render.console.print("no live session has changes")
         return
     names = {c.session.id: c.session.short_id for c in report.sessions}
     for overlap in [*report.overlaps, *report.with_main]:
@@ -234,17 +235,17 @@ def print_radar(report: RadarReport) -> None:
         )
         colour = {"conflict": "red", "definition": "yellow", "file": "cyan"}[overlap.level]
         where = ", ".join(overlap.definitions or overlap.files)
-        console.print(f"[{colour}]{overlap.level}[/] {first} × {second}: {safe(where)}")
+        render.console.print(f"[{colour}]{overlap.level}[/] {first} × {second}: {safe(where)}")
         for spot in overlap.conflicts:
             lines = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spot.lines)
-            console.print(
+            render.console.print(
                 f"    {safe(spot.path)} lines {lines}" if lines else f"    {safe(spot.path)}"
             )
     if not report.overlaps and not report.with_main:
-        console.print("[green]no overlaps[/]: the live sessions touch different files")
-    console.print("\n[bold]suggested merge order[/]")
+        render.console.print("[green]no overlaps[/]: the live sessions touch different files")
+    render.console.print("\n[bold]suggested merge order[/]")
     for n, step in enumerate(report.order, 1):
-        console.print(
+        render.console.print(
             f"{n}. {step.session.short_id} {safe(step.session.title)} — {safe(step.reason)}"
         )
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from branchwork.cli.render import console, money, safe, tokens_text
+from branchwork.cli import render
+from branchwork.cli.render import money, safe, tokens_text
 
 if TYPE_CHECKING:
     from branchwork import (
@@ -92,15 +93,15 @@ def spent_text(spent: Spent) -> str:
 
 def print_details(details: TaskDetails) -> None:
     task = details.task
-    console.print(f"[bold]task {task.ref}[/] {safe(task.title)}  {styled(details.status)}")
+    render.console.print(f"[bold]task {task.ref}[/] {safe(task.title)}  {styled(details.status)}")
     if task.description:
-        console.print(safe(task.description))
+        render.console.print(safe(task.description))
     facts = [f"priority {task.priority}"]
     if task.labels:
         facts.append("labels " + ", ".join(task.labels))
     if task.check_command:
         facts.append(f"check `{task.check_command}`")
-    console.print("[dim]" + safe("; ".join(facts)) + "[/]")
+    render.console.print("[dim]" + safe("; ".join(facts)) + "[/]")
     table = Table("trial", "status", "model", "session", "turns", "used", "detail", title="trials")
     for f in details.trials:
         t = f.trial
@@ -113,11 +114,11 @@ def print_details(details: TaskDetails) -> None:
             spent_text(f.spent),
             safe(t.detail),
         )
-    console.print(table)
-    console.print(f"total: {spent_text(details.total)}")
+    render.console.print(table)
+    render.console.print(f"total: {spent_text(details.total)}")
     for c in details.comments:
         when = c.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        console.print(f"[bold]{safe(c.author)}[/] [dim]{when}[/] {safe(c.text)}")
+        render.console.print(f"[bold]{safe(c.author)}[/] [dim]{when}[/] {safe(c.text)}")
 
 
 def progress_table(progress: list[TrialProgress]) -> Table:
@@ -146,7 +147,7 @@ def _check_cell(c: TrialComparison) -> str:
 
 def print_comparison(comparison: Comparison) -> None:
     task = comparison.task
-    console.print(f"[bold]task {task.ref}[/] {safe(task.title)}")
+    render.console.print(f"[bold]task {task.ref}[/] {safe(task.title)}")
     table = Table(
         "trial", "status", "model", "files", "+/-", "check", "turns", "tokens", "cost", "time"
     )
@@ -164,12 +165,12 @@ def print_comparison(comparison: Comparison) -> None:
             money(spent.cost_usd if spent.priced else None),
             f"{spent.turn_ms / 1000:.1f} s",
         )
-    console.print(table)
+    render.console.print(table)
     for c in comparison.trials:
-        console.print(f"[bold]trial {c.trial.number}[/] {safe(c.approach)}")
+        render.console.print(f"[bold]trial {c.trial.number}[/] {safe(c.approach)}")
         for f in c.files[:10]:
             stat = "binary" if f.added is None else f"+{f.added} -{f.removed}"
-            console.print(f"  [dim]{safe(f.path)} {stat}[/]")
+            render.console.print(f"  [dim]{safe(f.path)} {stat}[/]")
 
 
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
