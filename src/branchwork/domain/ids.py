@@ -11,7 +11,9 @@ _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_SHIFTS = tuple(range(125, -1, -5))
+# Two characters (10 bits) per lookup: 13 lookups make the 26 characters (130 bits).
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+_SHIFTS = tuple(range(120, -1, -10))
 
 
 def new_id() -> str:
@@ -27,7 +29,7 @@ def new_id() -> str:
     does, must not see ids being made in other threads).
     """
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(secrets.token_bytes(10), "big")
-    return "".join([_CROCKFORD[(value >> shift) & 31] for shift in _SHIFTS])
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def short_id(full_id: str) -> str:

@@ -59,8 +59,11 @@ class Webhook:
     def _messages(self, session_id: str) -> list[dict[str, Any]]:
         store = self._services.store
         after = self._seen.get(session_id, 0)
-        found = store.events(session_id, after_seq=after, kinds=KINDS)
-        self._seen[session_id] = max([after, store.last_seq(session_id)])
+        # The end of the range first: an event appended while we read is left for its own
+        # mark, never skipped (reading `last_seq` after the events lost an approval so).
+        last = store.last_seq(session_id)
+        found = [e for e in store.events(session_id, after_seq=after, kinds=KINDS) if e.seq <= last]
+        self._seen[session_id] = max(after, last)
         if not found:
             return []
         session = store.get_session(session_id)
