@@ -80,10 +80,11 @@ def identity() -> str:
 
 def runtime_dir() -> str:
     """Where warm processes listen: `$XDG_RUNTIME_DIR/branchwork`, else `/tmp/branchwork-UID`."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):  # the spec says absolute; a relative one is ignored
         return os.path.join(runtime, "branchwork")
-    return os.path.join(os.environ.get("TMPDIR") or "/tmp", f"branchwork-{os.getuid()}")  # noqa: S108
+    tmp = os.environ.get("TMPDIR", "")
+    return os.path.join(tmp if os.path.isabs(tmp) else "/tmp", f"branchwork-{os.getuid()}")  # noqa: S108
 
 
 def private_dir(path: str) -> bool:
