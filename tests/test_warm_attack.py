@@ -213,6 +213,17 @@ def test_a_removed_runtime_dir_is_made_again_and_the_old_warm_process_goes(
     _until(lambda: not _alive(first), timeout=15)
 
 
+def test_a_runtime_dir_that_is_a_link_is_never_used(runtime: Path, repo: Path) -> None:
+    """A link planted where the runtime dir goes (as another user could in /tmp), even to a
+    private directory of ours: never listened on, nothing started there."""
+    target = runtime.parent / "elsewhere"
+    target.mkdir(mode=0o700)
+    runtime.symlink_to(target)
+    assert bw("--version", cwd=repo).returncode == 0
+    time.sleep(1)
+    assert list(target.iterdir()) == []
+
+
 # --- Attackers: slow, flooding or lying peers -------------------------------------------------
 
 
