@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from branchwork.cli.launch import PROTOCOL
 from tests import test_warm
 from tests.conftest import BIN, bw
 from tests.test_warm import _alive, _children, _served, _until, _warm_up
@@ -282,7 +283,8 @@ def test_nothing_of_arguments_or_environment_reaches_the_log(runtime: Path, repo
     path = str(next(runtime.glob("*.sock")))
     secret = "hunter2-s3cr3t"
     _run([CLIENT, "--version", f"--{secret}"], repo, "1", API_KEY=secret)
-    fields = [b"branchwork-warm/1", b"id", b"/", f"UMASK={secret}".encode(), b"", b"1", b"bw"]
+    umask = f"UMASK={secret}".encode()  # `int()` of it quotes it in its message
+    fields = [PROTOCOL, b"id", b"/", umask, b"", b"", b"", b"1", b"bw"]
     payload = b"\0".join(fields)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
