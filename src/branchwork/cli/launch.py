@@ -12,7 +12,7 @@ changed): the command runs here, and a warm process is started beside it for the
 `BRANCHWORK_WARM=0` turns it off.
 
 This module is on every command's path: it imports only what Python has loaded already (and
-`socket`, `resource`), nothing of ours but the package.
+`socket`, `select`, `resource`), nothing of ours but the package.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import contextlib
 import importlib
 import os
 import resource
+import select
 import signal
 import socket
 import stat
 import sys
-import time
 from typing import BinaryIO, NoReturn
 
-PROTOCOL = b"branchwork-warm/1"
+PROTOCOL = b"branchwork-warm/2"
 # What imports read from the environment once: a warm process serves only callers that agree
 # on these (and on the interpreter and its import path); others get a warm process of their own.
 KEYED_ENV = (
@@ -39,6 +39,13 @@ KEYED_ENV = (
 # Signals the caller passes on to the child running its command.
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
 OFF = ("0", "false", "no", "off")
+STDIO = ("stdin", "stdout", "stderr")
+# How long a warm process may take to answer: it reads requests without waiting on anyone, so
+# only a stopped or broken one takes this long.
+ANSWER_SECONDS = 10.0
+LINE = 64  # the longest answer line read
+PID_MAX = 1 << 22  # the kernel's ceiling for a pid
+EXIT_INFRA = 3  # as `cli/_common.py`
 RLIMITS = (
     "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_MEMLOCK",
     "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS",
@@ -54,6 +61,9 @@ def main() -> None:
             status = _run_warm(path)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+        except NoAnswer as exc:
+            os.write(2, f"error: {exc}; BRANCHWORK_WARM=0 runs commands without it\n".encode())
+            raise SystemExit(EXIT_INFRA) from None
         if status is not None:
             _exit_as(status)
         _start_warm(path)
@@ -76,6 +86,11 @@ def identity() -> str:
     path = sys.path if sys.flags.safe_path else sys.path[1:]
     env = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith(KEYED_ENV))
     return "\n".join([sys.prefix, sys.version, *path, *env])
+
+
+class NoAnswer(Exception):
+    """The warm process took the command but did not answer: it is stopped or broken. The
+    command is not run here (it may have started there)."""
 
 
 def runtime_dir() -> str:
@@ -101,16 +116,17 @@ def socket_path() -> str | None:
     folder = runtime_dir()
     if os.path.lexists(folder) and not private_dir(folder):
         return None  # someone else's, or open to others: never talk to what listens there
-    name = f"cli-{binascii.crc32(identity().encode()):08x}.sock"
+    name = f"cli-{binascii.crc32(os.fsencode(identity())):08x}.sock"
     return os.path.join(folder, name)
 
 
-def request() -> bytes:
+def request(closed: list[int]) -> bytes:
     """The command as the warm process reads it: NUL-separated fields, length first."""
     umask = os.umask(0o022)
     os.umask(umask)
     env = [f"{k}={v}" for k, v in os.environ.items()]
-    head = [identity(), os.getcwd(), str(umask), limits(), str(len(sys.argv))]
+    shut = ",".join(map(str, closed))
+    head = [identity(), os.getcwd(), str(umask), limits(), ignored(), shut, str(len(sys.argv))]
     payload = b"\0".join([PROTOCOL, *(os.fsencode(f) for f in [*head, *sys.argv, *env])])
     return len(payload).to_bytes(4, "big") + payload
 
@@ -125,74 +141,131 @@ def limits() -> str:
     )
 
 
+def ignored() -> str:
+    """The forwarded signals we ignore (`nohup`, `&` in a script): the child ignores them too."""
+    signals = [getattr(signal, name) for name in FORWARDED]
+    return ",".join(str(int(s)) for s in signals if signal.getsignal(s) == signal.SIG_IGN)
+
+
 def _run_warm(path: str) -> int | None:
     """The child's wait status, or None when no warm process took the command."""
     if not os.path.exists(os.path.dirname(path)):
         return None
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        try:
-            replies, child = _hand_over(sock, path)
-        except (OSError, ValueError):
-            return None  # not listening, gone, or declined (an install changed …): run it here
-        with replies:
-            return _wait(replies, child)
+    closed = _stand_ins()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(ANSWER_SECONDS)
+            with sock.makefile("rb") as replies:
+                try:
+                    child = _hand_over(sock, replies, path, closed)
+                except (OSError, ValueError):
+                    return None  # not listening, gone, declined (an install changed …): run here
+                return _wait(sock, replies, child)
+    finally:
+        for fd in closed:
+            os.close(fd)
 
 
-def _hand_over(sock: socket.socket, path: str) -> tuple[BinaryIO, int]:
-    """Send the command; the warm process answers with the pid of the child running it."""
-    sock.connect(path)
-    if not _ours(sock):
-        raise ValueError("not ours")
-    data = request()
-    sent = socket.send_fds(sock, [data], _stdio())
-    sock.sendall(data[sent:])
-    replies = sock.makefile("rb")
-    first = replies.readline().split()
-    if len(first) != 2 or first[0] != b"pid" or not first[1].isdigit():
-        replies.close()
-        raise ValueError("declined")
-    return replies, int(first[1])
-
-
-def _ours(sock: socket.socket) -> bool:
-    cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    return int.from_bytes(cred[4:8], sys.byteorder) == os.getuid()
-
-
-def _stdio() -> list[int]:
-    """Our stdin, stdout and stderr (one that is closed stands in as /dev/null)."""
-    fds = []
+def _stand_ins() -> list[int]:
+    """Which of our stdin, stdout and stderr are closed (`<&-`), now /dev/null: the socket must
+    not take their number, and the child closes them again."""
+    closed = []
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
         except OSError:
-            fd = os.open(os.devnull, os.O_RDWR)
-        fds.append(fd)
-    return fds
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd`
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            closed.append(fd)
+    return closed
 
 
-def _wait(replies: BinaryIO, child: int) -> int:
+def _hand_over(sock: socket.socket, replies: BinaryIO, path: str, closed: list[int]) -> int | None:
+    """Send the command; the warm process answers with the pid of the child running it. A
+    pidfd for that child, or None when it cannot be checked (gone already, or not one of the
+    warm process's children: then it is never signalled)."""
+    sock.connect(path)
+    server = _peer(sock)
+    data = request(closed)
+    sent = socket.send_fds(sock, [data], [0, 1, 2])
+    sock.sendall(data[sent:])
+    try:
+        first = replies.readline(LINE).split()
+    except TimeoutError:
+        raise NoAnswer(f"the warm process (pid {server}) did not answer") from None
+    if len(first) != 2 or first[0] != b"pid" or not first[1].isdigit() or len(first[1]) > 7:
+        raise ValueError("declined")
+    pid = int(first[1])
+    if not 1 < pid < PID_MAX:
+        raise ValueError("not a pid")
+    return _pidfd(pid, server)
+
+
+def _peer(sock: socket.socket) -> int:
+    """The pid of the warm process, if it runs as us (`SO_PEERCRED`: pid, uid, gid)."""
+    cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    if int.from_bytes(cred[4:8], sys.byteorder) != os.getuid():
+        raise ValueError("not ours")
+    return int.from_bytes(cred[0:4], sys.byteorder)
+
+
+def _pidfd(pid: int, server: int) -> int | None:
+    """A pidfd for `pid` if it is a child of `server` (opened first: the pid cannot be reused
+    under us once it is held)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None  # it ended and was reaped already: its status is on its way
+    if _parent(pid) == server:
+        return pidfd
+    os.close(pidfd)
+    return None
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _wait(sock: socket.socket, replies: BinaryIO, child: int | None) -> int:
     """Forward signals to the child until its wait status comes. From here on the command
     runs or ran: it is never run a second time, whatever happens to the connection."""
-    _forward_signals(child)
+    if child is not None:  # else the status comes at once, or never
+        sock.settimeout(None)
+        _forward_signals(child)
     try:
-        last = replies.readline().split()
+        status = _status(replies.readline(LINE).split())
     except OSError:
-        last = []
-    if last[:1] != [b"exit"]:
-        return _lost(child)
-    return int(last[1])
+        status = None
+    return _lost(child) if status is None else status
+
+
+def _status(words: list[bytes]) -> int | None:
+    """The wait status in `exit STATUS`, if it is one of a process that ended."""
+    if len(words) != 2 or words[0] != b"exit" or not words[1].isdigit() or len(words[1]) > 5:
+        return None
+    status = int(words[1])
+    ended = status < 1 << 16 and (os.WIFEXITED(status) or os.WIFSIGNALED(status))
+    return status if ended else None
 
 
 def _forward_signals(child: int) -> None:
+    """Our signals go to the child, but those we ignore (`nohup`): they would not end us."""
     for name in FORWARDED:
-        signal.signal(getattr(signal, name), lambda sig, _frame: _pass_on(child, sig))
+        sig = getattr(signal, name)
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, lambda sig, _frame: _pass_on(child, sig))
     signal.signal(signal.SIGTSTP, lambda _sig, _frame: _suspend(child))
 
 
 def _pass_on(child: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(child, sig)
+    with contextlib.suppress(OSError):
+        signal.pidfd_send_signal(child, sig)
 
 
 def _suspend(child: int) -> None:
@@ -204,27 +277,21 @@ def _suspend(child: int) -> None:
     _pass_on(child, signal.SIGCONT)
 
 
-def _lost(child: int) -> int:
-    """The warm process went away while the child ran: wait for the child, then say so."""
-    while _alive(child):
-        time.sleep(0.05)
+def _lost(child: int | None) -> int:
+    """The warm process went away while the child ran (or answered nonsense): wait for the
+    child to end, then say so."""
+    if child is not None:
+        select.select([child], [], [])  # a pidfd is readable once its process ended
     os.write(2, b"error: the warm process stopped during this command; its outcome is unknown\n")
     return 1 << 8
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _exit_as(status: int) -> NoReturn:
     """Exit as the child did: with its code, or killed by its signal."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's cannot be set, nor changed
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
         raise SystemExit(128 + sig)
     raise SystemExit(os.waitstatus_to_exitcode(status))

@@ -11,8 +11,13 @@ caller the child's pid, then its wait status. A caller that goes away takes its 
 
 It declines callers once an imported file of ours or a directory of the import path changed
 (an edit, an install): they run the command themselves and start a fresh warm process. It ends
-after `BRANCHWORK_WARM_IDLE` seconds (default 900) with nothing to do. It opens no database
-and starts no thread before forking: each child starts from imports only.
+after `BRANCHWORK_WARM_IDLE` seconds (default 900) with nothing to do, or once its socket is
+no longer its own (the runtime dir removed). It opens no database and starts no thread before
+forking: each child starts from imports only.
+
+It never waits on one caller: requests are read as they come, in the one loop (a slow or
+silent caller is dropped after `REQUEST_SECONDS`, the oldest of too many after
+`MAX_PENDING`). Its log holds pids, statuses and reasons, never a request's contents.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, NoReturn
 
 import branchwork
@@ -39,6 +45,9 @@ IDLE_SECONDS = 900.0
 # Loaded by most commands: every child finds them imported.
 PRELOAD = ("rich.progress", "rich.syntax", "rich.table", "typer.rich_utils", "sqlalchemy")
 MAX_REQUEST = 1 << 22  # 4 MiB of arguments and environment
+REQUEST_SECONDS = 5.0  # a caller sends its request at once: one that takes longer is dropped
+MAX_PENDING = 32  # requests being read at once (each holds four descriptors)
+CHECK_SECONDS = 5.0  # how often an idle warm process checks its socket is still its own
 LOG_LIMIT = 1 << 20
 RUN_ALONE = "BRANCHWORK_WARM=0 runs commands without a warm process"
 
@@ -51,16 +60,16 @@ class Command:
     cwd: str
     umask: int
     limits: dict[int, tuple[int, int]]  # resource → (soft, hard), as `ulimit` set them
+    ignored: set[int]  # forwarded signals the caller ignores
+    closed: list[int]  # which of its stdin, stdout and stderr the caller had closed
     argv: list[str]
     env: dict[str, str]
     stdio: list[int]
 
     def run(self) -> NoReturn:
         """In the child: become the caller's process, then run the command as it would."""
-        for target, fd in enumerate(self.stdio):
-            os.dup2(fd, target)
-            os.close(fd)
-        sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
+        self._take_stdio()
+        self._take_signals()
         os.environ.clear()
         os.environ.update(self.env)
         os.umask(self.umask)
@@ -87,6 +96,25 @@ class Command:
             code = 1
         finish(code)
 
+    def _take_stdio(self) -> None:
+        """The caller's stdio; one it had closed is closed, and None, as Python starts so."""
+        for target, fd in enumerate(self.stdio):
+            os.dup2(fd, target)
+            os.close(fd)
+        for fd in self.closed:
+            os.close(fd)
+            setattr(sys, launch.STDIO[fd], None)
+            setattr(sys, f"__{launch.STDIO[fd]}__", None)
+        if sys.stdout is not None:
+            sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
+
+    def _take_signals(self) -> None:
+        """The caller's ignored signals stay ignored; the others act as in a new process."""
+        for name in launch.FORWARDED:
+            sig = getattr(signal, name)
+            default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            signal.signal(sig, signal.SIG_IGN if sig in self.ignored else default)
+
 
 def _exit_code(code: object) -> int:
     if code is None or isinstance(code, int):
@@ -104,20 +132,32 @@ def finish(code: int) -> NoReturn:
         shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):
+        with suppress(OSError, ValueError, AttributeError):  # AttributeError: closed (None)
             stream.flush()
     os._exit(code)
+
+
+class Refused(ValueError):
+    """A request that is not one; its text says why, never what the request held."""
 
 
 def parse(payload: bytes, stdio: list[int]) -> Command:
     """A request as `launch.request` wrote it (ValueError when it is not one)."""
     fields = [os.fsdecode(f) for f in payload.split(b"\0")]
-    if len(fields) < 6 or fields[0] != launch.PROTOCOL.decode() or len(stdio) != 3:
-        raise ValueError("not a branchwork-warm request")
-    identity, cwd, umask, limits, argc = fields[1:6]
-    argv = fields[6 : 6 + int(argc)]
-    env = dict(item.partition("=")[::2] for item in fields[6 + int(argc) :])
-    return Command(identity, cwd, int(umask, 0), _limits(limits), argv, env, stdio)
+    if len(fields) < 8 or fields[0] != launch.PROTOCOL.decode() or len(stdio) != 3:
+        raise Refused("not a branchwork-warm/2 request")
+    identity, cwd, umask, limits, ignored, closed, argc = fields[1:8]
+    count = int(argc)
+    argv = fields[8 : 8 + count]
+    env = dict(item.partition("=")[::2] for item in fields[8 + count :])
+    sigs, shut = set(_numbers(ignored)), _numbers(closed)
+    if len(argv) != count or not set(shut) <= {0, 1, 2}:
+        raise Refused("a malformed request")
+    return Command(identity, cwd, int(umask, 0), _limits(limits), sigs, shut, argv, env, stdio)
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n]
 
 
 def _limits(text: str) -> dict[int, tuple[int, int]]:
@@ -148,6 +188,10 @@ def main() -> None:
     # Descriptors the starting command inherited (a caller's pipe among them) would be held
     # open for as long as this process lives.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.umask(0o077)  # its socket, lock and log are for us alone, whatever the first caller's
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with suppress(OSError, ValueError):  # room for many callers; each child takes its own limits
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     command = serve(sys.argv[1])
     if command is not None:
         command.run()  # a child: the command ends the process as it would have on its own
@@ -204,8 +248,35 @@ def _log_to(path: str) -> None:
     os.close(fd)
 
 
+@dataclass
+class Request:
+    """A request being read, as much of it as has come (the caller's descriptors come with
+    its first bytes; any sent later are dropped by the kernel)."""
+
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    fds: list[int] = field(default_factory=list)
+
+    def take(self, conn: socket.socket) -> bool:
+        """Read what has come; True once the whole request is here."""
+        if self.data:
+            more = conn.recv(1 << 16)
+        else:
+            more, self.fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        if not more:
+            raise Refused("the caller left before the end of its request")
+        self.data += more
+        size = int.from_bytes(self.data[:4], "big") if len(self.data) >= 4 else 0
+        if len(self.data) >= 4 and not 0 < size <= MAX_REQUEST:
+            raise Refused("a bad length")
+        if len(self.data) > size + 4 >= 4:
+            raise Refused("more than announced")
+        return len(self.data) == size + 4 > 4
+
+
 class Server:
-    """The accept loop: forks children, reports their ends, kills those whose caller left."""
+    """The accept loop: reads requests, forks children, reports their ends, kills those whose
+    caller left. Nothing in it waits on one caller."""
 
     def __init__(self, path: str, lock: IO[str]) -> None:
         self.path = path
@@ -214,59 +285,108 @@ class Server:
         self.stamp = stamp()
         self.idle = _idle_seconds()
         self.listening = True
+        self.last = time.monotonic()
+        self.pending: dict[socket.socket, Request] = {}  # oldest first
         self.children: dict[int, tuple[socket.socket, int]] = {}  # pid → caller, pidfd
 
     def loop(self) -> Command | None:
         with _listener(self.path) as listener, selectors.DefaultSelector() as selector:
-            self.selector = selector
-            selector.register(listener, selectors.EVENT_READ, "listener")
+            self.listener, self.selector, self.inode = listener, selector, _inode(self.path)
+            selector.register(listener, selectors.EVENT_READ, ("listener", 0))
             while self.listening or self.children:
-                timeout = None if self.children else self.idle
-                ready = selector.select(timeout)
-                if not ready and not self.children:
-                    break
+                ready = selector.select(self._timeout())
                 for key, _ in ready:
-                    command = self._ready(key, listener)
+                    command = self._ready(key)
                     if command is not None:
                         return command
-            self._stop_listening(listener)
+                self._expire(ready)
+            self._stop_listening()
         return None
 
-    def _ready(self, key: selectors.SelectorKey, listener: socket.socket) -> Command | None:
-        kind, pid = key.data if isinstance(key.data, tuple) else (key.data, 0)
+    def _timeout(self) -> float | None:
+        if self.pending:
+            return max(0.0, min(r.deadline for r in self.pending.values()) - time.monotonic())
+        return None if self.children else min(self.idle, CHECK_SECONDS)
+
+    def _expire(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
+        """Drop requests past their time; stop when idle long enough or no longer reachable."""
+        now = time.monotonic()
+        for conn, request in list(self.pending.items()):
+            if request.deadline <= now:
+                self._drop(conn, "too slow")
+        if ready or self.pending or self.children:
+            self.last = now
+        elif now - self.last >= self.idle or _inode(self.path) != self.inode:
+            self._stop_listening()
+
+    def _ready(self, key: selectors.SelectorKey) -> Command | None:
+        kind, pid = key.data
         if kind == "listener":
-            return self._accept(listener)
-        if kind == "ended":
+            self._accept()
+        elif kind == "request":
+            return self._read(key.fileobj)  # type: ignore[arg-type]
+        elif kind == "ended":
             self._ended(pid)
         else:  # the caller closed (or wrote): it is gone, and its command goes with it
             self.selector.unregister(key.fileobj)
             _kill(pid)
         return None
 
-    def _accept(self, listener: socket.socket) -> Command | None:
-        conn, _ = listener.accept()
-        command = _receive(conn)
-        if command is None:
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError as exc:  # out of descriptors: pending requests free some in time
+            print(f"warm: cannot accept: {exc}", file=sys.stderr, flush=True)
+            return
+        if not _same_user(conn):
+            print("warm: refused a caller: another user", file=sys.stderr, flush=True)
             conn.close()
+            return
+        conn.setblocking(False)
+        self.pending[conn] = Request(time.monotonic() + REQUEST_SECONDS)
+        self.selector.register(conn, selectors.EVENT_READ, ("request", 0))
+        if len(self.pending) > MAX_PENDING:
+            self._drop(next(iter(self.pending)), "too many at once")
+
+    def _read(self, conn: socket.socket) -> Command | None:
+        request = self.pending[conn]
+        try:
+            if not request.take(conn):
+                return None
+            command = parse(bytes(request.data[4:]), request.fds)
+        except BlockingIOError:
             return None
+        except (OSError, ValueError) as exc:
+            self._drop(conn, _why(exc))
+            return None
+        del self.pending[conn]
+        self.selector.unregister(conn)
+        conn.setblocking(True)
+        return self._serve(conn, command)
+
+    def _drop(self, conn: socket.socket, why: str) -> None:
+        print(f"warm: refused a caller: {why}", file=sys.stderr, flush=True)
+        _close_fds(self.pending.pop(conn).fds)
+        self.selector.unregister(conn)
+        conn.close()
+
+    def _serve(self, conn: socket.socket, command: Command) -> Command | None:
         changed = self.changed()
         if command.identity != self.identity or changed or not takes_limits(command):
             _close_fds(command.stdio)
             _reply(conn, b"declined\n")
             conn.close()
             if changed:  # an edit or an install: the next caller starts a fresh process
-                self._stop_listening(listener)
+                self._stop_listening()
             return None
-        return self._fork(conn, command, listener)
+        return self._fork(conn, command)
 
-    def _fork(
-        self, conn: socket.socket, command: Command, listener: socket.socket
-    ) -> Command | None:
+    def _fork(self, conn: socket.socket, command: Command) -> Command | None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self._leave(conn, listener)
+            self._leave(conn)
             return command
         _close_fds(command.stdio)
         pidfd = os.pidfd_open(pid)
@@ -276,14 +396,16 @@ class Server:
         _reply(conn, f"pid {pid}\n".encode())
         return None
 
-    def _leave(self, conn: socket.socket, listener: socket.socket) -> None:
+    def _leave(self, conn: socket.socket) -> None:
         """In a new child: let go of every file of the server's (the with-blocks close the
         listener, the selector and the lock on the way out)."""
         for caller, pidfd in self.children.values():
             caller.close()
             os.close(pidfd)
+        for other, request in self.pending.items():
+            other.close()
+            _close_fds(request.fds)
         conn.close()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _ended(self, pid: int) -> None:
         conn, pidfd = self.children.pop(pid)
@@ -299,18 +421,21 @@ class Server:
     def changed(self) -> bool:
         return stamp() != self.stamp
 
-    def _stop_listening(self, listener: socket.socket) -> None:
-        """No new callers: the socket goes (if it is still ours) and so does the lock."""
+    def _stop_listening(self) -> None:
+        """No new callers: the socket closes at once (a caller waiting in its queue runs the
+        command itself), its file goes if it is still ours, the lock goes, and so do the
+        requests not read yet."""
         if not self.listening:
             return
         self.listening = False
-        self.selector.unregister(listener)
-        try:
-            if os.stat(self.path).st_ino == os.fstat(listener.fileno()).st_ino:
+        self.selector.unregister(self.listener)
+        if _inode(self.path) == self.inode:
+            with suppress(OSError):
                 os.unlink(self.path)
-        except OSError:
-            pass
+        self.listener.close()
         self.lock.close()
+        for conn in list(self.pending):
+            self._drop(conn, "no longer listening")
 
 
 @contextmanager
@@ -323,29 +448,23 @@ def _listener(path: str) -> Iterator[socket.socket]:
         yield sock
 
 
-def _receive(conn: socket.socket) -> Command | None:
-    """The caller's command, if the caller is us and speaks the protocol."""
-    stdio: list[int] = []
+def _inode(path: str) -> int:
     try:
-        conn.settimeout(5)
-        cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        if int.from_bytes(cred[4:8], sys.byteorder) != os.getuid():
-            return None
-        data, stdio, _, _ = socket.recv_fds(conn, 65536, 3)
-        size = int.from_bytes(data[:4], "big") if len(data) >= 4 else -1
-        if not 0 < size <= MAX_REQUEST:
-            raise ValueError("bad length")
-        while len(data) < size + 4:
-            more = conn.recv(size + 4 - len(data))
-            if not more:
-                raise ValueError("short request")
-            data += more
-        conn.settimeout(None)
-        return parse(data[4:], stdio)
-    except (OSError, ValueError) as exc:
-        print(f"warm: refused a caller: {exc}", file=sys.stderr)
-        _close_fds(stdio)
-        return None
+        return os.lstat(path).st_ino
+    except OSError:
+        return -1
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """The caller is us (`SO_PEERCRED`: pid, uid, gid)."""
+    cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(cred[4:8], sys.byteorder) == os.getuid()
+
+
+def _why(exc: BaseException) -> str:
+    """What the log says of a refused request: our reason or the system's, never the text of
+    a field (`int()`'s message quotes it, and a field may hold a secret)."""
+    return str(exc) if isinstance(exc, Refused | OSError) else type(exc).__name__
 
 
 def stamp() -> dict[str, int]:
