@@ -160,6 +160,7 @@ def main() -> None:
         cold = {**base, "BRANCHWORK_WARM": "0"}
         warm = {**base, "BRANCHWORK_WARM": "1", "XDG_RUNTIME_DIR": runtime}
         setup(repo, cold, args.sessions)
+        wait_for_refills()  # the pool's refiller checks out Django in the background
         load = os.getloadavg()[0]
         print(f"{repo.name}: {args.sessions} sessions, median of {runs} runs, load {load:.2f}")
         floor = paired([sys.executable, "-c", FLOOR], ["git", "status"], repo, base, runs)
@@ -174,6 +175,16 @@ def main() -> None:
             stop_warm(Path(runtime))
         print("\n-- BRANCHWORK_WARM=0: each command imports the CLI in its own process")
         figures(repo, cold, runs)
+
+
+def wait_for_refills() -> None:
+    """Until no pool refiller runs (each checks out a worktree: seconds of CPU)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", "branchwork.service.refiller"], capture_output=True)
+        if found.returncode != 0:
+            return
+        time.sleep(0.5)
 
 
 def wait_for_warm(runtime: Path) -> None:

@@ -413,10 +413,13 @@ class Store:
         if not taken:
             raise NotFound(f"no session {session_id!r}; `session list --all` shows them")
         first = int(taken[0][0]) - len(items) + 1
-        made = [  # validated: pydantic-core does it faster than `model_construct`
-            Event(id=new_id(), session_id=session_id, seq=seq, ts=now, actor=actor, payload=payload)
+        made = [  # validated from a dict: pydantic-core does it faster than `model_construct`
+            Event.model_validate(
+                {"id": new_id(), "session_id": session_id, "seq": seq, "ts": now, "actor": actor,
+                 "payload": payload}
+            )
             for seq, (_, payload, actor) in enumerate(items, first)
-        ]
+        ]  # fmt: skip
         params = [_event_params(e, item[0], ts) for e, item in zip(made, items, strict=True)]
         tx.many(sql.INSERT_EVENT, params)
         return made
