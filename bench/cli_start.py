@@ -20,15 +20,15 @@ session (its cost is the session snapshot, the subject of the speed issue).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _warm import stop_warm, wait_for_warm  # bench/_warm.py
 
 from index import prepare_repo  # bench/index.py: the Django checkout
 
@@ -136,14 +136,6 @@ def figures(repo: Path, env: dict[str, str], runs: int) -> dict[str, float]:
     return {"help": helped[0], "list": listed, "search": searched}
 
 
-def stop_warm(runtime: Path) -> None:
-    for lock in runtime.glob("branchwork/*.lock"):
-        pid = lock.read_text().strip()
-        if pid.isdigit():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGTERM)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/branchwork-bench"))
@@ -185,14 +177,6 @@ def wait_for_refills() -> None:
         if found.returncode != 0:
             return
         time.sleep(0.5)
-
-
-def wait_for_warm(runtime: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not list(runtime.glob("branchwork/*.sock")):
-        if time.monotonic() > deadline:
-            raise SystemExit("no warm process started in 60 s")
-        time.sleep(0.1)
 
 
 if __name__ == "__main__":
