@@ -76,6 +76,14 @@ def _warm_up(folder: Path, cwd: Path) -> int:
     return _server_pids(folder)[0]
 
 
+def _warm_project(folder: Path, repo: Path) -> int:
+    """A warm process (its pid), and a project `demo` on `repo` with a session `first`."""
+    pid = _warm_up(folder, repo)
+    bw("project", "add", ".", "--name", "demo", cwd=repo)
+    bw("session", "new", "--title", "first", cwd=repo)
+    return pid
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -91,9 +99,7 @@ def _children(pid: int) -> list[int]:
 def test_commands_behave_alike_warm_and_on_their_own(
     runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _warm_up(runtime, repo)
-    bw("project", "add", ".", "--name", "demo", cwd=repo)
-    bw("session", "new", "--title", "first", cwd=repo)
+    _warm_project(runtime, repo)
     commands = [
         ("--version",),
         ("session", "list", "--json"),
@@ -121,9 +127,7 @@ def test_commands_behave_alike_warm_and_on_their_own(
 def test_the_caller_s_stdin_directory_environment_and_umask_reach_the_command(
     runtime: Path, repo: Path, tmp_path: Path
 ) -> None:
-    _warm_up(runtime, repo)
-    bw("project", "add", ".", "--name", "demo", cwd=repo)
-    bw("session", "new", "--title", "first", cwd=repo)
+    _warm_project(runtime, repo)
     served = _served(runtime)
     written = bw("write", "notes.txt", cwd=repo, stdin="from stdin\n")
     assert "notes.txt" in written.stdout
@@ -155,9 +159,7 @@ def test_the_caller_s_stdin_directory_environment_and_umask_reach_the_command(
 def test_the_caller_s_resource_limits_reach_the_command(
     runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _warm_up(runtime, repo)
-    bw("project", "add", ".", "--name", "demo", cwd=repo)
-    bw("session", "new", "--title", "first", cwd=repo)
+    _warm_project(runtime, repo)
     limited = f"ulimit -S -s 4096; exec {BIN / 'branchwork'} run -- sh -c 'ulimit -s'"
     shown = {}
     for warm in ("1", "0"):
@@ -173,9 +175,7 @@ def test_the_caller_s_resource_limits_reach_the_command(
 def test_signals_are_passed_on_and_a_dead_caller_takes_its_command_along(
     runtime: Path, repo: Path
 ) -> None:
-    server = _warm_up(runtime, repo)
-    bw("project", "add", ".", "--name", "demo", cwd=repo)
-    bw("session", "new", "--title", "first", cwd=repo)
+    server = _warm_project(runtime, repo)
     argv = [str(BIN / "branchwork"), "run", "--", "sleep", "60"]
     interrupted = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _until(lambda: _children(server))

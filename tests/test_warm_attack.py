@@ -311,6 +311,10 @@ def serve(path, answer):
             conn.sendall(f"pid {child.pid}\n".encode())
             child.wait()
             answer = answer.removeprefix("child:")
+        if answer == "close":  # read the request, then went away without a word
+            conn.close()
+            open(path + ".answered", "w").close()
+            return
         if answer == "flood":
             answer = "x" * (8 << 20)
         conn.sendall(answer.encode())
@@ -350,6 +354,8 @@ def test_a_lying_or_silent_warm_process_never_hangs_crashes_or_misleads_its_call
         "word-status": "child:exit abc\n",
         "huge-status": f"child:exit {10**30}\n",
         "stopped-status": "child:exit 4991\n",
+        "close": "close",
+        "declined": "declined\n",
     }
     runtime.mkdir(mode=0o700)
     paths = {name: _socket_path(repo, name) for name in answers}
@@ -385,6 +391,13 @@ def test_a_lying_or_silent_warm_process_never_hangs_crashes_or_misleads_its_call
     assert b"did not answer" in results["silent"][1]
     for name in ("no-status", "word-status", "huge-status", "stopped-status"):
         assert b"outcome is unknown" in results[name][1], name
+    # Gone after reading the request: the command may have started there, so it is not run
+    # here a second time; declined: it is run here.
+    assert clients["close"].returncode == 3
+    assert b"closed without answering" in results["close"][1]
+    assert b"check before running it again" in results["close"][1]
+    assert results["close"][0] == b""
+    assert (clients["declined"].returncode, results["declined"][0][:10]) == (0, b"branchwork")
 
 
 def _outcome(client: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

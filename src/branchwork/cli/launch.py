@@ -43,6 +43,10 @@ STDIO = ("stdin", "stdout", "stderr")
 # How long a warm process may take to answer: it reads requests without waiting on anyone, so
 # only a stopped or broken one takes this long.
 ANSWER_SECONDS = 10.0
+MAY_HAVE_RUN = (
+    "the command may have started there: check before running it again "
+    "(BRANCHWORK_WARM=0 runs commands without a warm process)"
+)
 LINE = 64  # the longest answer line read
 PID_MAX = 1 << 22  # the kernel's ceiling for a pid
 EXIT_INFRA = 3  # as `cli/_common.py`
@@ -62,7 +66,7 @@ def main() -> None:
         except KeyboardInterrupt:
             raise SystemExit(130) from None
         except NoAnswer as exc:
-            os.write(2, f"error: {exc}; BRANCHWORK_WARM=0 runs commands without it\n".encode())
+            os.write(2, f"error: {exc}; {MAY_HAVE_RUN}\n".encode())
             raise SystemExit(EXIT_INFRA) from None
         if status is not None:
             _exit_as(status)
@@ -195,8 +199,12 @@ def _hand_over(sock: socket.socket, replies: BinaryIO, path: str, closed: list[i
         first = replies.readline(LINE).split()
     except TimeoutError:
         raise NoAnswer(f"the warm process (pid {server}) did not answer") from None
+    # ConnectionResetError (an OSError): it went away with our request unread, so nothing ran.
+    if first == [b"declined"]:
+        raise ValueError("declined")  # an install changed, too busy …: we run it ourselves
     if len(first) != 2 or first[0] != b"pid" or not first[1].isdigit() or len(first[1]) > 7:
-        raise ValueError("declined")
+        # It read our request and closed without a word: the command may have started.
+        raise NoAnswer(f"the warm process (pid {server}) closed without answering")
     pid = int(first[1])
     if not 1 < pid < PID_MAX:
         raise ValueError("not a pid")

@@ -296,6 +296,8 @@ class Server:
             while self.listening or self.children:
                 ready = selector.select(self._timeout())
                 for key, _ in ready:
+                    if selector.get_map().get(key.fd) is not key:
+                        continue  # closed by an earlier key of this round
                     command = self._ready(key)
                     if command is not None:
                         return command
@@ -368,6 +370,9 @@ class Server:
         print(f"warm: refused a caller: {why}", file=sys.stderr, flush=True)
         _close_fds(self.pending.pop(conn).fds)
         self.selector.unregister(conn)
+        with suppress(OSError):  # a caller of ours runs the command itself on this answer
+            conn.setblocking(False)
+            conn.send(b"declined\n")
         conn.close()
 
     def _serve(self, conn: socket.socket, command: Command) -> Command | None:
@@ -389,11 +394,18 @@ class Server:
             self._leave(conn)
             return command
         _close_fds(command.stdio)
-        pidfd = os.pidfd_open(pid)
-        self.children[pid] = (conn, pidfd)
-        self.selector.register(pidfd, selectors.EVENT_READ, ("ended", pid))
-        self.selector.register(conn, selectors.EVENT_READ, ("caller", pid))
+        # The caller hears of the child first: whatever fails next, it never runs the command
+        # a second time itself (it waits for this child instead).
         _reply(conn, f"pid {pid}\n".encode())
+        try:
+            pidfd = os.pidfd_open(pid)
+            self.children[pid] = (conn, pidfd)
+            self.selector.register(pidfd, selectors.EVENT_READ, ("ended", pid))
+            self.selector.register(conn, selectors.EVENT_READ, ("caller", pid))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"warm: lost track of pid {pid}: {exc}", file=sys.stderr, flush=True)
+            self.children.pop(pid, None)
+            conn.close()  # its caller waits for the child itself, then says so
         return None
 
     def _leave(self, conn: socket.socket) -> None:
