@@ -127,14 +127,19 @@ def finish(code: int) -> NoReturn:
     """End a child as the interpreter ends a process (threads joined, `atexit` run, output
     flushed) but without tearing its modules down: they are the warm process's, and freeing
     them touches every shared page (~0.2 s). `multiprocessing` ends its forked children so."""
+    _flush()  # first: a process forked while it ends must not inherit output to write again
     shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize calls first
     if shutdown is not None:
         shutdown()
     atexit._run_exitfuncs()
+    _flush()
+    os._exit(code)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError, AttributeError):  # AttributeError: closed (None)
             stream.flush()
-    os._exit(code)
 
 
 class Refused(ValueError):

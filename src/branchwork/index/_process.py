@@ -104,6 +104,10 @@ def process_all(items: Iterable[WorkItem], *, workers: int) -> Iterator[BlobResu
         yield from map(process_item, items)
         return
     context = multiprocessing.get_context(_start_method())
+    # A forked worker flushes what it inherited in our output buffers when it exits: printed
+    # twice. Nothing may be buffered at the fork.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
     pending: deque[Future[list[BlobResult]]] = deque()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for batch in _batches(items):  # a bounded window keeps memory flat on big trees
