@@ -151,7 +151,7 @@ class Conversation:
         return self._total
 
     def append(self, message: Message) -> None:
-        cost = _cost(message)
+        cost = message_tokens(message)
         self.messages.append(message)
         self._costs.append(cost)
         self._total += cost
@@ -180,7 +180,7 @@ class Conversation:
                 self._replace(index, old.model_copy(update={"content": _elide(old.content)}))
 
     def _replace(self, index: int, message: Message) -> None:
-        cost = _cost(message)
+        cost = message_tokens(message)
         self._total += cost - self._costs[index]
         self._costs[index] = cost
         self.messages[index] = message
@@ -217,7 +217,8 @@ def _elide(content: str) -> str:
     )
 
 
-def _cost(message: Message) -> int:
+def message_tokens(message: Message) -> int:
+    """A message's estimated tokens (its texts, arguments and outputs; no wire overhead)."""
     if isinstance(message, UserTurn):
         return estimate_tokens(message.text)
     if isinstance(message, ToolResultTurn):
