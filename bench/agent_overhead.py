@@ -1,14 +1,16 @@
 """Time per agent step spent outside the model and the tools, at 10 and 1,000 events of history.
 
 Run by hand: `.venv/bin/python bench/agent_overhead.py [RUNS]` (default 5 turns per history,
-the median of each figure is printed). The scripted model answers instantly;
-the model's and the tools' own time is measured by wrappers (composition, nothing patched) and
-subtracted. The baseline, measured in the same run, is one durable event append
-(`Store.append` of one event), the least a step must do. Goal: < 5 ms per step at 1,000 events.
+the median of each figure is printed; pools off, so that no refill runs beside the turn).
+The scripted model answers instantly; the model's and the tools' own time is measured by
+wrappers (composition, nothing patched) and subtracted. The baseline, measured in the same
+run, is one durable event append (`Store.append` of one event), the least a step must do.
+Goal: < 5 ms per step at 1,000 events.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -145,6 +147,9 @@ def _median_of(history: int, base: Path, runs: int) -> dict[str, float]:
 
 
 def main() -> int:
+    # No pool: its refiller would check out a worktree in the background while the turn runs
+    # (a one-off job after a session starts, not part of any step).
+    os.environ["BRANCHWORK_POOL"] = "false"
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
         rows = [(n, _median_of(n, Path(tmp), runs)) for n in (10, 1000)]
