@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    # No pool: its refiller would check out worktrees in the background during the appends.
+    os.environ["BRANCHWORK_POOL"] = "false"
     with tempfile.TemporaryDirectory(prefix="bw-events-bench-") as tmp:
         base = Path(tmp)
         # Commands on their own (no warm process, docs/cli-warm.md) unless a figure says so.

@@ -304,8 +304,14 @@ def serve(path, answer):
         listener.bind(path)
         listener.listen(8)
         conn, _ = listener.accept()
-        for fd in socket.recv_fds(conn, 1 << 20, 3)[1]:
+        data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        for fd in fds:
             os.close(fd)  # else the caller's pipes stay open as long as this process
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            more = conn.recv(1 << 20)  # the whole request: read, as a warm process reads it
+            if not more:
+                break
+            data += more
         if answer.startswith("child:"):
             child = subprocess.Popen(["sleep", "0.3"])
             conn.sendall(f"pid {child.pid}\n".encode())

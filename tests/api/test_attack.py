@@ -78,7 +78,8 @@ def test_a_share_link_dies_with_its_makers_access(server: Server) -> None:
 
 def _terminal(server: Server, session_id: str, token: str) -> Iterator[str]:
     url = server.url.replace("http", "ws", 1) + f"/api/sessions/{session_id}/terminal"
-    return connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10)
+    # Each terminal starts a shell in the sandbox: on a loaded 2-core machine that took >10 s.
+    return connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=30)
 
 
 def _read_until(socket: object, text: str, seconds: float = 10) -> str:
