@@ -303,6 +303,7 @@ def serve(path, answer):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(path)
         listener.listen(8)
+        open(path + ".ready", "w").close()  # the file exists from bind(); callers wait for this
         conn, _ = listener.accept()
         data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
         for fd in fds:
@@ -369,7 +370,7 @@ def test_a_lying_or_silent_warm_process_never_hangs_crashes_or_misleads_its_call
         [sys.executable, "-c", FAKE, json.dumps({paths[n]: a for n, a in answers.items()})]
     )
     try:
-        _until(lambda: all(os.path.exists(p) for p in paths.values()))
+        _until(lambda: all(os.path.exists(p + ".ready") for p in paths.values()))
         clients = {
             name: subprocess.Popen(
                 [CLIENT, "--version"],

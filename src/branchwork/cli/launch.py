@@ -9,7 +9,7 @@ the service layer again (docs/performance.md, docs/cli-warm.md).
 
 No warm process answers (the first command, one that stopped after being idle, an install that
 changed): the command runs here, and a warm process is started beside it for the next one.
-`BRANCHWORK_WARM=0` turns it off.
+It is opt-in: `BRANCHWORK_WARM=1` turns it on.
 
 This module is on every command's path: it imports only what Python has loaded already (and
 `socket`, `select`, `resource`), nothing of ours but the package.
@@ -76,9 +76,10 @@ def main() -> None:
 
 
 def warm_wanted() -> bool:
-    """Unless turned off, on Linux (it needs `SO_PEERCRED` and `pidfd_open`), for a plain
-    interpreter (`-W`, `-X` and `-O` options would not reach the warm process)."""
-    if os.environ.get("BRANCHWORK_WARM", "1").strip().lower() in OFF:
+    """When turned on (`BRANCHWORK_WARM=1`; off by default until the fault suite's doubled
+    output is understood, docs/cli-warm.md), on Linux (it needs `SO_PEERCRED` and
+    `pidfd_open`), for a plain interpreter (`-W`, `-X` and `-O` would not reach it)."""
+    if os.environ.get("BRANCHWORK_WARM", "0").strip().lower() in OFF:
         return False
     plain = not (sys.warnoptions or sys._xoptions or sys.flags.dev_mode or sys.flags.optimize)
     return plain and sys.platform == "linux"
