@@ -3,10 +3,10 @@
     .venv/bin/python bench/cli_start.py [--cache-dir DIR] [--runs N] [--sessions N]
 
 On the Django 5.2.8 sdist, git-initialised as `bench/index.py` does (downloaded once). The
-figures are taken twice: with a warm process running the commands (`BRANCHWORK_WARM=1`; the
-bench starts its own in a private runtime dir and stops it at the end), and as by default, each
-command importing the CLI in its own process. Every figure is the median of N runs, the
-command and its baseline alternating:
+figures are taken twice: as by default, a warm process running the commands (the bench starts
+its own in a private runtime dir and stops it at the end), and with `BRANCHWORK_WARM=0`, each
+command importing the CLI in its own process (as the first command after an idle spell does).
+Every figure is the median of N runs, the command and its baseline alternating:
 - `branchwork --help` against `python -c pass` (goal: under 0.2 s);
 - `branchwork session list` against `git status` in the checkout (goal: at most 3x);
 - `branchwork search --project django IDENT` for 10 identifiers of different frequency against
@@ -161,11 +161,11 @@ def main() -> None:
             first = run_once([str(BIN / "branchwork"), "session", "list"], repo, warm)
             print(f"first command, no warm process yet: {first * 1000:.0f} ms (it starts one)")
             wait_for_warm(Path(runtime))
-            print("\n-- BRANCHWORK_WARM=1: a warm process runs each command (docs/cli-warm.md)")
+            print("\n-- the default: a warm process runs each command (docs/cli-warm.md)")
             figures(repo, warm, runs)
         finally:
             stop_warm(Path(runtime))
-        print("\n-- the default: each command imports the CLI in its own process")
+        print("\n-- BRANCHWORK_WARM=0: each command imports the CLI in its own process")
         figures(repo, cold, runs)
 
 

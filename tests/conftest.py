@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,6 +47,47 @@ def make_repo(root: Path, files: dict[str, str], *, branch: str = "main") -> Pat
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "initial")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_runtime() -> Iterator[None]:
+    """Commands that run warm (the fault suite's drop `BRANCHWORK_*`, so a warm process runs
+    them, as it would a user's) meet warm processes of this test run only, in a runtime dir of
+    its own (short: socket paths are limited to 108 bytes); they are stopped at the end."""
+    folder = tempfile.mkdtemp(prefix="bw-rt-")
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = folder
+    yield
+    if before is None:
+        del os.environ["XDG_RUNTIME_DIR"]
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = before
+    stop_warm_processes(Path(folder) / "branchwork")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_warm_processes(folder: Path, timeout: float = 30.0) -> None:
+    """SIGTERM each warm process whose lock is in `folder`, and wait until it is gone."""
+    for lock in folder.glob("*.lock"):
+        text = lock.read_text().strip()
+        if not text.isdigit():
+            continue
+        try:
+            os.kill(int(text), signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{text}").exists() and _state(int(text)) != "Z":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"warm process {text} did not stop")
+            time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 @pytest.fixture(autouse=True)

@@ -232,6 +232,14 @@ def test_turned_off_nothing_starts(
     assert not runtime.exists()
 
 
+def test_on_by_default(runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BRANCHWORK_WARM")
+    _warm_up(runtime, repo)
+    served = _served(runtime)
+    assert bw("--version", cwd=repo).returncode == 0
+    _until(lambda: _served(runtime) == served + 1)
+
+
 def test_garbage_and_other_users_are_refused_and_serving_goes_on(runtime: Path, repo: Path) -> None:
     _warm_up(runtime, repo)
     sock_path = str(next(runtime.glob("*.sock")))

@@ -6,6 +6,7 @@ sockets, a private runtime dir per test (the `runtime` fixture stops every warm 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from branchwork.cli import launch
 from branchwork.cli.launch import PROTOCOL
 from tests import test_warm
 from tests.conftest import BIN, bw
@@ -405,6 +407,46 @@ def test_a_lying_or_silent_warm_process_never_hangs_crashes_or_misleads_its_call
     assert b"check before running it again" in results["close"][1]
     assert results["close"][0] == b""
     assert (clients["declined"].returncode, results["declined"][0][:10]) == (0, b"branchwork")
+
+
+def _answer_at_once(listener: socket.socket) -> None:
+    """A warm process at its fastest: it reads a request, runs it (in no time), answers with
+    the child's pid and status, and closes, perhaps before its caller is scheduled again."""
+    with contextlib.suppress(OSError):  # the listener closed: the test is over
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+                for fd in fds:
+                    os.close(fd)
+                while len(data) < 4 + int.from_bytes(data[:4], "big"):
+                    data += conn.recv(1 << 20)
+                conn.sendall(b"pid 4194000\nexit 0\n")  # a pid of no one: no signal goes to it
+
+
+def test_a_command_done_before_its_caller_is_scheduled_again_is_not_run_a_second_time(
+    tmp_path: Path,
+) -> None:
+    """The doubled output the fault suite saw under load: a caller that sent its last byte
+    and sent nothing more still failed (EPIPE) once the warm process had closed, and ran the
+    command itself. Threads switching every microsecond make that interleaving common: before
+    the fix, about one hand-over in six here ran twice."""
+    path = str(tmp_path / "warm.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(8)
+        server = threading.Thread(target=_answer_at_once, args=(listener,), daemon=True)
+        server.start()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            statuses = [launch._run_warm(path) for _ in range(2000)]
+        finally:
+            sys.setswitchinterval(interval)
+            listener.shutdown(socket.SHUT_RDWR)
+    server.join(timeout=10)
+    assert statuses.count(None) == 0, "a caller ran a command the warm process had run"
+    assert set(statuses) == {0}
 
 
 def _outcome(client: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

@@ -9,7 +9,7 @@ the service layer again (docs/performance.md, docs/cli-warm.md).
 
 No warm process answers (the first command, one that stopped after being idle, an install that
 changed): the command runs here, and a warm process is started beside it for the next one.
-It is opt-in: `BRANCHWORK_WARM=1` turns it on.
+`BRANCHWORK_WARM=0` turns it off.
 
 This module is on every command's path: it imports only what Python has loaded already (and
 `socket`, `select`, `resource`), nothing of ours but the package.
@@ -76,10 +76,9 @@ def main() -> None:
 
 
 def warm_wanted() -> bool:
-    """When turned on (`BRANCHWORK_WARM=1`; off by default until the fault suite's doubled
-    output is understood, docs/cli-warm.md), on Linux (it needs `SO_PEERCRED` and
+    """Unless turned off (`BRANCHWORK_WARM=0`), on Linux (it needs `SO_PEERCRED` and
     `pidfd_open`), for a plain interpreter (`-W`, `-X` and `-O` would not reach it)."""
-    if os.environ.get("BRANCHWORK_WARM", "0").strip().lower() in OFF:
+    if os.environ.get("BRANCHWORK_WARM", "1").strip().lower() in OFF:
         return False
     plain = not (sys.warnoptions or sys._xoptions or sys.flags.dev_mode or sys.flags.optimize)
     return plain and sys.platform == "linux"
@@ -193,9 +192,7 @@ def _hand_over(sock: socket.socket, replies: BinaryIO, path: str, closed: list[i
     warm process's children: then it is never signalled)."""
     sock.connect(path)
     server = _peer(sock)
-    data = request(closed)
-    sent = socket.send_fds(sock, [data], [0, 1, 2])
-    sock.sendall(data[sent:])
+    _send(sock, request(closed))
     try:
         first = replies.readline(LINE).split()
     except TimeoutError:
@@ -210,6 +207,16 @@ def _hand_over(sock: socket.socket, replies: BinaryIO, path: str, closed: list[i
     if not 1 < pid < PID_MAX:
         raise ValueError("not a pid")
     return _pidfd(pid, server)
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """The whole request, our stdin, stdout and stderr with its first bytes. No call follows
+    the last byte: from then on the warm process may run the command, end it and close before
+    we are scheduled again, and a send (even of nothing) on a closed socket fails with EPIPE,
+    which would read as "not taken" and run the command a second time here."""
+    sent = socket.send_fds(sock, [data], [0, 1, 2])
+    if sent < len(data):
+        sock.sendall(data[sent:])
 
 
 def _peer(sock: socket.socket) -> int:
