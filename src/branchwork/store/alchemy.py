@@ -45,6 +45,11 @@ class AlchemyTx:
     def many(self, sql: str, params: Sequence[Params]) -> None:
         self._conn.execute(_text(sql), [dict(p) for p in params])
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        names = ", ".join(f":{c}" for c in columns)
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({names})"  # noqa: S608
+        self._conn.execute(_text(statement), [dict(zip(columns, r, strict=True)) for r in rows])
+
 
 class AlchemyExecutor:
     def __init__(self, url: str, *, allow_empty: bool = False) -> None:

@@ -35,6 +35,11 @@ class Tx(Protocol):
         """Run one statement once per parameter set (`executemany`)."""
         ...
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert `rows`, tuples in `columns` order (names of ours, never input). On SQLite
+        they are bound by position: no dict per row (the event log's appends, ~1 µs each)."""
+        ...
+
 
 class Executor(Protocol):
     url: str

@@ -145,10 +145,8 @@ TAKE_SEQS = (
     "UPDATE sessions SET last_seq = last_seq + :n, last_activity = :now "
     "WHERE id = :sid RETURNING last_seq"
 )
-INSERT_EVENT = (
-    "INSERT INTO events (id, session_id, seq, kind, ts, actor, schema_version, payload) "
-    "VALUES (:id, :session_id, :seq, :kind, :ts, :actor, :schema_version, :payload)"
-)
+# An event row, in the order `Tx.insert` takes it.
+EVENT_INSERT = ("id", "session_id", "seq", "kind", "ts", "actor", "schema_version", "payload")
 LAST_SEQ = "SELECT last_seq FROM sessions WHERE id = :sid"
 SESSION_MARKS = "SELECT id, project_id, last_seq, status FROM sessions"
 _EVENT_SELECT = f"SELECT {_cols(EVENT_COLUMNS)} FROM events WHERE session_id = :sid"

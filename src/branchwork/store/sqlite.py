@@ -45,6 +45,7 @@ import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NoReturn
 from urllib.parse import quote
@@ -102,6 +103,15 @@ class SqliteTx:
 
     def many(self, sql: str, params: Sequence[Params]) -> None:
         self._conn.executemany(sql, params)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        self._conn.executemany(_insert_sql(table, tuple(columns)), rows)
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
 
 
 class SqliteExecutor:

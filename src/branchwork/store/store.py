@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from branchwork._lazy import lazy_module
 from branchwork.domain.errors import NotFound, StoreError
-from branchwork.domain.events import Actor, Event, Payload
-from branchwork.domain.ids import new_id
+from branchwork.domain.events import Actor, Event, Payload, make_events
+from branchwork.domain.ids import new_ids
 from branchwork.domain.models import Project, Session, SessionStatus
 from branchwork.store import migrate, rows, sql
 from branchwork.store.executor import Executor, Row, Tx
@@ -413,15 +413,20 @@ class Store:
         if not taken:
             raise NotFound(f"no session {session_id!r}; `session list --all` shows them")
         first = int(taken[0][0]) - len(items) + 1
-        made = [  # validated from a dict: pydantic-core does it faster than `model_construct`
-            Event.model_validate(
-                {"id": new_id(), "session_id": session_id, "seq": seq, "ts": now, "actor": actor,
+        made = make_events(  # validated from dicts: pydantic-core does it faster than construct
+            [
+                {"id": id_, "session_id": session_id, "seq": seq, "ts": now, "actor": actor,
                  "payload": payload}
-            )
-            for seq, (_, payload, actor) in enumerate(items, first)
-        ]  # fmt: skip
-        params = [_event_params(e, item[0], ts) for e, item in zip(made, items, strict=True)]
-        tx.many(sql.INSERT_EVENT, params)
+                for id_, (seq, (_, payload, actor)) in zip(
+                    new_ids(len(items)), enumerate(items, first), strict=True
+                )
+            ]
+        )  # fmt: skip
+        rows = [
+            (e.id, session_id, e.seq, e.payload.kind, ts, e.actor, e.schema_version, item[0])
+            for e, item in zip(made, items, strict=True)
+        ]
+        tx.insert("events", sql.EVENT_INSERT, rows)
         return made
 
     def _pages(
@@ -449,19 +454,6 @@ class Store:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _event_params(event: Event, payload: str, ts: Any) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "session_id": event.session_id,
-        "seq": event.seq,
-        "kind": event.payload.kind,
-        "ts": ts,
-        "actor": event.actor,
-        "schema_version": event.schema_version,
-        "payload": payload,
-    }
 
 
 def _kinds_filter(kinds: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
