@@ -206,3 +206,80 @@ def test_edit_refuses_a_file_that_is_not_utf8_and_leaves_it_intact(repo: Path) -
     assert proc.returncode == 2 and "not UTF-8" in proc.stderr
     worktree = Path(json.loads(bw("session", "show", "--json", cwd=repo).stdout)["worktree"])
     assert (worktree / "latin.py").read_bytes() == b"n = 'caf\xe9'\nx = 1\n"
+
+
+def test_bytes_that_are_not_utf8_are_refused_in_one_line_and_change_nothing(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The history is UTF-8: an argument or a directory made of other bytes is refused before
+    anything is done (a file written whose write could not be recorded, a traceback)."""
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", "--title", "t", cwd=repo)
+    before = bw("log", "--json", cwd=repo).stdout
+    files = sorted(p.name for p in repo.iterdir())
+    odd = tmp_path / os.fsdecode(b"dir-\xff")
+    odd.mkdir()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    attempts = [
+        ([b"write", b"f\xff.txt"], os.fsencode(repo), "argument 2 (f\\xff.txt)"),
+        ([b"run", b"--", b"echo", b"\xfe"], os.fsencode(repo), "argument 4 (\\xfe)"),
+        ([b"session", b"new", b"--title", b"t\xfd"], os.fsencode(repo), "argument 4"),
+        ([b"session", b"list"], os.fsencode(odd), "current directory"),
+    ]
+    for args, cwd, mention in attempts:
+        done = subprocess.run(
+            [os.fsencode(BIN / "branchwork"), *args],
+            cwd=cwd, env=env, input=b"x\n", capture_output=True, timeout=60,
+        )  # fmt: skip
+        err = done.stderr.decode("utf-8", "backslashreplace")
+        assert done.returncode == 2, (args, err)
+        assert err.startswith("error:") and len(err.splitlines()) == 1, err
+        assert mention in err and "not valid UTF-8" in err, err
+    assert sorted(p.name for p in repo.iterdir()) == files
+    assert bw("log", "--json", cwd=repo).stdout == before
+    assert len(json.loads(bw("session", "list", "--json", cwd=repo).stdout)) == 1
+    assert bw("--version", cwd=odd).returncode == 0  # asks nothing of the directory
+
+
+def test_the_python_api_refuses_text_that_is_not_utf8_before_acting(repo: Path) -> None:
+    from branchwork import InvalidInput, Workspace
+
+    with Workspace() as ws:
+        project = ws.add_project(repo)
+        session = ws.new_session(project)
+        odd = os.fsdecode(b"f\xff.txt")
+        for act in (
+            lambda: ws.write_file(session, odd, "x"),
+            lambda: ws.run(session, f"echo {odd}"),
+            lambda: ws.run(session, ["echo", "\ud800"]),
+            lambda: ws.new_session(project, title=odd),
+        ):
+            with pytest.raises(InvalidInput, match="not valid UTF-8"):
+                act()
+        assert len(ws.events(session)) == 1
+        assert len(ws.sessions(project)) == 1
+    assert not (Path(session.worktree) / odd).exists()
+
+
+def test_a_closed_stdout_or_stderr_drops_what_it_would_show_and_the_command_still_runs(
+    repo: Path,
+) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    client = BIN / "branchwork"
+    for line, code in (
+        (f'"{client}" run -- echo hi >&-', 0),
+        (f'"{client}" run -- "exit 4" >&-', 4),
+    ):
+        done = subprocess.run(["bash", "-c", line], cwd=repo, capture_output=True, text=True)
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr
+    refused = subprocess.run(
+        ["bash", "-c", f'"{client}" session show no-such-session 2>&-'],
+        cwd=repo,
+        capture_output=True,
+    )
+    assert refused.returncode == 2
+    lines = [json.loads(line) for line in bw("log", "--json", cwd=repo).stdout.splitlines()]
+    finished = [e["payload"]["exit_code"] for e in lines if e["kind"] == "command_finished"]
+    assert finished == [0, 4]

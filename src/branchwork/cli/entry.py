@@ -3,6 +3,7 @@ Workspace, render. `launch.py` decides whether a warm process runs it instead.""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -31,9 +32,60 @@ def command() -> Callable[..., object]:
     return typer.main.get_command(app)
 
 
+def _not_utf8(args: list[str]) -> str | None:
+    """Why the command cannot be taken: an argument, or the current directory (unless only
+    help or the version is asked), made of bytes that are not UTF-8. The history is UTF-8."""
+    for number, arg in enumerate(args, 1):
+        if not _is_utf8(arg):
+            return f"argument {number} ({_shown(arg)}) is not valid UTF-8; write it in UTF-8"
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a deleted directory: the command says so, if it needs one
+    if _is_utf8(cwd) or not set(args) - {"--help", "-h", "--version"}:
+        return None
+    return (
+        f"the current directory ({_shown(cwd)}) is not valid UTF-8, and Branchwork records "
+        "paths as UTF-8: rename it, or run from another directory and name the session"
+    )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """Its bytes as they were (`os.fsdecode` made it), the odd ones escaped: `\\xff`."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _closed_stdio_to_null() -> None:
+    """A stream the caller closed (`>&-`) goes to /dev/null: what it would show is dropped, as
+    asked, instead of ending the command with a traceback halfway; and its descriptor number
+    cannot be taken by a file opened later (the database), which a command run with our
+    stdout would then write into."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
 def main() -> None:
     """Entry point: errors become one red line and an exit code (tracebacks with --debug)."""
+    _closed_stdio_to_null()
     debug, args = _split_debug(sys.argv[1:])
+    refusal = _not_utf8(args)
+    if refusal is not None:
+        render.err_console.print(f"[red]error:[/] {safe(refusal)}")
+        raise SystemExit(2)
     try:
         command()(args=args, prog_name="branchwork")
     except bw.BranchworkError as exc:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from branchwork.domain.errors import InvalidPath
+from branchwork.domain.text import require_utf8
 
 GIT_DIR_NAME = ".git"
 
@@ -64,6 +65,8 @@ def _check_text(user_path: str) -> None:
         raise InvalidPath(
             "The path contains a NUL character; give a plain path relative to the worktree root."
         )
+    remedy = "Branchwork records file names as UTF-8: rename the file, or give a UTF-8 name."
+    require_utf8(user_path, "The path", remedy, InvalidPath)
 
 
 def _real_root(root: Path) -> Path:

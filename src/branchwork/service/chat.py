@@ -24,6 +24,7 @@ from branchwork.domain.errors import TurnInProgress
 from branchwork.domain.events import Compacted, Event
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import ActionMode, Session
+from branchwork.domain.text import require_utf8
 from branchwork.providers import Model, resolve_model
 from branchwork.providers.prices import load_prices
 from branchwork.sandbox.liveness import process_is_gone, this_host
@@ -72,6 +73,7 @@ def send_message(
     """Run one agent turn on `text` in the session; refused while another turn runs. Text
     streamed to `hooks` is redacted like everything recorded."""
     checked_mode, _ = check_defaults(mode, None)
+    require_utf8(text, "the message", "Branchwork records messages as UTF-8: write it so")
     scope = open_scope(services, session)
     cancel = cancel or threading.Event()
     with turn_lease(services, session, cancel), trial_turn(services, session) as outcome:

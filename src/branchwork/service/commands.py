@@ -22,6 +22,7 @@ from branchwork.domain.events import (
 )
 from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project
+from branchwork.domain.text import require_utf8
 from branchwork.sandbox import (
     CommandResult,
     CommandSpec,
@@ -39,6 +40,9 @@ from branchwork.settings import Settings
 Purpose = Literal["user", "agent", "setup", "check"]
 SANDBOX_CACHE = "/tmp/.cache"  # noqa: S108 (the sandbox's own private tmpfs)
 _FLUSH_BYTES = 4096
+_NOT_UTF8 = (
+    "Branchwork records commands as UTF-8 text: write it in UTF-8 (a shell can glob an odd name)"
+)
 _FLUSH_SECONDS = 0.25
 
 
@@ -196,6 +200,8 @@ def _spec(
 ) -> CommandSpec:
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise InvalidInput(f"timeout {timeout} is not a number of seconds; give seconds > 0")
+    for part in [command] if isinstance(command, str) else command:
+        require_utf8(part, "the command", _NOT_UTF8)
     settings = scope.services.settings
     env = session_env(scope)
     if confined:  # $HOME is read-only in the sandbox: caches go to its private /tmp

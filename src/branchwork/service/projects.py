@@ -23,6 +23,7 @@ from branchwork.domain.events import utc_now
 from branchwork.domain.ids import new_id, slugify
 from branchwork.domain.models import Project, ProjectConfig
 from branchwork.domain.replay import Budget
+from branchwork.domain.text import require_utf8
 from branchwork.providers import check_model_spec
 from branchwork.sandbox.redact import MIN_SAFE_LENGTH
 from branchwork.service import pool, trials
@@ -43,6 +44,8 @@ class EnvEntry:
 
 def add_project(services: Services, source: str, name: str | None = None) -> Project:
     """Register a local repository (used in place) or clone a URL into the data directory."""
+    for text, what in ((source, "the repository"), (name or "", "the name")):
+        require_utf8(text, what, "Branchwork records paths and names as UTF-8: rename it")
     if gitops.is_url(source):
         return _add_cloned(services, source, name)
     info = gitops.inspect_repo(Path(source).expanduser().resolve())

@@ -19,6 +19,7 @@ from branchwork.domain.events import (
 )
 from branchwork.domain.ids import new_id, short_id, slugify
 from branchwork.domain.models import ActionMode, Project, Session
+from branchwork.domain.text import require_utf8
 from branchwork.providers import check_model_spec, resolve_model
 from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service import pool
@@ -76,6 +77,7 @@ def new_session(
     one creates nothing. `fork_of`: the (session id, seq) whose conversation this one goes on
     from (see `forks.py`)."""
     mode, model = check_defaults(mode, model)
+    require_utf8(title or "", "the title", "Branchwork records titles as UTF-8: write it so")
     repo = repo_path(project)
     ref = from_ref or project.main_branch
     tip = gitops.branch_tip(repo, ref) if ref == project.main_branch else None  # no subprocess
