@@ -57,6 +57,9 @@ def test_run_exits_with_the_commands_exit_code_and_streams(repo: Path) -> None:
     assert proc.stdout == "streamed\n"
     timed_out = bw("run", "--timeout", "0.5", "--", "sleep", "5", cwd=repo, check=False)
     assert timed_out.returncode == 124
+    missing = bw("run", "--", "no-such-program-xyz", "arg", cwd=repo, check=False)
+    assert missing.returncode == 127
+    assert missing.stderr.startswith("error: Command not found: `no-such-program-xyz`"), missing
 
 
 def test_errors_are_one_line_with_a_remedy_and_exit_code(tmp_path: Path) -> None:

@@ -205,6 +205,8 @@ def run_cmd(
     finished = outcome.finished
     if as_json:
         render.print_json({**finished.model_dump(mode="json"), "id": finished.command_id})
+    elif finished.exit_code is None and finished.status == "error":  # it never started
+        render.err_console.print(f"[red]error:[/] {render.safe(finished.output_head)}")
     elif finished.status != "ok":
         render.err_console.print(f"[red]{finished.status}[/] (exit code {finished.exit_code})")
     raise typer.Exit(_run_exit_code(finished.status, finished.exit_code))
