@@ -131,6 +131,21 @@ def test_the_terminal_transcript_is_recorded(server: Server, browser: Browser) -
         assert "note.txt" in ws.diff(session)
 
 
+def test_a_session_asked_for_several_times_at_once_is_shown_in_one_view(
+    server: Server, browser: Browser
+) -> None:
+    """A link opened while the page starts routes twice (CI saw two views of one session,
+    both shown): each load of a view is shared by those asking for it meanwhile."""
+    server.project("twice")
+    session = server.session("twice", "one")
+    page = log_in(server, browser, "twin", "member", "twice")
+    asks = ", ".join(f"showSession('{key}')" for key in (session.id, session.id, session.short_id))
+    page.evaluate(f"Promise.all([{asks}])")
+    expect(page.locator(".session")).to_have_count(1)
+    expect(page.locator(".session:not([hidden]) h1.title")).to_have_text("one")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 def test_a_share_link_shows_the_session_read_only(server: Server, browser: Browser) -> None:
     server.project("sharing")
     session = server.session("sharing", "to show")

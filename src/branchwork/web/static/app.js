@@ -15,6 +15,7 @@ const state = {
   project: null,          // the project whose sessions the sidebar shows
   sessions: new Map(),    // id -> summary (from the project stream)
   views: new Map(),       // session id -> SessionView
+  loading: new Map(),     // session id or short id -> the view being made for it
   current: null,          // the SessionView shown
   projectStream: null,
   notify: false,
@@ -301,17 +302,8 @@ function notify(text, sessionId) {
 
 async function showSession(id) {
   hideWork();
-  let view = state.views.get(id);
-  if (!view) {
-    let details;
-    try { details = await api("GET", `/api/sessions/${id}`); } catch (error) { return failed(error); }
-    if (!state.me.session_id && (!state.project || state.project.id !== details.project.id)) {
-      await selectProject(details.project.id);
-    }
-    view = new SessionView(details);
-    state.views.set(details.session.id, view);
-    $("#main").append(view.root);
-  }
+  const view = state.views.get(id) || await viewFor(id);
+  if (!view) return;
   state.views.delete(view.id);  // the Map's order is the order last shown
   state.views.set(view.id, view);
   for (const other of state.views.values()) other.root.hidden = other !== view;
@@ -321,6 +313,30 @@ async function showSession(id) {
   const summary = state.sessions.get(view.id);
   if (summary) summary.done = false;
   renderSessionList();
+}
+
+/* One view per session, however often it is asked for at once: a link opened while the page
+ * starts routes twice (the first route, then the `hashchange` it queued), and two views made
+ * side by side would both be shown. */
+function viewFor(id) {
+  if (!state.loading.has(id)) {
+    state.loading.set(id, makeView(id).finally(() => state.loading.delete(id)));
+  }
+  return state.loading.get(id);
+}
+
+async function makeView(id) {
+  let details;
+  try { details = await api("GET", `/api/sessions/${id}`); } catch (error) { failed(error); return null; }
+  if (!state.me.session_id && (!state.project || state.project.id !== details.project.id)) {
+    await selectProject(details.project.id);
+  }
+  const made = state.views.get(details.session.id);  // asked for by its other id meanwhile
+  if (made) return made;
+  const view = new SessionView(details);
+  state.views.set(details.session.id, view);
+  $("#main").append(view.root);
+  return view;
 }
 
 /* A browser opens at most 6 connections to one server (HTTP/1.1) and a stream holds one: only
