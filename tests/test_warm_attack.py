@@ -85,6 +85,15 @@ def test_non_utf8_bytes_in_arguments_environment_and_directory(
     _alike(argv, os.fsencode(odd), runtime, **env)
 
 
+def test_the_callers_time_zone_is_the_one_shown(
+    session: Path, runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The warm process started in UTC; times read at import (`time.tzset`) must follow TZ.
+    monkeypatch.delenv("TZ", raising=False)
+    for zone in ("Asia/Tokyo", "America/New_York"):
+        _alike([CLIENT, "log"], session, runtime, TZ=zone)
+
+
 def test_a_deleted_directory_fails_alike(session: Path, runtime: Path) -> None:
     script = f'mkdir gone && cd gone && rmdir ../gone && exec "{CLIENT}" session list'
     served = _served(runtime)

@@ -72,6 +72,7 @@ class Command:
         self._take_signals()
         os.environ.clear()
         os.environ.update(self.env)
+        time.tzset()  # the caller's TZ: Python read the warm process's once, at its start
         os.umask(self.umask)
         try:
             for which, values in self.limits.items():
