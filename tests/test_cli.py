@@ -286,3 +286,23 @@ def test_a_closed_stdout_or_stderr_drops_what_it_would_show_and_the_command_stil
     lines = [json.loads(line) for line in bw("log", "--json", cwd=repo).stdout.splitlines()]
     finished = [e["payload"]["exit_code"] for e in lines if e["kind"] == "command_finished"]
     assert finished == [0, 4]
+
+
+def test_write_with_a_closed_stdin_is_refused_and_leaves_the_file_as_it_was(repo: Path) -> None:
+    bw("project", "add", ".", cwd=repo)
+    bw("session", "new", cwd=repo)
+    bw("write", "notes.txt", cwd=repo, stdin="kept\n")
+    client = BIN / "branchwork"
+    for warm in ("0", "1"):  # the same on its own and in a warm process
+        done = subprocess.run(
+            ["bash", "-c", f'"{client}" write notes.txt <&-'],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BRANCHWORK_WARM": warm},
+        )
+        assert done.returncode == 2, done.stderr
+        assert "stdin is closed" in done.stderr
+        assert bw("read", "notes.txt", cwd=repo).stdout == "kept\n"
+    lines = [json.loads(line) for line in bw("log", "--json", cwd=repo).stdout.splitlines()]
+    assert [e["kind"] for e in lines].count("file_written") == 1

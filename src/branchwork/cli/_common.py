@@ -78,3 +78,8 @@ def exit_code_for(error: bw.BranchworkError) -> int:
 
 def debug_enabled() -> bool:
     return os.environ.get("BRANCHWORK_DEBUG", "") not in ("", "0", "false")
+
+
+# The standard streams this process started without (`<&-`): `entry.py` put /dev/null in their
+# place, and a command that reads stdin refuses rather than take that for empty input.
+closed_stdio: set[str] = set()

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 import branchwork as bw
 from branchwork.cli import render
-from branchwork.cli._common import JsonOpt, SessionOpt, workspace
+from branchwork.cli._common import JsonOpt, SessionOpt, closed_stdio, workspace
 from branchwork.cli.chat import ask_cmd, chat_cmd
 from branchwork.cli.context import context_app, index_cmd, search_cmd, symbols_cmd
 from branchwork.cli.lifecycle import du_cmd, gc_cmd, pool_cmd
@@ -148,6 +148,11 @@ def read_cmd(
 @app.command("write")
 def write_cmd(path: str, session: SessionOpt = None, as_json: JsonOpt = False) -> None:
     """Write stdin (UTF-8 text) to a file of the session's worktree (recorded with its diff)."""
+    if "stdin" in closed_stdio:  # `<&-`: nothing to write, not an empty file
+        raise bw.InvalidInput(
+            "stdin is closed; give the content on stdin (`... | branchwork write PATH`, or "
+            "`< /dev/null` for an empty file)"
+        )
     raw = sys.stdin.buffer.read()
     try:
         content = raw.decode("utf-8")

@@ -12,7 +12,7 @@ import typer
 
 import branchwork as bw
 from branchwork.cli import render
-from branchwork.cli._common import EXIT_INFRA, debug_enabled, exit_code_for
+from branchwork.cli._common import EXIT_INFRA, closed_stdio, debug_enabled, exit_code_for
 from branchwork.cli.app import app
 from branchwork.cli.render import safe
 
@@ -67,10 +67,13 @@ def _closed_stdio_to_null() -> None:
     """A stream the caller closed (`>&-`) goes to /dev/null: what it would show is dropped, as
     asked, instead of ending the command with a traceback halfway; and its descriptor number
     cannot be taken by a file opened later (the database), which a command run with our
-    stdout would then write into."""
+    stdout would then write into. `closed_stdio` names them: a closed stdin is no input, which
+    `write` must not take for an empty file."""
+    closed_stdio.clear()
     for fd, name in enumerate(("stdin", "stdout", "stderr")):
         if getattr(sys, name) is not None:
             continue
+        closed_stdio.add(name)
         null = os.open(os.devnull, os.O_RDWR)
         if null != fd:
             os.dup2(null, fd)
