@@ -264,6 +264,36 @@ def test_the_python_api_refuses_text_that_is_not_utf8_before_acting(repo: Path) 
     assert not (Path(session.worktree) / odd).exists()
 
 
+def test_text_that_is_not_utf8_leaves_no_commit_closed_proposal_or_trial_session(
+    repo: Path,
+) -> None:
+    from branchwork import InvalidInput, Workspace
+
+    with Workspace() as ws:
+        project = ws.add_project(repo)
+        session = ws.new_session(project)
+        ws.write_file(session, "a.txt", "a\n")
+        proposal = ws.propose(session)
+        task = ws.new_task("fix it", project=project)
+        (Path(session.worktree) / "b.txt").write_text("b\n")  # a change to checkpoint
+        head, events = git(Path(session.worktree), "rev-parse", "HEAD"), len(ws.events(session))
+        branches = git(repo, "branch", "--list")
+        for act in (
+            lambda: ws.checkpoint(session, "\udcff"),
+            lambda: ws.close_proposal(proposal.id, reason="\udcff"),
+            lambda: ws.start_task(task, prompt_variant="\udcff"),
+            lambda: ws.start_trials(task, n=2, prompt_variants=["ok", "\udcff"]),
+        ):
+            with pytest.raises(InvalidInput, match="not valid UTF-8"):
+                act()
+        assert git(Path(session.worktree), "rev-parse", "HEAD") == head
+        assert len(ws.events(session)) == events
+        assert ws.proposal(proposal.id).proposal.status == "open"
+        assert git(repo, "branch", "--list") == branches
+        assert len(ws.sessions(project)) == 1
+        assert ws.task_details(task).trials == []
+
+
 def test_a_closed_stdout_or_stderr_drops_what_it_would_show_and_the_command_still_runs(
     repo: Path,
 ) -> None:

@@ -48,6 +48,7 @@ from branchwork.domain.proposals import (
     standing,
     status_of,
 )
+from branchwork.domain.text import require_utf8
 from branchwork.gitops import merges
 from branchwork.sandbox.liveness import processes_in
 from branchwork.service.base import Services
@@ -668,6 +669,8 @@ def _check_line(repo: Path, proposal: Proposal, path: str, line: int) -> None:
 
 
 def close(pscope: ProposalScope, reason: str) -> Proposal:
+    # Before the update: a reason the history cannot hold left it closed without its event.
+    require_utf8(reason, "the reason", "Branchwork records reasons as UTF-8")
     with proposal_lock(pscope.services, pscope.proposal.id):
         proposal = refuse_finished(_current(pscope).proposal)
         closed = pscope.store.update(proposal.id, status="closed")

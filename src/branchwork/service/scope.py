@@ -36,6 +36,7 @@ from branchwork.domain.events import (
 )
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import SessionState
+from branchwork.domain.text import require_utf8
 from branchwork.sandbox import remove_stale_outputs
 from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.sandbox.redact import Redactor
@@ -394,6 +395,8 @@ def take_checkpoint(
     scope: SessionScope, message: str, *, automatic: bool = False
 ) -> Checkpoint | None:
     """Commit the worktree's state to the session branch; None when nothing changed."""
+    # Before the commit: a message the history cannot hold left a commit without its event.
+    require_utf8(message, "the checkpoint message", "Branchwork records messages as UTF-8")
     message = scope.redactor.redact(message)  # commit messages are shared with the repository
     with worktree_lock(scope):  # commit and record together: no one sees one without the other
         exclude = scope.project.config.copy_files

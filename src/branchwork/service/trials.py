@@ -28,6 +28,7 @@ from branchwork.domain.ids import new_id
 from branchwork.domain.models import Project, Session
 from branchwork.domain.replay import Budget
 from branchwork.domain.tasks import Task, Trial
+from branchwork.domain.text import require_utf8
 from branchwork.sandbox.liveness import process_is_gone, this_host
 from branchwork.service import budgets, resolve, tasks
 from branchwork.service.base import Services
@@ -98,6 +99,7 @@ def create_trial(
     has left (`budgets.trial_share`)."""
     project = resolve.get_project(services, task.project_id)
     require_open(services, task)
+    _require_utf8_variants([prompt_variant or ""])  # before its session is made
     redact = services.recorder.redactor(project.id).redact
     variant = redact(prompt_variant) if prompt_variant else None
     share = budget if budget is not None else budgets.trial_share(services, task, 1)
@@ -116,6 +118,11 @@ def create_trial(
         trial = services.store.tasks.add_trial(_draft(task, session, model, variant, status))
     _announce(services, session, task, trial, share)
     return trial
+
+
+def _require_utf8_variants(variants: Sequence[str]) -> None:
+    for variant in variants:
+        require_utf8(variant, "the prompt variant", "Branchwork records prompts as UTF-8")
 
 
 def require_open(services: Services, task: Task) -> None:
@@ -176,6 +183,7 @@ def start_trials(
 ) -> list[Trial]:
     """Start attempts at the task, from main's tip now, each run by a background worker."""
     planned = plan(n, models, variants)
+    _require_utf8_variants(variants)  # before the first trial's session is made
     project = resolve.get_project(services, task.project_id)
     for model in {m for m, _ in planned if m}:
         check_defaults(None, model)
