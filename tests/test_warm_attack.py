@@ -477,3 +477,28 @@ def _socket_path(repo: Path, name: str) -> str:
         check=True,
     )
     return out.stdout.strip()
+
+
+def test_a_caller_gone_before_a_stopped_warm_process_read_it_is_not_run(
+    session: Path, runtime: Path
+) -> None:
+    # It gave up waiting (`did not answer`) or was killed: the command must not start later.
+    server = int(next(runtime.glob("*.lock")).read_text())
+    served = _served(runtime)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        client = subprocess.Popen(
+            [CLIENT, "run", "--", "touch", "late.txt"],
+            cwd=session,
+            env=_env(),
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # its request is in the socket's queue
+        client.kill()
+        client.wait()
+    finally:
+        os.kill(server, signal.SIGCONT)
+    log = next(runtime.glob("*.log"))
+    _until(lambda: _served(runtime) > served or "the caller left" in log.read_text())
+    assert _served(runtime) == served, "its command started after it had gone"
+    assert "command_started" not in bw("log", "--json", cwd=session).stdout

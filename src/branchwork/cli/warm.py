@@ -367,6 +367,9 @@ class Server:
         except (OSError, ValueError) as exc:
             self._drop(conn, _why(exc))
             return None
+        if _gone(conn):  # it gave up waiting (a stopped warm process), or was killed: not run
+            self._drop(conn, "the caller left before its command started")
+            return None
         del self.pending[conn]
         self.selector.unregister(conn)
         conn.setblocking(True)
@@ -471,6 +474,16 @@ def _inode(path: str) -> int:
         return os.lstat(path).st_ino
     except OSError:
         return -1
+
+
+def _gone(conn: socket.socket) -> bool:
+    """The caller closed its end: nothing follows a request but the caller's close."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _same_user(conn: socket.socket) -> bool:
