@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, bw
+from tests.conftest import BIN, bw, stop_warm_processes
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
     monkeypatch.setenv("BRANCHWORK_WARM", "1")
     yield folder / "branchwork"
-    for pid in _server_pids(folder / "branchwork"):
-        _stop(pid)
+    stop_warm_processes(folder / "branchwork")
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -49,11 +48,6 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _stop(pid: int) -> None:
-    os.kill(pid, signal.SIGTERM)
-    _until(lambda: not _alive(pid))
 
 
 def _until(ready: object, timeout: float = 30.0) -> None:
