@@ -30,7 +30,7 @@ root read-write), and no network but loopback when the project turns the network
 
 No `--new-session`: the command stays in the process group the runner created, so SIGTERM
 reaches it directly and it can shut down cleanly; it has no terminal anyway (stdin is
-/dev/null and the runner starts it in a new session).
+/dev/null once the runner's start gate opened, and the runner starts it in a new session).
 
 Not confined here: reading what the user can read outside the hidden paths (the home directory
 included, read-only: tools that write caches under `$HOME` need it pointed somewhere writable),

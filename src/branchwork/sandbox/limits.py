@@ -45,6 +45,7 @@ LimitName = Literal["cpu_seconds", "file_bytes"]
 
 CPU_GRACE_S = 1  # SIGXCPU at the limit, SIGKILL one CPU second later
 _FAILURE = 'echo "branchwork: could not set the resource limits of the command" >&2; exit 125'
+_GATE = "read -r go || exit 125;"  # EOF: whoever started it is gone before noting it
 _SIGNALLED: dict[int, LimitName] = {signal.SIGXCPU: "cpu_seconds", signal.SIGXFSZ: "file_bytes"}
 
 
@@ -68,9 +69,11 @@ class Limits:
                 )
 
 
-def limits_prefix(limits: Limits, *, processes: bool) -> list[str]:
+def limits_prefix(limits: Limits, *, processes: bool, gated: bool = False) -> list[str]:
     """The `/bin/sh` prefix that sets `limits` (and no core dumps), then execs the command.
-    `processes`: whether to set the process limit too (see the module docstring)."""
+    `processes`: whether to set the process limit too (see the module docstring). `gated`: it
+    first waits for a line on stdin (its starter has noted it, see `runner.py`) and exits at
+    end of file (its starter died first); the command then gets /dev/null as stdin."""
     steps = ["ulimit -c 0", *_cpu_steps(limits.cpu_seconds)]
     memory_kib = _clamped(resource.RLIMIT_AS, limits.memory_bytes, 1024)
     if memory_kib is not None:
@@ -82,6 +85,8 @@ def limits_prefix(limits: Limits, *, processes: bool) -> list[str]:
     if count is not None:  # bash spells it -u, dash and busybox ash -p
         steps.append(f"{{ ulimit -u {count} || ulimit -p {count}; }} 2>/dev/null")
     script = f'{" && ".join(steps)} || {{ {_FAILURE}; }}; exec "$@"'
+    if gated:
+        script = f"{_GATE} {script} </dev/null"
     return ["/bin/sh", "-c", script, "branchwork-exec"]
 
 

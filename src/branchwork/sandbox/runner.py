@@ -1,16 +1,20 @@
 """Running a command: one exec template, backends behind it.
 
 `ExecTemplate.run` is the whole life of a command: check it can start, start it as the leader of
-its own process group (stdin /dev/null, stdout and stderr merged), forward its redacted output as
-it arrives, stop it on timeout or cancel (SIGTERM to the group, SIGKILL a second later), stop
-whatever it left running once it exits, and return a `CommandResult`. A backend only says how the
-command line is wrapped: `LocalRunner` runs it as is, `BubblewrapRunner` inside `bwrap`.
+its own process group (stdin /dev/null, stdout and stderr merged), note it, forward its redacted
+output as it arrives, stop it on timeout or cancel (SIGTERM to the group, SIGKILL a second later),
+stop whatever it left running once it exits, and return a `CommandResult`. A backend only says how
+the command line is wrapped: `LocalRunner` runs it as is, `BubblewrapRunner` inside `bwrap`.
 
 Decisions:
 - Resource limits (and no core dumps) are set by a tiny `/bin/sh` prefix that replaces itself
   with the command (`limits.py` says what each limit means), not by `preexec_fn`, which Python
   documents as unsafe in a process with threads (a server is one). `start_new_session=True` is
   done in C by `subprocess`. Under bubblewrap the prefix runs inside the sandbox.
+- The command waits at a start gate until `on_start` has noted its process group: the prefix
+  reads one line from a pipe on its stdin, then gives the command /dev/null. A caller that dies
+  before noting it (a kill between fork and note) closes the pipe, and the prefix exits instead
+  of starting a command nobody could find to stop.
 - A command that cannot be started (missing working directory or executable) is a result with
   status "error", never an exception. A shell command whose program is missing is the shell's
   own failure (exit 127, status "failed"), as in a terminal.
@@ -29,6 +33,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -148,7 +153,7 @@ class ExecTemplate:
     def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
         """The command line the backend really starts for `command` (here: under the limits;
         the process limit is left alone, see `limits.py`)."""
-        return [*limits_prefix(self.limits, processes=False), *command]
+        return [*limits_prefix(self.limits, processes=False, gated=True), *command]
 
     def run(
         self,
@@ -170,6 +175,7 @@ class ExecTemplate:
                     return _error_result(redactor.redact(problem), output_path, started)
                 if on_start is not None:
                     on_start(proc.pid)  # its own session: the pid is the group id
+                _open_gate(proc)
                 capture = HeadTail(spec.output_cap)
                 sink = OutputSink(redactor.stream(), file, capture, on_output)
                 status = _supervise(Child(proc, sink), started + spec.timeout_s, cancel)
@@ -213,11 +219,20 @@ class ExecTemplate:
             self.wrap(spec.command(), spec),
             cwd=spec.cwd,
             env=dict(spec.env),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # the start gate (see the module docstring)
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _open_gate(proc: subprocess.Popen[bytes]) -> None:
+    """Let the command start (its prefix waits for this line); one that already ended is fine."""
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # BrokenPipeError: bwrap could not start, say
+        proc.stdin.write(b"\n")
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 class LocalRunner(ExecTemplate):
@@ -265,7 +280,8 @@ class BubblewrapRunner(ExecTemplate):
             hide=self.hide,
             writable=self.writable,
         )
-        return [*prefix, *limits_prefix(self.limits, processes=self.own_user_namespace), *command]
+        limits = limits_prefix(self.limits, processes=self.own_user_namespace, gated=True)
+        return [*prefix, *limits, *command]
 
 
 def _supervise(child: Child, deadline: float, cancel: threading.Event | None) -> Status:
