@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -270,6 +271,29 @@ def test_two_processes_indexing_at_once_store_each_content_once(tmp_path: Path) 
     assert _chunk_rows(db) == 200
     with CodeIndex(db) as index:
         assert len(index.definitions("f7", tree_of(repo, "HEAD"))) == 1
+
+
+def test_two_openers_of_a_new_index_file_both_open_it(tmp_path: Path) -> None:
+    """SQLite refuses a second connection that sets WAL on a new file at once ("database is
+    locked", no busy wait): about one pair in five here before `_set_wal` waited for it."""
+    failures: list[BaseException] = []
+
+    def open_index(db: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            CodeIndex(db, workers=1).close()
+        except BaseException as exc:  # the test reports it
+            failures.append(exc)
+
+    for attempt in range(40):
+        start = threading.Barrier(2)
+        db = tmp_path / f"index{attempt}.sqlite"
+        openers = [threading.Thread(target=open_index, args=(db, start)) for _ in range(2)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+    assert failures == []
 
 
 def test_worker_processes_index_exactly_like_one_process(tmp_path: Path) -> None:

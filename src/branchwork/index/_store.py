@@ -164,8 +164,8 @@ class Store:
             self.conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
+            _set_wal(self.conn)
             for pragma in (
-                "journal_mode=WAL",
                 "synchronous=NORMAL",
                 f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
                 "cache_size=-65536",
@@ -536,6 +536,20 @@ class Store:
 def _groups(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), _MAX_VARS):
         yield items[start : start + _MAX_VARS]
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode, waiting for another connection that sets it on the same new file: SQLite
+    answers that one "database is locked" at once, without its busy handler."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 @contextmanager

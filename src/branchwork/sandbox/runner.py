@@ -150,10 +150,10 @@ class ExecTemplate:
         self.limits = limits if limits is not None else Limits()
         self.output_dir = output_dir
 
-    def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
+    def wrap(self, command: list[str], spec: CommandSpec, *, gated: bool = False) -> list[str]:
         """The command line the backend really starts for `command` (here: under the limits;
-        the process limit is left alone, see `limits.py`)."""
-        return [*limits_prefix(self.limits, processes=False, gated=True), *command]
+        the process limit is left alone, see `limits.py`); `gated`: behind the start gate."""
+        return [*limits_prefix(self.limits, processes=False, gated=gated), *command]
 
     def run(
         self,
@@ -216,7 +216,7 @@ class ExecTemplate:
 
     def _start(self, spec: CommandSpec) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            self.wrap(spec.command(), spec),
+            self.wrap(spec.command(), spec, gated=True),
             cwd=spec.cwd,
             env=dict(spec.env),
             stdin=subprocess.PIPE,  # the start gate (see the module docstring)
@@ -270,7 +270,7 @@ class BubblewrapRunner(ExecTemplate):
         self.writable = tuple(writable)
         self.own_user_namespace = makes_user_namespace(found)
 
-    def wrap(self, command: list[str], spec: CommandSpec) -> list[str]:
+    def wrap(self, command: list[str], spec: CommandSpec, *, gated: bool = False) -> list[str]:
         prefix = bwrap_arguments(
             self.bwrap,
             cwd=spec.cwd,
@@ -280,7 +280,7 @@ class BubblewrapRunner(ExecTemplate):
             hide=self.hide,
             writable=self.writable,
         )
-        limits = limits_prefix(self.limits, processes=self.own_user_namespace, gated=True)
+        limits = limits_prefix(self.limits, processes=self.own_user_namespace, gated=gated)
         return [*prefix, *limits, *command]
 
 
