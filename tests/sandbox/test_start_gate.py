@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from branchwork.sandbox import bubblewrap_available
+from branchwork.sandbox import (
+    BubblewrapRunner,
+    CommandSpec,
+    LocalRunner,
+    Redactor,
+    bubblewrap_available,
+)
 
 from .procs import group_gone
 
@@ -60,4 +66,23 @@ def test_a_command_whose_starter_died_before_noting_it_never_starts(
     pgid = int(seen.read_text())
     assert group_gone(pgid, within=5.0)
     time.sleep(0.2)  # had it run, `touch` would long be done
+    assert not (worktree / "started").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_command_whose_noting_failed_never_starts(
+    kind: str, worktree: Path, command_env: dict[str, str]
+) -> None:
+    groups: list[int] = []
+
+    def cannot_note(pgid: int) -> None:
+        groups.append(pgid)
+        raise OSError("disk full")
+
+    runner = BubblewrapRunner() if kind == "bwrap" else LocalRunner()
+    spec = CommandSpec(shell="touch started; sleep 60", cwd=worktree, env=command_env)
+    with pytest.raises(OSError, match="disk full"):
+        runner.run(spec, redactor=Redactor([]), on_start=cannot_note)
+    assert group_gone(groups[0], within=5.0)
+    time.sleep(0.2)
     assert not (worktree / "started").exists()

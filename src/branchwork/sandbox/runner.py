@@ -173,9 +173,7 @@ class ExecTemplate:
                 proc, problem = self._launch(spec)
                 if proc is None:
                     return _error_result(redactor.redact(problem), output_path, started)
-                if on_start is not None:
-                    on_start(proc.pid)  # its own session: the pid is the group id
-                _open_gate(proc)
+                _note_then_open_gate(proc, on_start)
                 capture = HeadTail(spec.output_cap)
                 sink = OutputSink(redactor.stream(), file, capture, on_output)
                 status = _supervise(Child(proc, sink), started + spec.timeout_s, cancel)
@@ -226,9 +224,18 @@ class ExecTemplate:
         )
 
 
-def _open_gate(proc: subprocess.Popen[bytes]) -> None:
-    """Let the command start (its prefix waits for this line); one that already ended is fine."""
+def _note_then_open_gate(
+    proc: subprocess.Popen[bytes], on_start: Callable[[int], None] | None
+) -> None:
+    """Let the command start (its prefix waits for a line) once `on_start` noted its group; if
+    noting fails, the gate closes unopened: the prefix exits without starting the command."""
     assert proc.stdin is not None
+    try:
+        if on_start is not None:
+            on_start(proc.pid)  # its own session: the pid is the group id
+    except BaseException:
+        with proc:  # closes its pipes, the gate among them, and reaps it
+            raise
     with contextlib.suppress(OSError):  # BrokenPipeError: bwrap could not start, say
         proc.stdin.write(b"\n")
     with contextlib.suppress(OSError):
