@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.api.conftest import Server
 from tests.web.conftest import log_in, screenshot
@@ -143,6 +143,30 @@ def test_a_session_asked_for_several_times_at_once_is_shown_in_one_view(
     page.evaluate(f"Promise.all([{asks}])")
     expect(page.locator(".session")).to_have_count(1)
     expect(page.locator(".session:not([hidden]) h1.title")).to_have_text("one")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_session_asked_for_last_is_shown_even_when_an_earlier_one_loads_later(
+    server: Server, browser: Browser
+) -> None:
+    """Two sessions clicked in a row: the first, still loading, must not replace the second
+    when it arrives (its answer is held back here to make it arrive last)."""
+    server.project("clicks")
+    first = server.session("clicks", "first")
+    second = server.session("clicks", "second")
+    page = log_in(server, browser, "clicker", "member", "clicks")
+
+    def slow(route: Route) -> None:
+        time.sleep(0.8)
+        route.continue_()
+
+    page.route(f"**/api/sessions/{first.id}", slow)
+    page.evaluate(f"showSession('{first.id}'); showSession('{second.id}')")
+    shown = page.locator(".session:not([hidden]) h1.title")
+    expect(shown).to_have_text("second")
+    expect(page.locator(".session")).to_have_count(2)  # the first arrived, and stays hidden
+    expect(shown).to_have_text("second")
+    assert page.evaluate("state.current.id") == second.id
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -16,6 +16,7 @@ const state = {
   sessions: new Map(),    // id -> summary (from the project stream)
   views: new Map(),       // session id -> SessionView
   loading: new Map(),     // session id or short id -> the view being made for it
+  asked: 0,               // how many sessions were asked for: the last asked is shown
   current: null,          // the SessionView shown
   projectStream: null,
   notify: false,
@@ -301,9 +302,14 @@ function notify(text, sessionId) {
 // -- a session ------------------------------------------------------------------------------
 
 async function showSession(id) {
+  const ask = ++state.asked;
   hideWork();
   const view = state.views.get(id) || await viewFor(id);
   if (!view) return;
+  if (ask !== state.asked) {  // another session was asked for meanwhile: the last click wins
+    if (view !== state.current) view.root.hidden = true;
+    return;
+  }
   state.views.delete(view.id);  // the Map's order is the order last shown
   state.views.set(view.id, view);
   for (const other of state.views.values()) other.root.hidden = other !== view;
